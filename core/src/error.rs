@@ -1,0 +1,105 @@
+//! The one error type of the core.
+
+use crate::model::RecordKind;
+
+/// Result with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the core, with messages a user can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No record with this id is in the store.
+    #[error("no record with id {0}")]
+    UnknownRecord(String),
+    /// The record exists but is of another kind than asked for.
+    #[error("record {id} is a {actual}, not a {expected}")]
+    WrongKind {
+        /// Record id.
+        id: String,
+        /// The kind that was asked for.
+        expected: RecordKind,
+        /// The kind the record really is.
+        actual: RecordKind,
+    },
+    /// The record kind has no field of this name.
+    #[error("a {kind} has no field `{field}`")]
+    UnknownField {
+        /// Record kind.
+        kind: RecordKind,
+        /// The field name given.
+        field: String,
+    },
+    /// A value does not fit the field it was given for.
+    #[error("invalid value for {field}: {reason}")]
+    InvalidValue {
+        /// Field name (with its form label where there is one).
+        field: String,
+        /// Why the value was refused.
+        reason: String,
+    },
+    /// The category is neither one of the form's nor one the unit added.
+    #[error(
+        "unknown category `{0}`: use one of the 17 categories of the form or add it to the unit first"
+    )]
+    UnknownCategory(String),
+    /// A status change the rules do not allow (for example moving a demand backwards).
+    #[error("not allowed: {0}")]
+    RuleViolation(String),
+    /// The acting user may not do this.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// No list entry with this id.
+    #[error("no entry {entry} in {list}")]
+    UnknownEntry {
+        /// List field name.
+        list: String,
+        /// Entry id.
+        entry: String,
+    },
+    /// There is no conflict on this field to resolve.
+    #[error("no conflict on {0}")]
+    NoConflict(String),
+    /// The store has no device identity yet (enroll first).
+    #[error("this store is not enrolled with a relay yet")]
+    NotEnrolled,
+    /// Bytes that should be an Automerge document or change could not be decoded.
+    #[error("malformed document data: {0}")]
+    MalformedDocument(String),
+    /// A sync message could not be decoded.
+    #[error("malformed sync message: {0}")]
+    MalformedSync(String),
+    /// The database file was written by a newer version of fieldledger.
+    #[error("store schema version {found} is newer than this program supports ({supported})")]
+    SchemaTooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// An error from SQLite.
+    #[error("store error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// An error from Automerge.
+    #[error("document error: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// JSON (de)serialisation failed.
+    #[error("serialisation error: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Writing a report failed.
+    #[error("report error: {0}")]
+    Report(String),
+    /// An I/O error (for example writing an export file).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Shorthand for an [`Error::InvalidValue`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidValue {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Materialised index tables: the columns lists, filters and reports need, written in the same
+//! transaction as the document, so listing 10,000 disputes loads no Automerge document.
+
+use chrono::NaiveDate;
+use rusqlite::{Transaction, params, params_from_iter, types::Value as SqlValue};
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use crate::doc::RecordDoc;
+use crate::error::Result;
+use crate::model::{Dispute, Record, RecordKind};
+
+/// One row of a record list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordSummary {
+    /// Record id.
+    pub id: String,
+    /// Kind.
+    pub kind: RecordKind,
+    /// Unit code.
+    pub unit: String,
+    /// Case number.
+    pub number: String,
+    /// One-line title.
+    pub title: String,
+    /// Status code.
+    pub status: String,
+    /// Creator login.
+    pub created_by: String,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Last written here (ms).
+    pub updated_at: i64,
+    /// Number of fields in conflict.
+    pub conflicts: i64,
+}
+
+/// Filters of the dispute ledger.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DisputeFilter {
+    /// Only these units (none: all units the store holds).
+    #[serde(default)]
+    pub units: Option<Vec<String>>,
+    /// Only this category.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// `open` or `resolved`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// 是否重大问题.
+    #[serde(default)]
+    pub is_major: Option<bool>,
+    /// 是否群体性问题.
+    #[serde(default)]
+    pub is_group: Option<bool>,
+    /// 是否跨区域问题.
+    #[serde(default)]
+    pub is_cross_region: Option<bool>,
+    /// 是否历史遗留问题.
+    #[serde(default)]
+    pub is_legacy: Option<bool>,
+    /// Found on or after.
+    #[serde(default)]
+    pub found_from: Option<NaiveDate>,
+    /// Found on or before.
+    #[serde(default)]
+    pub found_to: Option<NaiveDate>,
+    /// Open and past their deadline on this day.
+    #[serde(default)]
+    pub overdue_on: Option<NaiveDate>,
+}
+
+fn flag(b: Option<bool>) -> i64 {
+    i64::from(b.unwrap_or(false))
+}
+
+pub(super) fn write_index(
+    tx: &Transaction<'_>,
+    id: &str,
+    kind: RecordKind,
+    doc: &mut RecordDoc,
+    now: i64,
+) -> Result<()> {
+    let record = Record::from_json(kind, doc.to_json()?)?;
+    let conflicts = doc.conflicts(kind)?.len() as i64;
+    let meta = record.meta();
+    tx.execute(
+        "INSERT INTO records(id, kind, unit, number, title, status, created_by, created_at, updated_at, json, conflicts)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT(id) DO UPDATE SET unit=excluded.unit, number=excluded.number, title=excluded.title,
+           status=excluded.status, updated_at=excluded.updated_at, json=excluded.json, conflicts=excluded.conflicts",
+        params![
+            id,
+            kind.code(),
+            meta.unit,
+            meta.number,
+            record.title(),
+            record.status(),
+            meta.created_by,
+            meta.created_at,
+            now,
+            serde_json::to_string(&record)?,
+            conflicts
+        ],
+    )?;
+    if let Record::Dispute(d) = &record {
+        tx.execute(
+            "INSERT INTO dispute_index(id, unit, category, trend, leader, responsible, people, is_major, is_group,
+               is_cross_region, is_legacy, found_on, deadline, resolved)
+             VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT(id) DO UPDATE SET unit=excluded.unit, category=excluded.category, trend=excluded.trend,
+               leader=excluded.leader, responsible=excluded.responsible, people=excluded.people,
+               is_major=excluded.is_major, is_group=excluded.is_group, is_cross_region=excluded.is_cross_region,
+               is_legacy=excluded.is_legacy, found_on=excluded.found_on, deadline=excluded.deadline,
+               resolved=excluded.resolved",
+            params![
+                id,
+                d.meta.unit,
+                d.category,
+                d.trend.map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned))).flatten(),
+                d.leader,
+                d.responsible,
+                d.people_involved,
+                flag(d.is_major),
+                flag(d.is_group),
+                flag(d.is_cross_region),
+                flag(d.is_legacy),
+                d.found_on.map(|x| x.to_string()),
+                d.deadline.map(|x| x.to_string()),
+                i64::from(d.is_resolved()),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn push_units(sql: &mut String, args: &mut Vec<SqlValue>, col: &str, units: &Option<Vec<String>>) {
+    if let Some(units) = units {
+        let marks = vec!["?"; units.len()].join(",");
+        if units.is_empty() {
+            sql.push_str(" AND 0");
+        } else {
+            sql.push_str(&format!(" AND {col} IN ({marks})"));
+            args.extend(units.iter().cloned().map(SqlValue::Text));
+        }
+    }
+}
+
+impl Store {
+    /// Lists records of a kind (optionally of some units), newest first, from the index.
+    pub fn list(&self, kind: RecordKind, units: Option<&[String]>) -> Result<Vec<RecordSummary>> {
+        let mut sql = "SELECT id, kind, unit, number, title, status, created_by, created_at, updated_at, conflicts
+                       FROM records WHERE kind = ?"
+            .to_owned();
+        let mut args = vec![SqlValue::Text(kind.code().into())];
+        push_units(&mut sql, &mut args, "unit", &units.map(<[String]>::to_vec));
+        sql.push_str(" ORDER BY created_at DESC, id");
+        let mut stmt = self.connection().prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok(RecordSummary {
+                id: r.get(0)?,
+                kind: r
+                    .get::<_, String>(1)?
+                    .parse()
+                    .unwrap_or(RecordKind::Dispute),
+                unit: r.get(2)?,
+                number: r.get(3)?,
+                title: r.get(4)?,
+                status: r.get(5)?,
+                created_by: r.get(6)?,
+                created_at: r.get(7)?,
+                updated_at: r.get(8)?,
+                conflicts: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Typed records of a kind (optionally of some units), oldest first, from the index.
+    pub fn records(&self, kind: RecordKind, units: Option<&[String]>) -> Result<Vec<Record>> {
+        let mut sql = "SELECT json FROM records WHERE kind = ?".to_owned();
+        let mut args = vec![SqlValue::Text(kind.code().into())];
+        push_units(&mut sql, &mut args, "unit", &units.map(<[String]>::to_vec));
+        sql.push_str(" ORDER BY created_at, id");
+        let mut stmt = self.connection().prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(Record::from_json(kind, serde_json::from_str(&json?)?)?);
+        }
+        Ok(out)
+    }
+
+    /// Disputes matching a filter, in ledger order (unit, found date, creation), from the index.
+    pub fn disputes(&self, f: &DisputeFilter) -> Result<Vec<Dispute>> {
+        let mut sql =
+            "SELECT r.json FROM dispute_index d JOIN records r ON r.id = d.id WHERE 1".to_owned();
+        let mut args: Vec<SqlValue> = Vec::new();
+        push_units(&mut sql, &mut args, "d.unit", &f.units);
+        if let Some(c) = &f.category {
+            sql.push_str(" AND d.category = ?");
+            args.push(SqlValue::Text(c.clone()));
+        }
+        match f.status.as_deref() {
+            Some("open") => sql.push_str(" AND d.resolved = 0"),
+            Some("resolved") => sql.push_str(" AND d.resolved = 1"),
+            _ => {}
+        }
+        for (col, v) in [
+            ("is_major", f.is_major),
+            ("is_group", f.is_group),
+            ("is_cross_region", f.is_cross_region),
+            ("is_legacy", f.is_legacy),
+        ] {
+            if let Some(v) = v {
+                sql.push_str(&format!(" AND d.{col} = ?"));
+                args.push(SqlValue::Integer(i64::from(v)));
+            }
+        }
+        if let Some(d) = f.found_from {
+            sql.push_str(" AND d.found_on >= ?");
+            args.push(SqlValue::Text(d.to_string()));
+        }
+        if let Some(d) = f.found_to {
+            sql.push_str(" AND d.found_on <= ?");
+            args.push(SqlValue::Text(d.to_string()));
+        }
+        if let Some(d) = f.overdue_on {
+            sql.push_str(" AND d.resolved = 0 AND d.deadline < ?");
+            args.push(SqlValue::Text(d.to_string()));
+        }
+        sql.push_str(" ORDER BY d.unit, d.found_on, r.created_at, d.id");
+        let mut stmt = self.connection().prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(serde_json::from_str(&json?)?);
+        }
+        Ok(out)
+    }
+
+    /// Ids of records with open conflicts (optionally of some units).
+    pub fn records_with_conflicts(&self, units: Option<&[String]>) -> Result<Vec<RecordSummary>> {
+        let mut out = Vec::new();
+        for kind in RecordKind::ALL {
+            out.extend(
+                self.list(kind, units)?
+                    .into_iter()
+                    .filter(|r| r.conflicts > 0),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Number of records of each kind.
+    pub fn count(&self, kind: RecordKind) -> Result<i64> {
+        Ok(self.connection().query_row(
+            "SELECT COUNT(*) FROM records WHERE kind=?1",
+            [kind.code()],
+            |r| r.get(0),
+        )?)
+    }
+}

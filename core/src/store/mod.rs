@@ -1,0 +1,984 @@
+//! `Store`: every record of a device (or of the relay) in one SQLite file.
+//!
+//! Each write loads the record's document, applies checked edits, checks the kind's rules on
+//! the typed record before and after, and then writes the document bytes and the materialised
+//! index rows in one SQLite transaction. Lists and reports read the index, not the documents.
+
+mod index;
+pub mod schema;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use automerge::{ActorId, ChangeHash};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+pub use index::{DisputeFilter, RecordSummary};
+
+use crate::doc::{ChangeNote, Conflict, HistoryEntry, RecordDoc};
+use crate::error::{Error, Result};
+use crate::model::{
+    self, Author, DOCUMENT_SCHEMA_VERSION, Dispute, Edit, FieldType, FieldValue, Record,
+    RecordKind, RecordMeta, Role, check_edit,
+};
+
+/// A source of "now" in milliseconds since the Unix epoch (replaceable in tests).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp_millis())
+}
+
+/// Who this store acts as: the enrolled device and its user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The user and device edits are recorded for.
+    pub author: Author,
+    /// Short code of the device, unique across the relay; part of case numbers.
+    pub device_code: String,
+    /// Relay base URL, once enrolled.
+    #[serde(default)]
+    pub relay_url: Option<String>,
+    /// Bearer token for the relay.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// What merging remote bytes into a record did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeOutcome {
+    /// Record id.
+    pub id: String,
+    /// Whether the record is new to this store.
+    pub created: bool,
+    /// Whether anything changed.
+    pub changed: bool,
+    /// Heads after the merge (hex).
+    pub heads: Vec<String>,
+}
+
+/// A merge prepared but not yet written: the relay inspects it before committing.
+pub struct PreparedMerge {
+    /// Record id.
+    pub id: String,
+    /// Kind.
+    pub kind: RecordKind,
+    /// The record before (none if new).
+    pub before: Option<Record>,
+    /// The record after the merge.
+    pub after: Record,
+    /// Hex actor ids of the changes the merge adds.
+    pub new_actors: Vec<String>,
+    /// Change notes of the changes the merge adds.
+    pub new_notes: Vec<ChangeNote>,
+    doc: RecordDoc,
+    before_heads: Option<Vec<ChangeHash>>,
+    changed: bool,
+}
+
+/// The local store.
+pub struct Store {
+    conn: Connection,
+    actor: ActorId,
+    identity: Option<Identity>,
+    clock: Clock,
+}
+
+fn heads_to_json(heads: &[ChangeHash]) -> String {
+    serde_json::to_string(&heads.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+        .unwrap_or_default()
+}
+
+/// Parses hex change hashes.
+pub fn parse_heads(hex: &[String]) -> Result<Vec<ChangeHash>> {
+    hex.iter()
+        .map(|h| {
+            h.parse::<ChangeHash>()
+                .map_err(|_| Error::MalformedSync(format!("bad change hash `{h}`")))
+        })
+        .collect()
+}
+
+fn heads_from_json(s: &str) -> Result<Vec<ChangeHash>> {
+    let v: Vec<String> = serde_json::from_str(s)?;
+    parse_heads(&v)
+}
+
+/// Changes kept as incremental chunks before a document is compacted again.
+const COMPACT_AFTER: i64 = 32;
+
+impl Store {
+    /// Opens (or creates) a store in a SQLite file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// Opens a store in memory (tests, scratch work).
+    pub fn open_in_memory() -> Result<Store> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let tx = conn.transaction()?;
+        let reindex = if version < schema::VERSION {
+            schema::upgrade(&tx, version)?
+        } else if version > schema::VERSION {
+            return Err(Error::SchemaTooNew {
+                found: version,
+                supported: schema::VERSION,
+            });
+        } else {
+            false
+        };
+        let actor_hex: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key='actor'", [], |r| r.get(0))
+            .optional()?;
+        let actor = match actor_hex {
+            Some(h) => ActorId::try_from(h.as_str())
+                .map_err(|e| Error::MalformedDocument(e.to_string()))?,
+            None => {
+                let a = ActorId::random();
+                tx.execute(
+                    "INSERT INTO meta(key, value) VALUES('actor', ?1)",
+                    [a.to_hex_string()],
+                )?;
+                a
+            }
+        };
+        let identity: Option<Identity> = tx
+            .query_row("SELECT value FROM meta WHERE key='identity'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()?;
+        tx.commit()?;
+        let mut store = Store {
+            conn,
+            actor,
+            identity,
+            clock: system_clock(),
+        };
+        if reindex {
+            store.reindex_all()?;
+        }
+        Ok(store)
+    }
+
+    /// Replaces the clock (tests, reproducible reports).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Now, by the store's clock, in milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// The SQLite connection (for the relay's own tables in the same file).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The actor id this store writes changes as (hex).
+    pub fn actor_hex(&self) -> String {
+        self.actor.to_hex_string()
+    }
+
+    /// Starts a new actor id: done at every enrollment so a copied or restored store never
+    /// writes with an actor id that another device already uses.
+    pub fn rotate_actor(&mut self) -> Result<String> {
+        let a = ActorId::random();
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES('actor', ?1) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            [a.to_hex_string()],
+        )?;
+        self.actor = a;
+        Ok(self.actor_hex())
+    }
+
+    /// The identity the store acts as, once enrolled.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Sets the identity (after enrollment, or for the relay's own store).
+    pub fn set_identity(&mut self, identity: Identity) -> Result<()> {
+        self.set_meta("identity", &serde_json::to_string(&identity)?)?;
+        self.identity = Some(identity);
+        Ok(())
+    }
+
+    /// Reads a meta value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key=?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Writes a meta value.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn author(&self) -> Result<Author> {
+        self.identity
+            .as_ref()
+            .map(|i| i.author.clone())
+            .ok_or(Error::NotEnrolled)
+    }
+
+    fn note(&self, author: &Author, fields: Vec<String>, action: Option<&str>) -> ChangeNote {
+        ChangeNote {
+            user: author.user.clone(),
+            device: author.device.clone(),
+            fields,
+            action: action.map(str::to_owned),
+        }
+    }
+
+    // ---- reading documents -------------------------------------------------------------
+
+    fn load_doc(&self, id: &str) -> Result<(RecordDoc, RecordKind)> {
+        let row: Option<(Vec<u8>, String)> = self
+            .conn
+            .query_row("SELECT bytes, kind FROM documents WHERE id=?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (bytes, kind) = row.ok_or_else(|| Error::UnknownRecord(id.to_owned()))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM doc_changes WHERE id=?1 ORDER BY n")?;
+        let chunks: Vec<Vec<u8>> = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let doc = RecordDoc::load_with_changes(
+            &bytes,
+            chunks.iter().map(Vec::as_slice),
+            self.actor.clone(),
+        )?;
+        Ok((doc, kind.parse()?))
+    }
+
+    /// Whether a record with this id is in the store.
+    pub fn contains(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM documents WHERE id=?1", [id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// A record's document (for sync and inspection).
+    pub fn document(&self, id: &str) -> Result<RecordDoc> {
+        Ok(self.load_doc(id)?.0)
+    }
+
+    /// The whole document, compacted.
+    pub fn document_bytes(&self, id: &str) -> Result<Vec<u8>> {
+        Ok(self.load_doc(id)?.0.save())
+    }
+
+    /// The changes of a record that are not ancestors of `heads`.
+    pub fn changes_after(&self, id: &str, heads: &[ChangeHash]) -> Result<Vec<u8>> {
+        Ok(self.load_doc(id)?.0.save_after(heads))
+    }
+
+    /// A record's current heads.
+    pub fn heads(&self, id: &str) -> Result<Vec<ChangeHash>> {
+        let s: Option<String> = self
+            .conn
+            .query_row("SELECT heads FROM documents WHERE id=?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        heads_from_json(&s.ok_or_else(|| Error::UnknownRecord(id.to_owned()))?)
+    }
+
+    /// Any record, typed, read from the index.
+    pub fn record(&self, id: &str) -> Result<Record> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT kind, json FROM records WHERE id=?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (kind, json) = row.ok_or_else(|| Error::UnknownRecord(id.to_owned()))?;
+        Record::from_json(kind.parse()?, serde_json::from_str(&json)?)
+    }
+
+    /// A dispute.
+    pub fn dispute(&self, id: &str) -> Result<Dispute> {
+        match self.record(id)? {
+            Record::Dispute(d) => Ok(d),
+            other => Err(Error::WrongKind {
+                id: id.into(),
+                expected: RecordKind::Dispute,
+                actual: other.meta().kind,
+            }),
+        }
+    }
+
+    /// Conflicts of a record.
+    pub fn conflicts(&self, id: &str) -> Result<Vec<Conflict>> {
+        let (mut doc, kind) = self.load_doc(id)?;
+        doc.conflicts(kind)
+    }
+
+    /// History of a record.
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
+        Ok(self.load_doc(id)?.0.history())
+    }
+
+    /// A record as it stood at `at_ms` (none if it did not exist yet).
+    pub fn record_as_of(&self, id: &str, at_ms: i64) -> Result<Option<Record>> {
+        let (mut doc, kind) = self.load_doc(id)?;
+        let heads = doc.heads_at(at_ms);
+        if heads.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Record::from_json(kind, doc.to_json_at(&heads)?)?))
+    }
+
+    /// Categories valid for a unit: the form's 17 and the unit's own.
+    pub fn categories(&self, unit: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = model::FORM_CATEGORIES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        if let Ok(Record::UnitProfile(p)) = self.record(&model::unit::profile_id(unit)) {
+            out.extend(p.categories);
+        }
+        Ok(out)
+    }
+
+    // ---- writing -----------------------------------------------------------------------
+
+    fn next_number(
+        tx: &Transaction<'_>,
+        unit: &str,
+        kind: RecordKind,
+        device_code: &str,
+    ) -> Result<String> {
+        let key = format!("counter/{}", kind.code());
+        let n: i64 = tx
+            .query_row("SELECT value FROM meta WHERE key=?1", [&key], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+            + 1;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            params![key, n.to_string()],
+        )?;
+        Ok(format!(
+            "{unit}-{}-{device_code}-{n:04}",
+            kind.number_prefix()
+        ))
+    }
+
+    fn check_record(
+        &self,
+        kind: RecordKind,
+        before: Option<&Record>,
+        after: &Record,
+        author: &Author,
+    ) -> Result<()> {
+        let json = serde_json::to_value(after)?;
+        validate_stored_values(kind, &json)?;
+        match (before, after) {
+            (b, Record::Dispute(a)) => {
+                let b = match b {
+                    Some(Record::Dispute(b)) => Some(b),
+                    _ => None,
+                };
+                if let Some(cat) = &a.category {
+                    if b.and_then(|b| b.category.as_ref()) != Some(cat)
+                        && !self.categories(&a.meta.unit)?.contains(cat)
+                    {
+                        return Err(Error::UnknownCategory(cat.clone()));
+                    }
+                }
+                Dispute::check_rules(b, a, author)
+            }
+            (b, Record::Visit(a)) => model::Visit::check_rules(
+                match b {
+                    Some(Record::Visit(b)) => Some(b),
+                    _ => None,
+                },
+                a,
+                author,
+            ),
+            (b, Record::Petition(a)) => model::PetitionCase::check_rules(
+                match b {
+                    Some(Record::Petition(b)) => Some(b),
+                    _ => None,
+                },
+                a,
+                author,
+            ),
+            (b, Record::RiskAssessment(a)) => model::RiskAssessment::check_rules(
+                match b {
+                    Some(Record::RiskAssessment(b)) => Some(b),
+                    _ => None,
+                },
+                a,
+                author,
+            ),
+            (b, Record::Screening(a)) => model::ScreeningRound::check_rules(
+                match b {
+                    Some(Record::Screening(b)) => Some(b),
+                    _ => None,
+                },
+                a,
+                author,
+            ),
+            (b, Record::Inspection(a)) => model::Inspection::check_rules(
+                match b {
+                    Some(Record::Inspection(b)) => Some(b),
+                    _ => None,
+                },
+                a,
+                author,
+            ),
+            (_, Record::UnitProfile(_)) => Ok(()),
+        }
+    }
+
+    /// Checks that `author` may change records of `unit`.
+    fn check_scope(author: &Author, unit: &str) -> Result<()> {
+        if author.role == Role::Office || author.unit == unit {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(format!(
+                "{} of unit {} cannot change records of unit {unit}",
+                author.user, author.unit
+            )))
+        }
+    }
+
+    /// Creates a record of `kind` in the acting user's unit (or `unit`, for the bureau office).
+    pub fn create(
+        &mut self,
+        kind: RecordKind,
+        unit: Option<&str>,
+        edits: &[Edit],
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.create_with_id(&id, kind, unit, edits, None)?;
+        Ok(id)
+    }
+
+    /// Creates a record with a given id (unit profiles use the unit's fixed id).
+    pub fn create_with_id(
+        &mut self,
+        id: &str,
+        kind: RecordKind,
+        unit: Option<&str>,
+        edits: &[Edit],
+        extra: Option<(&str, &[Edit])>,
+    ) -> Result<()> {
+        let author = self.author()?;
+        let unit = unit.unwrap_or(&author.unit).to_owned();
+        Self::check_scope(&author, &unit)?;
+        if kind == RecordKind::UnitProfile && author.role != Role::Office {
+            return Err(Error::PermissionDenied(
+                "only the bureau office maintains unit profiles".into(),
+            ));
+        }
+        if self.contains(id)? {
+            return Err(Error::invalid(
+                "id",
+                format!("a record with id {id} already exists"),
+            ));
+        }
+        let checked = edits
+            .iter()
+            .map(|e| check_edit(kind, e))
+            .collect::<Result<Vec<_>>>()?;
+        let now = self.now_ms();
+        let device_code = self
+            .identity
+            .as_ref()
+            .map(|i| i.device_code.clone())
+            .unwrap_or_default();
+        let tx = self.conn.unchecked_transaction()?;
+        let number = Self::next_number(&tx, &unit, kind, &device_code)?;
+        let meta = RecordMeta {
+            id: id.to_owned(),
+            kind,
+            schema: DOCUMENT_SCHEMA_VERSION,
+            unit: unit.clone(),
+            number,
+            created_by: author.user.clone(),
+            created_at: now,
+            device: author.device.clone(),
+        };
+        let mut doc = RecordDoc::create(self.actor.clone(), &meta)?;
+        let mut touched = doc.apply(&checked, &mut new_entry_id, &author.user, now)?;
+        touched.insert(0, "_created".into());
+        let after = Record::from_json(kind, doc.to_json()?)?;
+        // Dropping `tx` on error rolls the counter back.
+        self.check_record_tx(kind, None, &after, &author)?;
+        doc.commit(&self.note(&author, touched, Some("create")), now);
+        write_doc(&tx, id, kind, &unit, &mut doc, None, now)?;
+        if let Some((other_id, other_edits)) = extra {
+            self.edit_in(&tx, other_id, other_edits, &author, None, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn check_record_tx(
+        &self,
+        kind: RecordKind,
+        before: Option<&Record>,
+        after: &Record,
+        author: &Author,
+    ) -> Result<()> {
+        self.check_record(kind, before, after, author)
+    }
+
+    /// Applies edits to a record as the acting user.
+    pub fn edit(&mut self, id: &str, edits: &[Edit]) -> Result<()> {
+        self.edit_with_action(id, edits, None)
+    }
+
+    fn edit_with_action(&mut self, id: &str, edits: &[Edit], action: Option<&str>) -> Result<()> {
+        let author = self.author()?;
+        let now = self.now_ms();
+        let tx = self.conn.unchecked_transaction()?;
+        self.edit_in(&tx, id, edits, &author, action, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn edit_in(
+        &self,
+        tx: &Transaction<'_>,
+        id: &str,
+        edits: &[Edit],
+        author: &Author,
+        action: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        let (mut doc, kind) = self.load_doc(id)?;
+        let before = Record::from_json(kind, doc.to_json()?)?;
+        Self::check_scope(author, &before.meta().unit)?;
+        let checked = edits
+            .iter()
+            .map(|e| check_edit(kind, e))
+            .collect::<Result<Vec<_>>>()?;
+        let before_heads = doc.heads();
+        let touched = doc.apply(&checked, &mut new_entry_id, &author.user, now)?;
+        if touched.is_empty() {
+            doc.rollback();
+            return Ok(false);
+        }
+        let after = Record::from_json(kind, doc.to_json()?)?;
+        self.check_record(kind, Some(&before), &after, author)?;
+        doc.commit(&self.note(author, touched, action), now);
+        let unit = after.meta().unit.clone();
+        write_doc(tx, id, kind, &unit, &mut doc, Some(&before_heads), now)?;
+        Ok(true)
+    }
+
+    /// Signs a petition case off (销号): only once resolved, only by its leader or the office.
+    pub fn sign_off(&mut self, id: &str, note: &str) -> Result<()> {
+        let author = self.author()?;
+        let by = if author.name.is_empty() {
+            author.user.clone()
+        } else {
+            author.name.clone()
+        };
+        self.edit_with_action(
+            id,
+            &[
+                Edit::Append {
+                    list: "signoffs".into(),
+                    values: vec![
+                        ("action".into(), FieldValue::text("sign_off")),
+                        ("by".into(), FieldValue::Text(by)),
+                        ("note".into(), FieldValue::text(note)),
+                    ],
+                },
+                Edit::text("status", "signed_off"),
+            ],
+            Some("sign_off"),
+        )
+    }
+
+    /// Reopens a signed-off petition case, with the reason logged.
+    pub fn reopen(&mut self, id: &str, reason: &str) -> Result<()> {
+        let author = self.author()?;
+        let by = if author.name.is_empty() {
+            author.user.clone()
+        } else {
+            author.name.clone()
+        };
+        self.edit_with_action(
+            id,
+            &[
+                Edit::Append {
+                    list: "signoffs".into(),
+                    values: vec![
+                        ("action".into(), FieldValue::text("reopen")),
+                        ("by".into(), FieldValue::Text(by)),
+                        ("note".into(), FieldValue::text(reason)),
+                    ],
+                },
+                Edit::text("status", "open"),
+            ],
+            Some("reopen"),
+        )
+    }
+
+    /// Moves a record to another unit: the bureau office only.
+    pub fn move_to_unit(&mut self, id: &str, unit: &str) -> Result<()> {
+        let author = self.author()?;
+        if author.role != Role::Office {
+            return Err(Error::PermissionDenied(
+                "only the bureau office moves records between units".into(),
+            ));
+        }
+        let now = self.now_ms();
+        let (mut doc, kind) = self.load_doc(id)?;
+        let before_heads = doc.heads();
+        doc.put_meta("_unit", unit)?;
+        doc.commit(
+            &self.note(&author, vec!["_unit".into()], Some("move_unit")),
+            now,
+        );
+        let tx = self.conn.unchecked_transaction()?;
+        write_doc(&tx, id, kind, unit, &mut doc, Some(&before_heads), now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Resolves a conflict by choosing a value; the choice is an ordinary, recorded edit.
+    pub fn resolve_conflict(&mut self, id: &str, field: &str, value: FieldValue) -> Result<()> {
+        let conflicts = self.conflicts(id)?;
+        if !conflicts.iter().any(|c| c.field == field) {
+            return Err(Error::NoConflict(field.to_owned()));
+        }
+        let parts: Vec<&str> = field.split('/').collect();
+        let edit = match parts.as_slice() {
+            [key] => Edit::set(key, value),
+            [list, entry, key] => Edit::SetInEntry {
+                list: (*list).into(),
+                entry: (*entry).into(),
+                field: (*key).into(),
+                value,
+            },
+            _ => return Err(Error::NoConflict(field.to_owned())),
+        };
+        if field == "_unit" {
+            let FieldValue::Text(u) = edit_value(&edit) else {
+                return Err(Error::invalid("_unit", "a unit code"));
+            };
+            return self.move_to_unit(id, &u);
+        }
+        self.edit_with_action(id, &[edit], Some("resolve_conflict"))
+    }
+
+    /// Turns a demand raised on a visit into a dispute; both keep the link.
+    pub fn demand_to_dispute(
+        &mut self,
+        visit_id: &str,
+        demand_id: &str,
+        edits: &[Edit],
+    ) -> Result<String> {
+        let Record::Visit(v) = self.record(visit_id)? else {
+            return Err(Error::invalid(
+                "visit",
+                format!("{visit_id} is not a visit"),
+            ));
+        };
+        let demand = v
+            .demands
+            .iter()
+            .find(|d| d.id == demand_id)
+            .ok_or_else(|| Error::UnknownEntry {
+                list: "群众诉求".into(),
+                entry: demand_id.into(),
+            })?;
+        if let Some(existing) = &demand.dispute {
+            return Err(Error::RuleViolation(format!(
+                "this demand is already dispute {existing}"
+            )));
+        }
+        let mut all = vec![
+            Edit::text("name", &demand.content),
+            Edit::text("source_visit", visit_id),
+            Edit::text("source_demand", demand_id),
+            Edit::text("found_via", "visit"),
+        ];
+        if let Some(d) = v.visit_date {
+            all.push(Edit::text("found_on", &d.to_string()));
+        }
+        all.extend_from_slice(edits);
+        let id = uuid::Uuid::now_v7().to_string();
+        let link = [Edit::SetInEntry {
+            list: "demands".into(),
+            entry: demand_id.into(),
+            field: "dispute".into(),
+            value: FieldValue::Text(id.clone()),
+        }];
+        self.create_with_id(
+            &id,
+            RecordKind::Dispute,
+            Some(&v.meta.unit),
+            &all,
+            Some((visit_id, &link)),
+        )?;
+        Ok(id)
+    }
+
+    // ---- merging remote changes (sans-I/O) ------------------------------------------------
+
+    /// Applies bytes from elsewhere to a scratch copy of a record and reports what would
+    /// change, without writing. [`Store::commit_merge`] writes it.
+    pub fn prepare_merge(&self, id: &str, bytes: &[u8]) -> Result<PreparedMerge> {
+        let existing = if self.contains(id)? {
+            Some(self.load_doc(id)?)
+        } else {
+            None
+        };
+        let (mut doc, before, before_heads) = match existing {
+            Some((mut d, kind)) => {
+                let before = Record::from_json(kind, d.to_json()?)?;
+                let h = d.heads();
+                d.apply_remote(bytes)?;
+                (d, Some(before), Some(h))
+            }
+            None => (RecordDoc::load(bytes, self.actor.clone())?, None, None),
+        };
+        let kind = doc.kind()?;
+        if let Some(b) = &before {
+            if b.meta().kind != kind {
+                return Err(Error::MalformedDocument(format!(
+                    "changes would turn {id} from a {} into a {kind}",
+                    b.meta().kind
+                )));
+            }
+        }
+        let json = doc.to_json()?;
+        if json.get("_id").and_then(|v| v.as_str()) != Some(id) {
+            return Err(Error::MalformedDocument(format!(
+                "document is not record {id}"
+            )));
+        }
+        let after =
+            Record::from_json(kind, json).map_err(|e| Error::MalformedDocument(e.to_string()))?;
+        let after_heads = doc.heads();
+        let changed = before_heads.as_deref() != Some(&after_heads[..]);
+        let added = doc
+            .automerge_mut()
+            .get_changes_meta(before_heads.as_deref().unwrap_or(&[]));
+        let new_actors = added.iter().map(|m| m.actor.to_hex_string()).collect();
+        let new_notes = added
+            .iter()
+            .map(|m| {
+                m.message
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Ok(PreparedMerge {
+            id: id.to_owned(),
+            kind,
+            before,
+            after,
+            new_actors,
+            new_notes,
+            doc,
+            before_heads,
+            changed,
+        })
+    }
+
+    /// Checks a prepared merge's values and rules as `author` would have to keep them.
+    pub fn check_merge(&self, m: &PreparedMerge, author: &Author) -> Result<()> {
+        if !m.changed {
+            return Ok(());
+        }
+        Self::check_scope(author, &m.after.meta().unit)?;
+        if let Some(b) = &m.before {
+            Self::check_scope(author, &b.meta().unit)?;
+            if b.meta().unit != m.after.meta().unit && author.role != Role::Office {
+                return Err(Error::PermissionDenied(
+                    "only the bureau office moves records between units".into(),
+                ));
+            }
+        }
+        self.check_record(m.kind, m.before.as_ref(), &m.after, author)
+    }
+
+    /// Writes a prepared merge.
+    pub fn commit_merge(&mut self, mut m: PreparedMerge) -> Result<MergeOutcome> {
+        let heads = m.doc.heads();
+        let out = MergeOutcome {
+            id: m.id.clone(),
+            created: m.before.is_none(),
+            changed: m.changed,
+            heads: heads.iter().map(|h| h.to_string()).collect(),
+        };
+        if m.changed {
+            let now = self.now_ms();
+            let unit = m.after.meta().unit.clone();
+            let tx = self.conn.unchecked_transaction()?;
+            write_doc(
+                &tx,
+                &m.id,
+                m.kind,
+                &unit,
+                &mut m.doc,
+                m.before_heads.as_deref(),
+                now,
+            )?;
+            tx.commit()?;
+        }
+        Ok(out)
+    }
+
+    /// Merges bytes from elsewhere into a record (no rule checks beyond well-formedness):
+    /// what a device does with what the relay sends.
+    pub fn merge_remote(&mut self, id: &str, bytes: &[u8]) -> Result<MergeOutcome> {
+        let m = self.prepare_merge(id, bytes)?;
+        self.commit_merge(m)
+    }
+
+    /// Rebuilds every index row from the documents (after a schema upgrade).
+    pub fn reindex_all(&mut self) -> Result<usize> {
+        let ids: Vec<String> = {
+            let mut stmt = self.conn.prepare("SELECT id FROM documents")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let tx = self.conn.unchecked_transaction()?;
+        for id in &ids {
+            let row: (Vec<u8>, String, i64) = tx.query_row(
+                "SELECT bytes, kind, updated_at FROM documents WHERE id=?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let mut stmt =
+                tx.prepare_cached("SELECT bytes FROM doc_changes WHERE id=?1 ORDER BY n")?;
+            let chunks: Vec<Vec<u8>> = stmt
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut doc = RecordDoc::load_with_changes(
+                &row.0,
+                chunks.iter().map(Vec::as_slice),
+                self.actor.clone(),
+            )?;
+            index::write_index(&tx, id, row.1.parse()?, &mut doc, row.2)?;
+        }
+        tx.commit()?;
+        Ok(ids.len())
+    }
+}
+
+fn edit_value(e: &Edit) -> FieldValue {
+    match e {
+        Edit::Set { value, .. } | Edit::SetInEntry { value, .. } => value.clone(),
+        Edit::Append { .. } => FieldValue::Null,
+    }
+}
+
+fn new_entry_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Re-checks every stored scalar of a record against its field description, so a document
+/// edited outside the typed API (for example by a hostile client) cannot carry invalid values.
+pub fn validate_stored_values(kind: RecordKind, json: &serde_json::Value) -> Result<()> {
+    for spec in kind.fields() {
+        let Some(v) = json.get(spec.key) else {
+            continue;
+        };
+        match spec.ty {
+            FieldType::Entries(items) => {
+                for entry in v.as_array().into_iter().flatten() {
+                    for item in items {
+                        if let Some(x) = entry.get(item.key) {
+                            if !matches!(item.ty, FieldType::ShortText { required: true })
+                                || !x.is_null()
+                            {
+                                item.check(FieldValue::from_json(x))?;
+                            }
+                        }
+                    }
+                }
+            }
+            FieldType::ShortText { required: true } => {}
+            _ => {
+                spec.check(FieldValue::from_json(v))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a document and its index rows inside `tx`.
+fn write_doc(
+    tx: &Transaction<'_>,
+    id: &str,
+    kind: RecordKind,
+    unit: &str,
+    doc: &mut RecordDoc,
+    before_heads: Option<&[ChangeHash]>,
+    now: i64,
+) -> Result<()> {
+    let heads = doc.heads();
+    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents", [], |r| {
+        r.get(0)
+    })?;
+    let pending: i64 = match before_heads {
+        Some(_) => tx.query_row("SELECT COUNT(*) FROM doc_changes WHERE id=?1", [id], |r| {
+            r.get(0)
+        })?,
+        None => 0,
+    };
+    match before_heads {
+        Some(h) if pending < COMPACT_AFTER => {
+            let chunk = doc.save_after(h);
+            tx.execute(
+                "INSERT INTO doc_changes(id, bytes) VALUES(?1, ?2)",
+                params![id, chunk],
+            )?;
+            tx.execute(
+                "UPDATE documents SET unit=?2, heads=?3, seq=?4, updated_at=?5 WHERE id=?1",
+                params![id, unit, heads_to_json(&heads), seq, now],
+            )?;
+        }
+        _ => {
+            let bytes = doc.save();
+            tx.execute("DELETE FROM doc_changes WHERE id=?1", [id])?;
+            tx.execute(
+                "INSERT INTO documents(id, kind, unit, bytes, heads, seq, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(id) DO UPDATE SET unit=excluded.unit, bytes=excluded.bytes, heads=excluded.heads,
+                 seq=excluded.seq, updated_at=excluded.updated_at",
+                params![id, kind.code(), unit, bytes, heads_to_json(&heads), seq, now],
+            )?;
+        }
+    }
+    index::write_index(tx, id, kind, doc, now)
+}

@@ -1,0 +1,660 @@
+//! The account registry: units, users, enrolled devices and their tokens, kept in the relay's
+//! SQLite database next to the core's tables (all account tables are prefixed `acct_`).
+
+mod model;
+mod schema;
+pub mod secret;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+
+pub use model::{
+    AuditEntry, Device, Enrollment, EnrollmentCode, NewUser, Principal, Role, Unit, User,
+    check_name, normalize_actor_hex, normalize_login, normalize_unit_code,
+};
+pub use schema::VERSION as SCHEMA_VERSION;
+
+use crate::error::{RelayError, Result};
+
+/// Default code of the bureau office unit.
+pub const DEFAULT_OFFICE_CODE: &str = "OFFICE";
+
+/// Name given to the office unit when bootstrap creates it.
+pub const OFFICE_UNIT_NAME: &str = "领导小组办公室";
+
+/// Login of the user bootstrap creates.
+pub const ADMIN_LOGIN: &str = "admin";
+
+/// How long an enrollment code stays valid.
+pub const ENROLLMENT_VALIDITY: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// How long a connection waits for another writer (the CLI, the core) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const DEVICE_COLUMNS: &str =
+    "'D' || seq, id, user_login, unit_code, actor_hex, label, enrolled_at, revoked_at";
+
+/// The account registry over one SQLite connection to the relay database.
+#[derive(Debug)]
+pub struct AccountStore {
+    conn: Connection,
+}
+
+impl AccountStore {
+    /// Opens (creating if needed) the relay database at `path` and brings the account tables up
+    /// to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::from_connection(conn)
+    }
+
+    /// An account registry in a private in-memory database (for tests).
+    pub fn open_in_memory() -> Result<Self> {
+        Self::from_connection(Connection::open_in_memory()?)
+    }
+
+    /// Wraps an open connection: sets WAL mode and a busy timeout, and upgrades the account
+    /// tables. The core's tables in the same file are left alone.
+    pub fn from_connection(mut conn: Connection) -> Result<Self> {
+        // In-memory databases answer "memory"; files switch to WAL and stay there.
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        schema::upgrade(&tx)?;
+        tx.commit()?;
+        Ok(AccountStore { conn })
+    }
+
+    /// The underlying connection, for reading the core's tables in the same database.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The underlying connection, mutably, for transactions over the core's tables.
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Gives the connection back.
+    pub fn into_inner(self) -> Connection {
+        self.conn
+    }
+
+    fn write(&mut self) -> Result<Transaction<'_>> {
+        // IMMEDIATE: take the write lock up front so a concurrent writer makes us wait
+        // (busy timeout) instead of failing half-way through.
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// On a database without users: makes sure the office unit exists (code `office_code`
+    /// unless one is already flagged), adds the `admin` user with role office and returns a
+    /// one-time enrollment code for it. Does nothing and returns `None` once any user exists.
+    pub fn ensure_bootstrap(&mut self, office_code: &str) -> Result<Option<String>> {
+        let office_code = normalize_unit_code(office_code)?;
+        let tx = self.write()?;
+        let users: i64 = tx.query_row("SELECT count(*) FROM acct_users", [], |r| r.get(0))?;
+        if users > 0 {
+            return Ok(None);
+        }
+        let now = now();
+        let office: Option<String> = tx
+            .query_row("SELECT code FROM acct_units WHERE is_office = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let office = match office {
+            Some(code) => code,
+            None => {
+                let flagged = tx.execute(
+                    "UPDATE acct_units SET is_office = 1 WHERE code = ?1",
+                    [&office_code],
+                )?;
+                if flagged == 0 {
+                    tx.execute(
+                        "INSERT INTO acct_units (code, name, is_office, created_at)
+                         VALUES (?1, ?2, 1, ?3)",
+                        params![office_code, OFFICE_UNIT_NAME, now],
+                    )?;
+                }
+                office_code
+            }
+        };
+        tx.execute(
+            "INSERT INTO acct_users (login, name, unit_code, role, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ADMIN_LOGIN, "管理员", office, Role::Office.as_str(), now],
+        )?;
+        audit(
+            &tx,
+            "bootstrap",
+            "bootstrap",
+            &format!("office unit {office}, user {ADMIN_LOGIN}"),
+        )?;
+        let code = insert_enrollment(&tx, "bootstrap", ADMIN_LOGIN)?;
+        tx.commit()?;
+        Ok(Some(code.code))
+    }
+
+    /// Adds an ordinary unit (not the office). `actor` is recorded in the audit log.
+    pub fn add_unit(&mut self, actor: &str, code: &str, name: &str) -> Result<Unit> {
+        let code = normalize_unit_code(code)?;
+        let name = check_name("unit name", name)?;
+        let tx = self.write()?;
+        if find_unit(&tx, &code)?.is_some() {
+            return Err(RelayError::DuplicateUnit(code));
+        }
+        let unit = Unit {
+            code,
+            name,
+            is_office: false,
+            created_at: now(),
+        };
+        tx.execute(
+            "INSERT INTO acct_units (code, name, is_office, created_at) VALUES (?1, ?2, 0, ?3)",
+            params![unit.code, unit.name, unit.created_at],
+        )?;
+        audit(
+            &tx,
+            actor,
+            "unit.add",
+            &format!("{} {}", unit.code, unit.name),
+        )?;
+        tx.commit()?;
+        Ok(unit)
+    }
+
+    /// The unit with this code.
+    pub fn unit(&self, code: &str) -> Result<Unit> {
+        let code = normalize_unit_code(code)?;
+        find_unit(&self.conn, &code)?.ok_or(RelayError::UnknownUnit(code))
+    }
+
+    /// All units, the office first, then by code.
+    pub fn list_units(&self) -> Result<Vec<Unit>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT code, name, is_office, created_at FROM acct_units
+             ORDER BY is_office DESC, code",
+        )?;
+        let units = stmt
+            .query_map([], unit_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(units)
+    }
+
+    /// Adds a user. Role office is only allowed in the office unit.
+    pub fn add_user(&mut self, actor: &str, new: &NewUser) -> Result<User> {
+        let login = normalize_login(&new.login)?;
+        let name = check_name("user name", &new.name)?;
+        let unit_code = normalize_unit_code(&new.unit)?;
+        let tx = self.write()?;
+        let unit = find_unit(&tx, &unit_code)?.ok_or(RelayError::UnknownUnit(unit_code))?;
+        if new.role == Role::Office && !unit.is_office {
+            return Err(RelayError::BadRequest(format!(
+                "role office belongs to the bureau office unit, not {}",
+                unit.code
+            )));
+        }
+        if find_user(&tx, &login)?.is_some() {
+            return Err(RelayError::DuplicateUser(login));
+        }
+        let user = User {
+            login,
+            name,
+            unit: unit.code,
+            role: new.role,
+            has_password: false,
+            created_at: now(),
+        };
+        tx.execute(
+            "INSERT INTO acct_users (login, name, unit_code, role, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                user.login,
+                user.name,
+                user.unit,
+                user.role.as_str(),
+                user.created_at
+            ],
+        )?;
+        audit(
+            &tx,
+            actor,
+            "user.add",
+            &format!(
+                "{} ({}) unit {} role {}",
+                user.login, user.name, user.unit, user.role
+            ),
+        )?;
+        tx.commit()?;
+        Ok(user)
+    }
+
+    /// The user with this login.
+    pub fn user(&self, login: &str) -> Result<User> {
+        let login = normalize_login(login)?;
+        find_user(&self.conn, &login)?.ok_or(RelayError::UnknownUser(login))
+    }
+
+    /// All users, by unit and login.
+    pub fn list_users(&self) -> Result<Vec<User>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT login, name, unit_code, role, password_hash IS NOT NULL, created_at
+             FROM acct_users ORDER BY unit_code, login",
+        )?;
+        let users = stmt
+            .query_map([], user_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(users)
+    }
+
+    /// Sets (or replaces) the dashboard password of a user; only an Argon2 hash is stored.
+    pub fn set_password(&mut self, actor: &str, login: &str, password: &str) -> Result<()> {
+        let login = normalize_login(login)?;
+        let hash = secret::hash_password(password)?;
+        let tx = self.write()?;
+        let changed = tx.execute(
+            "UPDATE acct_users SET password_hash = ?1 WHERE login = ?2",
+            params![hash, login],
+        )?;
+        if changed == 0 {
+            return Err(RelayError::UnknownUser(login));
+        }
+        audit(&tx, actor, "user.set_password", &login)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether `password` is the dashboard password of `login`; false for unknown users and
+    /// users without a password.
+    pub fn verify_password(&self, login: &str, password: &str) -> Result<bool> {
+        let Ok(login) = normalize_login(login) else {
+            return Ok(false);
+        };
+        let hash: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT password_hash FROM acct_users WHERE login = ?1",
+                [&login],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        match hash {
+            Some(hash) => secret::verify_password(password, &hash),
+            None => Ok(false),
+        }
+    }
+
+    /// Creates a one-time enrollment code for a device of `login`, valid for
+    /// [`ENROLLMENT_VALIDITY`]. Only the code's hash is stored.
+    pub fn create_enrollment(&mut self, actor: &str, login: &str) -> Result<EnrollmentCode> {
+        let login = normalize_login(login)?;
+        let tx = self.write()?;
+        if find_user(&tx, &login)?.is_none() {
+            return Err(RelayError::UnknownUser(login));
+        }
+        let code = insert_enrollment(&tx, actor, &login)?;
+        tx.commit()?;
+        Ok(code)
+    }
+
+    /// Redeems a one-time enrollment code: enrolls a device bound to `actor_hex` and returns
+    /// its id, device code and bearer token. A code works once and only before it expires.
+    pub fn redeem_enrollment(
+        &mut self,
+        code: &str,
+        actor_hex: &str,
+        label: Option<&str>,
+    ) -> Result<Enrollment> {
+        let code = secret::normalize_enrollment_code(code);
+        if code.len() != secret::ENROLLMENT_CODE_LEN {
+            return Err(RelayError::InvalidEnrollmentCode);
+        }
+        let actor_hex = normalize_actor_hex(actor_hex)?;
+        let label = match label.map(str::trim) {
+            None | Some("") => None,
+            Some(label) => Some(check_name("device label", label)?),
+        };
+        let code_hash = secret::hash_secret(&code);
+        let tx = self.write()?;
+        let now_at = Utc::now();
+        let now = format_time(now_at);
+        let pending: Option<(String, String, Option<String>)> = tx
+            .query_row(
+                "SELECT user_login, expires_at, used_at FROM acct_enrollments WHERE code_hash = ?1",
+                [&code_hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((login, expires_at, None)) = pending else {
+            return Err(RelayError::InvalidEnrollmentCode);
+        };
+        if parse_time(&expires_at)? <= now_at {
+            return Err(RelayError::InvalidEnrollmentCode);
+        }
+        let user = find_user(&tx, &login)?.ok_or(RelayError::UnknownUser(login))?;
+        let actor_taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM acct_devices WHERE actor_hex = ?1)",
+            [&actor_hex],
+            |r| r.get(0),
+        )?;
+        if actor_taken {
+            return Err(RelayError::DuplicateActor(actor_hex));
+        }
+        let device_id = uuid::Uuid::new_v4().to_string();
+        let token = secret::new_token();
+        tx.execute(
+            "INSERT INTO acct_devices
+                 (id, user_login, unit_code, actor_hex, label, token_hash, enrolled_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                device_id,
+                user.login,
+                user.unit,
+                actor_hex,
+                label,
+                secret::hash_secret(&token),
+                now
+            ],
+        )?;
+        let device_code = format!("D{}", tx.last_insert_rowid());
+        let used = tx.execute(
+            "UPDATE acct_enrollments SET used_at = ?1, device_id = ?2
+             WHERE code_hash = ?3 AND used_at IS NULL",
+            params![now, device_id, code_hash],
+        )?;
+        if used != 1 {
+            return Err(RelayError::InvalidEnrollmentCode);
+        }
+        audit(
+            &tx,
+            &user.login,
+            "device.enroll",
+            &format!(
+                "device {device_code} ({device_id}) for {} unit {} actor {actor_hex}{}",
+                user.login,
+                user.unit,
+                label.map(|l| format!(" label {l}")).unwrap_or_default()
+            ),
+        )?;
+        tx.commit()?;
+        Ok(Enrollment {
+            device_id,
+            device_code,
+            token,
+            user_login: user.login,
+            user_name: user.name,
+            unit: user.unit,
+            role: user.role,
+        })
+    }
+
+    /// Revokes a device given its id or device code; its token stops working at once.
+    /// Revoking a revoked device changes nothing.
+    pub fn revoke_device(&mut self, actor: &str, device: &str) -> Result<Device> {
+        let tx = self.write()?;
+        let mut found =
+            find_device(&tx, device)?.ok_or_else(|| RelayError::UnknownDevice(device.into()))?;
+        if found.revoked_at.is_some() {
+            return Ok(found);
+        }
+        let now = now();
+        tx.execute(
+            "UPDATE acct_devices SET revoked_at = ?1 WHERE id = ?2",
+            params![now, found.id],
+        )?;
+        audit(
+            &tx,
+            actor,
+            "device.revoke",
+            &format!(
+                "device {} ({}) of {}",
+                found.code, found.id, found.user_login
+            ),
+        )?;
+        tx.commit()?;
+        found.revoked_at = Some(now);
+        Ok(found)
+    }
+
+    /// The device with this id or device code (`D7`).
+    pub fn device(&self, device: &str) -> Result<Device> {
+        find_device(&self.conn, device)?.ok_or_else(|| RelayError::UnknownDevice(device.into()))
+    }
+
+    /// The device an Automerge actor id is bound to, revoked or not.
+    pub fn device_for_actor(&self, actor_hex: &str) -> Result<Option<Device>> {
+        let actor_hex = normalize_actor_hex(actor_hex)?;
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM acct_devices WHERE actor_hex = ?1"),
+                [&actor_hex],
+                device_from_row,
+            )
+            .optional()?)
+    }
+
+    /// All devices, in enrollment order.
+    pub fn list_devices(&self) -> Result<Vec<Device>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM acct_devices ORDER BY seq"
+        ))?;
+        let devices = stmt
+            .query_map([], device_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(devices)
+    }
+
+    /// Resolves a bearer token to the device and user it was issued to.
+    ///
+    /// Fails with [`RelayError::Unauthorized`] for an unknown token and
+    /// [`RelayError::DeviceRevoked`] for a revoked device.
+    pub fn principal_for_token(&self, token: &str) -> Result<Principal> {
+        if !secret::looks_like_token(token) {
+            return Err(RelayError::Unauthorized);
+        }
+        let hash = secret::hash_secret(&token.to_ascii_lowercase());
+        let row: Option<(Principal, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT d.id, 'D' || d.seq, d.actor_hex, u.login, u.name, d.unit_code, u.role,
+                        d.revoked_at
+                 FROM acct_devices d JOIN acct_users u ON u.login = d.user_login
+                 WHERE d.token_hash = ?1",
+                [&hash],
+                |r| {
+                    Ok((
+                        Principal {
+                            device_id: r.get(0)?,
+                            device_code: r.get(1)?,
+                            actor_hex: r.get(2)?,
+                            user_login: r.get(3)?,
+                            user_name: r.get(4)?,
+                            unit: r.get(5)?,
+                            role: role_from_sql(r, 6)?,
+                        },
+                        r.get(7)?,
+                    ))
+                },
+            )
+            .optional()?;
+        match row {
+            None => Err(RelayError::Unauthorized),
+            Some((_, Some(_revoked_at))) => Err(RelayError::DeviceRevoked),
+            Some((principal, None)) => Ok(principal),
+        }
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare(
+            "SELECT at, actor_login, action, detail FROM acct_audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let entries = stmt
+            .query_map([limit], |r| {
+                Ok(AuditEntry {
+                    at: r.get(0)?,
+                    actor_login: r.get(1)?,
+                    action: r.get(2)?,
+                    detail: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(entries)
+    }
+}
+
+fn now() -> String {
+    format_time(Utc::now())
+}
+
+/// Fixed-width UTC timestamps, so that they also sort as text.
+fn format_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| RelayError::Internal(format!("bad timestamp {text:?} in database: {e}")))
+}
+
+fn audit(conn: &Connection, actor: &str, action: &str, detail: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO acct_audit (at, actor_login, action, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![now(), actor, action, detail],
+    )?;
+    Ok(())
+}
+
+fn insert_enrollment(tx: &Transaction<'_>, actor: &str, login: &str) -> Result<EnrollmentCode> {
+    let now_at = Utc::now();
+    let expires_at = format_time(now_at + ENROLLMENT_VALIDITY);
+    // 40 random bits: a clash with a stored code is unlikely, but cheap to rule out.
+    let code = loop {
+        let code = secret::new_enrollment_code();
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO acct_enrollments
+                 (code_hash, user_login, created_by, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                secret::hash_secret(&code),
+                login,
+                actor,
+                format_time(now_at),
+                expires_at
+            ],
+        )?;
+        if inserted == 1 {
+            break code;
+        }
+    };
+    audit(
+        tx,
+        actor,
+        "device.enrollment_code",
+        &format!("for {login}, expires {expires_at}"),
+    )?;
+    Ok(EnrollmentCode {
+        code,
+        user_login: login.to_owned(),
+        expires_at,
+    })
+}
+
+fn find_unit(conn: &Connection, code: &str) -> Result<Option<Unit>> {
+    Ok(conn
+        .query_row(
+            "SELECT code, name, is_office, created_at FROM acct_units WHERE code = ?1",
+            [code],
+            unit_from_row,
+        )
+        .optional()?)
+}
+
+fn find_user(conn: &Connection, login: &str) -> Result<Option<User>> {
+    Ok(conn
+        .query_row(
+            "SELECT login, name, unit_code, role, password_hash IS NOT NULL, created_at
+             FROM acct_users WHERE login = ?1",
+            [login],
+            user_from_row,
+        )
+        .optional()?)
+}
+
+/// Finds a device by id, or by device code (`D7`, any case).
+fn find_device(conn: &Connection, device: &str) -> Result<Option<Device>> {
+    let device = device.trim();
+    let seq = device
+        .strip_prefix(['D', 'd'])
+        .and_then(|n| n.parse::<i64>().ok());
+    let found = match seq {
+        Some(seq) => conn
+            .query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM acct_devices WHERE seq = ?1"),
+                [seq],
+                device_from_row,
+            )
+            .optional()?,
+        None => conn
+            .query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM acct_devices WHERE id = ?1"),
+                [device.to_ascii_lowercase()],
+                device_from_row,
+            )
+            .optional()?,
+    };
+    Ok(found)
+}
+
+fn unit_from_row(r: &Row<'_>) -> rusqlite::Result<Unit> {
+    Ok(Unit {
+        code: r.get(0)?,
+        name: r.get(1)?,
+        is_office: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        login: r.get(0)?,
+        name: r.get(1)?,
+        unit: r.get(2)?,
+        role: role_from_sql(r, 3)?,
+        has_password: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+fn device_from_row(r: &Row<'_>) -> rusqlite::Result<Device> {
+    Ok(Device {
+        code: r.get(0)?,
+        id: r.get(1)?,
+        user_login: r.get(2)?,
+        unit: r.get(3)?,
+        actor_hex: r.get(4)?,
+        label: r.get(5)?,
+        enrolled_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+    })
+}
+
+fn role_from_sql(r: &Row<'_>, idx: usize) -> rusqlite::Result<Role> {
+    let text: String = r.get(idx)?;
+    text.parse().map_err(|e: RelayError| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+#[cfg(test)]
+mod tests;

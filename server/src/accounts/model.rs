@@ -1,0 +1,328 @@
+//! Units, users, roles, devices and the principal a request acts as.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{RelayError, Result};
+
+/// What a user may see and do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Field staff (工作人员): records of their own unit.
+    Staff,
+    /// Unit head (单位负责人): records of their own unit.
+    UnitHead,
+    /// Leading-group office (领导小组办公室): every unit.
+    Office,
+    /// Responsible leader (责任领导): their own unit, later also the cases they lead.
+    Leader,
+}
+
+impl Role {
+    /// Every role, in the order shown to users.
+    pub const ALL: [Role; 4] = [Role::Staff, Role::UnitHead, Role::Office, Role::Leader];
+
+    /// The spelling used on the command line, in JSON and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Staff => "staff",
+            Role::UnitHead => "unit-head",
+            Role::Office => "office",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = RelayError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| {
+                RelayError::BadRequest(format!(
+                    "unknown role {s:?}; use one of staff, unit-head, office, leader"
+                ))
+            })
+    }
+}
+
+/// A unit (单位): a clinic, hospital or bureau section, or the bureau office itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    /// Short ASCII code, upper case (e.g. `WJK`).
+    pub code: String,
+    /// Full name (e.g. 卫健局疾控科).
+    pub name: String,
+    /// Whether this is the bureau office, which sees every unit.
+    pub is_office: bool,
+    /// When it was added (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// A person who may enroll devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Login name, lower-case ASCII.
+    pub login: String,
+    /// Display name.
+    pub name: String,
+    /// Code of the user's unit.
+    pub unit: String,
+    /// What the user may see and do.
+    pub role: Role,
+    /// Whether a dashboard password is set.
+    pub has_password: bool,
+    /// When it was added (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// A new user to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Login name (ASCII letters, digits, `.`, `_`, `-`; stored lower case).
+    pub login: String,
+    /// Display name.
+    pub name: String,
+    /// Code of the user's unit.
+    pub unit: String,
+    /// What the user may see and do.
+    pub role: Role,
+}
+
+/// An enrolled device (phone, tablet or office PC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Device id (UUID v4).
+    pub id: String,
+    /// Short code unique across the relay (`D7`), usable in human numbers.
+    pub code: String,
+    /// Login of the user the device was enrolled for.
+    pub user_login: String,
+    /// Code of the unit the device acts for (the user's unit at enrollment).
+    pub unit: String,
+    /// Automerge actor id bound to this device, lower-case hex.
+    pub actor_hex: String,
+    /// Free label given at enrollment (e.g. "张三的手机").
+    pub label: Option<String>,
+    /// When it was enrolled (RFC 3339, UTC).
+    pub enrolled_at: String,
+    /// When it was revoked (RFC 3339, UTC), if it was.
+    pub revoked_at: Option<String>,
+}
+
+/// A freshly created one-time enrollment code; the plain code exists only here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrollmentCode {
+    /// The code to type into the device.
+    pub code: String,
+    /// Login of the user the device will be enrolled for.
+    pub user_login: String,
+    /// When the code stops working (RFC 3339, UTC).
+    pub expires_at: String,
+}
+
+/// What a device gets when it redeems an enrollment code; the token exists only here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// Device id (UUID v4).
+    pub device_id: String,
+    /// Short device code (`D7`).
+    pub device_code: String,
+    /// Bearer token for all later requests (64 hex chars); the relay keeps only its hash.
+    pub token: String,
+    /// Login of the device's user.
+    pub user_login: String,
+    /// Display name of the device's user.
+    pub user_name: String,
+    /// Code of the device's unit.
+    pub unit: String,
+    /// Role of the device's user.
+    pub role: Role,
+}
+
+/// The enrolled device and user a request acts as, resolved from its bearer token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// Device id (UUID v4).
+    pub device_id: String,
+    /// Short device code (`D7`).
+    pub device_code: String,
+    /// Automerge actor id bound to the device, lower-case hex.
+    pub actor_hex: String,
+    /// Login of the device's user.
+    pub user_login: String,
+    /// Display name of the device's user.
+    pub user_name: String,
+    /// Code of the device's unit.
+    pub unit: String,
+    /// Role of the device's user.
+    pub role: Role,
+}
+
+impl Principal {
+    /// Whether this principal may see and change records of `unit` (a unit code).
+    ///
+    /// The bureau office sees every unit; everyone else sees only their own unit.
+    /// A leader will later also see the cases they lead wherever those are; that is a
+    /// per-record rule checked by the sync code, not a unit scope.
+    pub fn can_see_unit(&self, unit: &str) -> bool {
+        match self.role {
+            Role::Office => true,
+            Role::Staff | Role::UnitHead | Role::Leader => self.unit == unit,
+        }
+    }
+
+    /// Whether this principal is the bureau office (sees all units, may move records).
+    pub fn is_office(&self) -> bool {
+        self.role == Role::Office
+    }
+
+    /// Whether `actor_hex` (any case) is the actor id bound to this principal's device.
+    pub fn owns_actor(&self, actor_hex: &str) -> bool {
+        self.actor_hex.eq_ignore_ascii_case(actor_hex)
+    }
+}
+
+/// One line of the account audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When it happened (RFC 3339, UTC).
+    pub at: String,
+    /// Who did it (a login, or `cli:<os user>` for the admin command line).
+    pub actor_login: String,
+    /// What was done (`unit.add`, `user.add`, `device.enroll`, …).
+    pub action: String,
+    /// What it was done to.
+    pub detail: String,
+}
+
+/// Checks and normalises a unit code: 1–16 ASCII letters, digits, `_` or `-`, upper-cased.
+pub fn normalize_unit_code(code: &str) -> Result<String> {
+    let code = code.trim();
+    let ok = (1..=16).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(code.to_ascii_uppercase())
+    } else {
+        Err(RelayError::BadRequest(format!(
+            "unit code {code:?} must be 1 to 16 ASCII letters, digits, '_' or '-'"
+        )))
+    }
+}
+
+/// Checks and normalises a login: 1–64 ASCII letters, digits, `.`, `_` or `-`, lower-cased.
+pub fn normalize_login(login: &str) -> Result<String> {
+    let login = login.trim();
+    let ok = (1..=64).contains(&login.len())
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(login.to_ascii_lowercase())
+    } else {
+        Err(RelayError::BadRequest(format!(
+            "login {login:?} must be 1 to 64 ASCII letters, digits, '.', '_' or '-'"
+        )))
+    }
+}
+
+/// Checks and normalises an Automerge actor id: 1–64 bytes as hex, lower-cased.
+pub fn normalize_actor_hex(actor_hex: &str) -> Result<String> {
+    let actor_hex = actor_hex.trim();
+    let ok = (2..=128).contains(&actor_hex.len())
+        && actor_hex.len() % 2 == 0
+        && actor_hex.bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(actor_hex.to_ascii_lowercase())
+    } else {
+        Err(RelayError::BadRequest(format!(
+            "actor id {actor_hex:?} must be 1 to 64 bytes written as hex"
+        )))
+    }
+}
+
+/// Checks a display name or unit name: not blank, at most 100 characters.
+pub fn check_name(what: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        Err(RelayError::BadRequest(format!(
+            "{what} must be 1 to 100 characters without control characters"
+        )))
+    } else {
+        Ok(name.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(unit: &str, role: Role) -> Principal {
+        Principal {
+            device_id: "d".into(),
+            device_code: "D1".into(),
+            actor_hex: "aabb".into(),
+            user_login: "u".into(),
+            user_name: "U".into(),
+            unit: unit.into(),
+            role,
+        }
+    }
+
+    #[test]
+    fn office_sees_every_unit_others_only_their_own() {
+        let office = principal("OFFICE", Role::Office);
+        assert!(office.can_see_unit("WJK"));
+        assert!(office.can_see_unit("OFFICE"));
+        for role in [Role::Staff, Role::UnitHead, Role::Leader] {
+            let p = principal("WJK", role);
+            assert!(p.can_see_unit("WJK"), "{role} sees own unit");
+            assert!(!p.can_see_unit("JKK"), "{role} must not see another unit");
+            assert!(!p.can_see_unit("OFFICE"), "{role} must not see the office");
+        }
+    }
+
+    #[test]
+    fn role_spellings_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+            let json = serde_json::to_string(&role).unwrap();
+            assert_eq!(json, format!("\"{}\"", role.as_str()));
+        }
+        assert!("admin".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn identifiers_are_checked_and_normalised() {
+        assert_eq!(normalize_unit_code(" wjk ").unwrap(), "WJK");
+        assert!(normalize_unit_code("卫健").is_err());
+        assert!(normalize_unit_code("").is_err());
+        assert_eq!(normalize_login("Zhang.San").unwrap(), "zhang.san");
+        assert!(normalize_login("zhang san").is_err());
+        assert_eq!(normalize_actor_hex("ABcd").unwrap(), "abcd");
+        assert!(normalize_actor_hex("abc").is_err());
+        assert!(normalize_actor_hex("zz").is_err());
+        assert!(check_name("name", "  ").is_err());
+        assert_eq!(check_name("name", " 疾控科 ").unwrap(), "疾控科");
+    }
+
+    #[test]
+    fn owns_actor_ignores_case() {
+        let p = principal("WJK", Role::Staff);
+        assert!(p.owns_actor("AABB"));
+        assert!(!p.owns_actor("aabc"));
+    }
+}

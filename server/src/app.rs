@@ -1,0 +1,320 @@
+//! The relay's HTTP application: shared state, routes, middleware and graceful serving.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::accounts::{AccountStore, Enrollment, Principal, Unit};
+use crate::error::{ErrorBody, RelayError, Result};
+use crate::rate_limit::{Rate, RateLimiter};
+
+/// Default largest accepted request body: 16 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Tunables of the HTTP application.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Largest accepted request body in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Longest time a request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// Request rate allowed per enrolled device (`None`: unlimited).
+    pub device_rate: Option<Rate>,
+    /// Request rate allowed per client IP address, authenticated or not (`None`: unlimited).
+    /// Set it well above `device_rate`: a unit's phones often share one office address.
+    pub address_rate: Option<Rate>,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout: Duration::from_secs(60),
+            device_rate: Some(Rate::new(50.0, 100)),
+            address_rate: Some(Rate::new(200.0, 400)),
+        }
+    }
+}
+
+/// State shared by all request handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    accounts: Arc<Mutex<AccountStore>>,
+    config: Arc<AppConfig>,
+    device_limiter: Option<Arc<RateLimiter>>,
+    address_limiter: Option<Arc<RateLimiter>>,
+    // SYNC: the lead adds the core's relay store / sync state here.
+}
+
+impl AppState {
+    /// State over an opened account registry.
+    pub fn new(accounts: AccountStore, config: AppConfig) -> Self {
+        AppState {
+            accounts: Arc::new(Mutex::new(accounts)),
+            device_limiter: config.device_rate.map(|r| Arc::new(RateLimiter::new(r))),
+            address_limiter: config.address_rate.map(|r| Arc::new(RateLimiter::new(r))),
+            config: Arc::new(config),
+        }
+    }
+
+    /// The configuration the application was built with.
+    pub fn config(&self) -> &AppConfig {
+        &self.config
+    }
+
+    /// Runs `f` on the account registry (and through it, the database connection) on a
+    /// blocking thread, so that SQLite never blocks the async runtime.
+    pub async fn with_accounts<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut AccountStore) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let accounts = Arc::clone(&self.accounts);
+        tokio::task::spawn_blocking(move || {
+            // A panic in another task rolled its transaction back while unwinding, so the
+            // connection behind a poisoned lock is still consistent.
+            let mut accounts = accounts.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut accounts)
+        })
+        .await?
+    }
+
+    /// Takes one request from a device's rate budget; false when it is used up.
+    pub fn allow_device(&self, device_id: &str) -> bool {
+        self.device_limiter
+            .as_ref()
+            .is_none_or(|limiter| limiter.check(device_id))
+    }
+}
+
+/// The relay's router with all middleware, ready to serve or to call with `oneshot` in tests.
+pub fn app(state: AppState) -> Router {
+    let config = state.config.clone();
+    let routes = Router::new()
+        .route("/health", get(health))
+        .route("/v1/enroll", post(enroll))
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/units", get(units));
+    // ------------------------------------------------------------------------------------
+    // SYNC: the lead adds `.route("/v1/sync", post(sync_handler))` here. The handler takes
+    // `principal: Principal` (auth + device rate limit done) and `body: axum::body::Bytes`
+    // (already capped at `max_body_bytes`, oversize answers 413 JSON) and reaches the
+    // database with `state.with_accounts(|store| ... store.conn_mut() ...)`.
+    // ------------------------------------------------------------------------------------
+    routes
+        .fallback(not_found)
+        .layer(
+            // Listed outermost first.
+            ServiceBuilder::new()
+                // Before tracing, so a header dump can only ever show "Sensitive".
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                ]))
+                .layer(
+                    // Spans carry method and path only: no headers, no query string.
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            tracing::info_span!(
+                                "request",
+                                method = %req.method(),
+                                path = %req.uri().path(),
+                            )
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(middleware::map_response(json_error_body))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    config.request_timeout,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    limit_by_address,
+                ))
+                .layer(DefaultBodyLimit::disable())
+                .layer(RequestBodyLimitLayer::new(config.max_body_bytes)),
+        )
+        .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then lets running requests
+/// finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Completes on Ctrl-C, or on SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// A JSON request body whose rejections are answered as [`RelayError`] (400 or 413).
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(RelayError))]
+pub struct JsonBody<T>(pub T);
+
+/// Body of `POST /v1/enroll`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    /// The one-time enrollment code from the bureau office.
+    pub code: String,
+    /// The device's new Automerge actor id, hex.
+    pub actor_hex: String,
+    /// Optional label for the device list (e.g. "张三的手机").
+    #[serde(default)]
+    pub device_label: Option<String>,
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn enroll(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<EnrollRequest>,
+) -> Result<Json<Enrollment>> {
+    let enrollment = state
+        .with_accounts(move |accounts| {
+            accounts.redeem_enrollment(
+                &request.code,
+                &request.actor_hex,
+                request.device_label.as_deref(),
+            )
+        })
+        .await?;
+    tracing::info!(
+        device = %enrollment.device_code,
+        user = %enrollment.user_login,
+        "device enrolled"
+    );
+    Ok(Json(enrollment))
+}
+
+async fn whoami(principal: Principal) -> Json<Principal> {
+    Json(principal)
+}
+
+async fn units(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<Unit>>> {
+    let units = state
+        .with_accounts(|accounts| accounts.list_units())
+        .await?
+        .into_iter()
+        .filter(|unit| principal.can_see_unit(&unit.code))
+        .collect();
+    Ok(Json(units))
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(ErrorBody {
+            error: "not_found".into(),
+            message: "no such endpoint".into(),
+        }),
+    )
+        .into_response()
+}
+
+async fn limit_by_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(limiter) = &state.address_limiter {
+        let key = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+        if !limiter.check(&key) {
+            return RelayError::RateLimited.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Gives error answers made by middleware or axum itself (413 from the body limit, 408 from
+/// the timeout, 405, extractor rejections) the same JSON body as [`RelayError`].
+async fn json_error_body(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return RelayError::PayloadTooLarge.into_response();
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let code = match status {
+        StatusCode::REQUEST_TIMEOUT => "timeout".to_owned(),
+        _ => reason.to_ascii_lowercase().replace([' ', '-'], "_"),
+    };
+    let message = if text.is_empty() {
+        reason.to_owned()
+    } else {
+        text
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    (
+        parts,
+        Json(ErrorBody {
+            error: code,
+            message,
+        }),
+    )
+        .into_response()
+}

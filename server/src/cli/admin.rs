@@ -1,0 +1,262 @@
+//! `fieldledger admin`: units, users and devices of a relay database.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Subcommand};
+use fieldledger_server::Role;
+use fieldledger_server::accounts::{ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use serde::Serialize;
+
+/// Options of `fieldledger admin`.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Relay database file (created if missing).
+    #[arg(long, global = true, default_value = "fieldledger.db")]
+    db: PathBuf,
+    /// Code of the bureau office unit, used when the database is new.
+    #[arg(long, global = true, default_value = DEFAULT_OFFICE_CODE)]
+    office_code: String,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Units (单位).
+    #[command(subcommand)]
+    Unit(UnitCommand),
+    /// Users and their roles.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Enrolled devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Show the newest entries of the account audit log.
+    Audit {
+        /// How many entries to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UnitCommand {
+    /// Add a unit.
+    Add {
+        /// Short ASCII code, e.g. WJK.
+        code: String,
+        /// Full name, e.g. 疾控科.
+        name: String,
+    },
+    /// List units.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        /// Login name (ASCII letters, digits, '.', '_', '-').
+        login: String,
+        /// Code of the user's unit.
+        #[arg(long)]
+        unit: String,
+        /// Role of the user.
+        #[arg(long, value_parser = role_parser())]
+        role: Role,
+        /// Display name, e.g. 张三.
+        #[arg(long)]
+        name: String,
+    },
+    /// List users.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's dashboard password, read as one line from standard input.
+    SetPassword {
+        /// Login of the user.
+        login: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Create a one-time enrollment code for a new device of a user.
+    Enroll {
+        /// Login of the user the device is for.
+        login: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device: its token stops working at once.
+    Revoke {
+        /// Device id (UUID) or device code (D7).
+        device: String,
+    },
+    /// List devices.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn role_parser() -> impl TypedValueParser<Value = Role> {
+    PossibleValuesParser::new(Role::ALL.map(Role::as_str)).try_map(|s| s.parse::<Role>())
+}
+
+/// Who the audit log names for changes made from this command line.
+fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Runs an admin command.
+pub fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let mut store = AccountStore::open(&args.db)
+        .with_context(|| format!("opening relay database {}", args.db.display()))?;
+    if let Some(code) = store.ensure_bootstrap(&args.office_code)? {
+        eprintln!(
+            "New relay database: created the office unit and user `{ADMIN_LOGIN}`; \
+             enrollment code for {ADMIN_LOGIN} (usable once, valid 7 days): {code}"
+        );
+    }
+    let actor = cli_actor();
+    match args.command {
+        AdminCommand::Unit(UnitCommand::Add { code, name }) => {
+            let unit = store.add_unit(&actor, &code, &name)?;
+            println!("Added unit {} {}", unit.code, unit.name);
+        }
+        AdminCommand::Unit(UnitCommand::List { json }) => {
+            let units = store.list_units()?;
+            if json {
+                print_json(&units)?;
+            } else {
+                for unit in units {
+                    let office = if unit.is_office {
+                        "  (bureau office)"
+                    } else {
+                        ""
+                    };
+                    println!("{:<10} {}{office}", unit.code, unit.name);
+                }
+            }
+        }
+        AdminCommand::User(UserCommand::Add {
+            login,
+            unit,
+            role,
+            name,
+        }) => {
+            let user = store.add_user(
+                &actor,
+                &NewUser {
+                    login,
+                    name,
+                    unit,
+                    role,
+                },
+            )?;
+            println!(
+                "Added user {} ({}) in unit {} as {}",
+                user.login, user.name, user.unit, user.role
+            );
+        }
+        AdminCommand::User(UserCommand::List { json }) => {
+            let users = store.list_users()?;
+            if json {
+                print_json(&users)?;
+            } else {
+                for user in users {
+                    println!(
+                        "{:<16} {:<10} {:<10} {}",
+                        user.login, user.unit, user.role, user.name
+                    );
+                }
+            }
+        }
+        AdminCommand::User(UserCommand::SetPassword { login }) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            store.set_password(&actor, &login, password)?;
+            println!("Password of {login} set");
+        }
+        AdminCommand::Device(DeviceCommand::Enroll { login, json }) => {
+            let code = store.create_enrollment(&actor, &login)?;
+            if json {
+                print_json(&code)?;
+            } else {
+                println!(
+                    "Enrollment code for {}: {}\nUsable once, until {}.",
+                    code.user_login, code.code, code.expires_at
+                );
+            }
+        }
+        AdminCommand::Device(DeviceCommand::Revoke { device }) => {
+            let device = store.revoke_device(&actor, &device)?;
+            println!(
+                "Revoked device {} ({}) of {}",
+                device.code, device.id, device.user_login
+            );
+        }
+        AdminCommand::Device(DeviceCommand::List { json }) => {
+            let devices = store.list_devices()?;
+            if json {
+                print_json(&devices)?;
+            } else {
+                for d in devices {
+                    let state = match &d.revoked_at {
+                        Some(at) => format!("revoked {at}"),
+                        None => format!("enrolled {}", d.enrolled_at),
+                    };
+                    println!(
+                        "{:<6} {} {:<16} {:<10} {state} {}",
+                        d.code,
+                        d.id,
+                        d.user_login,
+                        d.unit,
+                        d.label.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        AdminCommand::Audit { limit, json } => {
+            let entries = store.audit_log(limit)?;
+            if json {
+                print_json(&entries)?;
+            } else {
+                for e in entries {
+                    println!(
+                        "{} {:<20} {:<24} {}",
+                        e.at, e.actor_login, e.action, e.detail
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

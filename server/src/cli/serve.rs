@@ -1,0 +1,89 @@
+//! `fieldledger serve`: run the relay.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use fieldledger_server::accounts::{ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE};
+use fieldledger_server::app::{AppConfig, AppState, DEFAULT_MAX_BODY_BYTES, shutdown_signal};
+use fieldledger_server::rate_limit::Rate;
+use tracing_subscriber::EnvFilter;
+
+/// Options of `fieldledger serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Relay database file (created if missing).
+    #[arg(long, default_value = "fieldledger.db")]
+    db: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Largest accepted request body in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Seconds a request may take before it is answered 408.
+    #[arg(long, default_value_t = 60)]
+    request_timeout_secs: u64,
+    /// Requests per second allowed per device (0: unlimited).
+    #[arg(long, default_value_t = 50.0)]
+    device_rate: f64,
+    /// Burst of requests allowed per device.
+    #[arg(long, default_value_t = 100)]
+    device_burst: u32,
+    /// Requests per second allowed per client address (0: unlimited).
+    #[arg(long, default_value_t = 200.0)]
+    address_rate: f64,
+    /// Burst of requests allowed per client address.
+    #[arg(long, default_value_t = 400)]
+    address_burst: u32,
+    /// Code of the bureau office unit created on first start.
+    #[arg(long, default_value = DEFAULT_OFFICE_CODE)]
+    office_code: String,
+}
+
+fn rate(per_second: f64, burst: u32) -> Option<Rate> {
+    (per_second > 0.0).then_some(Rate::new(per_second, burst))
+}
+
+/// Runs the relay until Ctrl-C or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut accounts = AccountStore::open(&args.db)
+        .with_context(|| format!("opening relay database {}", args.db.display()))?;
+    if let Some(code) = accounts.ensure_bootstrap(&args.office_code)? {
+        println!(
+            "New relay database: created the office unit and user `{ADMIN_LOGIN}`.\n\
+             Enrollment code for {ADMIN_LOGIN} (usable once, valid 7 days): {code}"
+        );
+    }
+    let config = AppConfig {
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        device_rate: rate(args.device_rate, args.device_burst),
+        address_rate: rate(args.address_rate, args.address_burst),
+    };
+    let state = AppState::new(accounts, config);
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        println!("fieldledger relay listening on http://{address}");
+        tracing::info!(%address, db = %args.db.display(), "relay started");
+        fieldledger_server::serve(listener, state, shutdown_signal())
+            .await
+            .context("serving")?;
+        println!("fieldledger relay stopped");
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,15 @@
+//! The fieldledger relay: the account registry (units, users, enrolled devices), who may do
+//! what, and the axum application that phones sync with.
+//!
+//! [`app::app`] builds the router (tests drive it with `tower::ServiceExt::oneshot`);
+//! [`app::serve`] runs it on a listener with graceful shutdown.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod rate_limit;
+
+pub use accounts::{AccountStore, Principal, Role};
+pub use app::{AppConfig, AppState, app, serve};
+pub use error::{RelayError, Result};

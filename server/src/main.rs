@@ -1,0 +1,7 @@
+//! `fieldledger`: run the relay and administer its accounts.
+
+mod cli;
+
+fn main() -> anyhow::Result<()> {
+    cli::run()
+}

@@ -1,0 +1,601 @@
+//! Accounts over HTTP and from the command line: enrollment, tokens, revocation, limits.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::app::{AppConfig, AppState, app};
+use fieldledger_server::rate_limit::Rate;
+use fieldledger_server::{Role, serve};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ACTOR_A: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+const ACTOR_B: &str = "ffeeddccbbaa99887766554433221100";
+
+/// An application over a fresh in-memory registry with units OFFICE and WJK, and user
+/// `zhang` (staff, WJK). Returns the state and the admin's bootstrap code.
+fn setup(config: AppConfig) -> (AppState, String) {
+    let mut store = AccountStore::open_in_memory().unwrap();
+    let admin_code = store
+        .ensure_bootstrap(DEFAULT_OFFICE_CODE)
+        .unwrap()
+        .unwrap();
+    store.add_unit("test", "WJK", "疾控科").unwrap();
+    store.add_unit("test", "JKK", "监督所").unwrap();
+    store
+        .add_user(
+            "test",
+            &NewUser {
+                login: "zhang".into(),
+                name: "张三".into(),
+                unit: "WJK".into(),
+                role: Role::Staff,
+            },
+        )
+        .unwrap();
+    (AppState::new(store, config), admin_code)
+}
+
+async fn enrollment_code(state: &AppState, login: &'static str) -> String {
+    state
+        .with_accounts(move |s| s.create_enrollment("test", login))
+        .await
+        .unwrap()
+        .code
+}
+
+async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body = if is_json {
+        serde_json::from_slice(&bytes).unwrap()
+    } else {
+        Value::String(String::from_utf8(bytes.to_vec()).unwrap())
+    };
+    (status, body)
+}
+
+fn post_json(uri: &str, body: &Value) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn get_auth(uri: &str, token: &str) -> Request<Body> {
+    Request::get(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn enroll(state: &AppState, code: &str, actor: &str) -> (StatusCode, Value) {
+    call(
+        state,
+        post_json(
+            "/v1/enroll",
+            &json!({"code": code, "actor_hex": actor, "device_label": "张三的手机"}),
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn health_answers_ok() {
+    let (state, _) = setup(AppConfig::default());
+    let (status, body) = call(&state, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "ok");
+}
+
+#[tokio::test]
+async fn enroll_then_whoami_and_units_in_scope() {
+    let (state, _) = setup(AppConfig::default());
+    let code = enrollment_code(&state, "zhang").await;
+    let (status, enrolled) = enroll(&state, &code, ACTOR_A).await;
+    assert_eq!(status, StatusCode::OK, "{enrolled}");
+    assert_eq!(enrolled["device_code"], "D1");
+    assert_eq!(enrolled["user_login"], "zhang");
+    assert_eq!(enrolled["user_name"], "张三");
+    assert_eq!(enrolled["unit"], "WJK");
+    assert_eq!(enrolled["role"], "staff");
+    let token = enrolled["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 64);
+
+    let (status, me) = call(&state, get_auth("/v1/whoami", &token)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["device_id"], enrolled["device_id"]);
+    assert_eq!(me["device_code"], "D1");
+    assert_eq!(me["actor_hex"], ACTOR_A);
+    assert_eq!(me["user_login"], "zhang");
+    assert_eq!(me["unit"], "WJK");
+    assert_eq!(me["role"], "staff");
+
+    let (status, units) = call(&state, get_auth("/v1/units", &token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let codes: Vec<&str> = units
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["WJK"], "staff sees only their own unit");
+}
+
+#[tokio::test]
+async fn office_sees_all_units() {
+    let (state, admin_code) = setup(AppConfig::default());
+    let (status, enrolled) = enroll(&state, &admin_code, ACTOR_A).await;
+    assert_eq!(status, StatusCode::OK, "{enrolled}");
+    assert_eq!(enrolled["role"], "office");
+    let token = enrolled["token"].as_str().unwrap();
+    let (_, units) = call(&state, get_auth("/v1/units", token)).await;
+    let codes: Vec<&str> = units
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["OFFICE", "JKK", "WJK"]);
+}
+
+#[tokio::test]
+async fn enrollment_code_is_single_use_over_http() {
+    let (state, _) = setup(AppConfig::default());
+    let code = enrollment_code(&state, "zhang").await;
+    let (first, _) = enroll(&state, &code, ACTOR_A).await;
+    assert_eq!(first, StatusCode::OK);
+    let (second, body) = enroll(&state, &code, ACTOR_B).await;
+    assert_eq!(second, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_enrollment_code");
+    assert!(body["message"].as_str().unwrap().contains("new one"));
+}
+
+#[tokio::test]
+async fn wrong_code_and_reused_actor_are_refused() {
+    let (state, _) = setup(AppConfig::default());
+    let (status, body) = enroll(&state, "ZZZZZZZZ", ACTOR_A).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_enrollment_code");
+
+    let code = enrollment_code(&state, "zhang").await;
+    enroll(&state, &code, ACTOR_A).await;
+    let code = enrollment_code(&state, "zhang").await;
+    let (status, body) = enroll(&state, &code, ACTOR_A).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "duplicate_actor");
+}
+
+#[tokio::test]
+async fn malformed_enroll_bodies_get_json_400() {
+    let (state, _) = setup(AppConfig::default());
+    let (status, body) = call(&state, post_json("/v1/enroll", &json!({"code": "x"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "bad_request");
+    assert!(
+        body["message"].as_str().unwrap().contains("actor_hex"),
+        "{body}"
+    );
+
+    let not_json = Request::post("/v1/enroll")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let (status, body) = call(&state, not_json).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "bad_request");
+}
+
+#[tokio::test]
+async fn missing_or_unknown_token_is_401() {
+    let (state, _) = setup(AppConfig::default());
+    let request = Request::get("/v1/whoami").body(Body::empty()).unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+
+    let (status, body) = call(&state, get_auth("/v1/whoami", &"ab".repeat(32))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "unauthorized");
+    let (status, _) = call(&state, get_auth("/v1/units", "garbage")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn revoked_device_is_403_device_revoked() {
+    let (state, _) = setup(AppConfig::default());
+    let code = enrollment_code(&state, "zhang").await;
+    let (_, enrolled) = enroll(&state, &code, ACTOR_A).await;
+    let token = enrolled["token"].as_str().unwrap().to_owned();
+    let (status, _) = call(&state, get_auth("/v1/whoami", &token)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let device_id = enrolled["device_id"].as_str().unwrap().to_owned();
+    state
+        .with_accounts(move |s| s.revoke_device("test", &device_id))
+        .await
+        .unwrap();
+    let (status, body) = call(&state, get_auth("/v1/whoami", &token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "device_revoked");
+    assert!(body["message"].as_str().unwrap().contains("revoked"));
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_json_413() {
+    let config = AppConfig {
+        max_body_bytes: 1024,
+        ..AppConfig::default()
+    };
+    let (state, admin_code) = setup(config);
+    let big_label = "x".repeat(4096);
+    let body = json!({"code": admin_code, "actor_hex": ACTOR_A, "device_label": big_label});
+
+    // Declared length over the limit: refused before the body is read.
+    let text = body.to_string();
+    let declared = Request::post("/v1/enroll")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, text.len())
+        .body(Body::from(text))
+        .unwrap();
+    let (status, answer) = call(&state, declared).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer["error"], "payload_too_large");
+
+    // No declared length (as when streamed): refused while reading.
+    let (status, answer) = call(&state, post_json("/v1/enroll", &body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer["error"], "payload_too_large");
+
+    // Nothing was enrolled, and the code still works with a small body.
+    let (status, _) = enroll(&state, &admin_code, ACTOR_A).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let (state, _) = setup(AppConfig::default());
+    let (status, body) = call(&state, Request::get("/nope").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "not_found");
+    let (status, body) = call(
+        &state,
+        Request::get("/v1/enroll").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn device_rate_limit_answers_429() {
+    let config = AppConfig {
+        device_rate: Some(Rate::new(0.001, 2)),
+        ..AppConfig::default()
+    };
+    let (state, admin_code) = setup(config);
+    let (_, enrolled) = enroll(&state, &admin_code, ACTOR_A).await;
+    let token = enrolled["token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let (status, _) = call(&state, get_auth("/v1/whoami", &token)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let response = app(state.clone())
+        .oneshot(get_auth("/v1/whoami", &token))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+
+    // Another device has its own budget.
+    let code = enrollment_code(&state, "zhang").await;
+    let (_, other) = enroll(&state, &code, ACTOR_B).await;
+    let (status, _) = call(
+        &state,
+        get_auth("/v1/whoami", other["token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn address_rate_limit_applies_to_unauthenticated_requests() {
+    let config = AppConfig {
+        address_rate: Some(Rate::new(0.001, 3)),
+        ..AppConfig::default()
+    };
+    let (state, _) = setup(config);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (status, body) = enroll(&state, "ZZZZZZZZ", ACTOR_A).await;
+        statuses.push((
+            status,
+            body["error"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    assert_eq!(statuses[2].0, StatusCode::UNAUTHORIZED);
+    assert_eq!(statuses[3].0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(statuses[3].1, "rate_limited");
+}
+
+/// A log sink for one test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn tokens_and_codes_never_reach_the_log() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (state, admin_code) = setup(AppConfig::default());
+    let (_, enrolled) = enroll(&state, &admin_code, ACTOR_A).await;
+    let token = enrolled["token"].as_str().unwrap().to_owned();
+    let (status, _) = call(&state, get_auth("/v1/whoami?x=1", &token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&state, get_auth("/v1/whoami", &"cd".repeat(32))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("/v1/whoami"), "requests are traced: {log}");
+    assert!(log.contains("device enrolled"), "{log}");
+    assert!(!log.contains(&token), "token leaked into the log");
+    assert!(
+        !log.contains(&"cd".repeat(32)),
+        "rejected token leaked into the log"
+    );
+    assert!(
+        !log.contains(&admin_code),
+        "enrollment code leaked into the log"
+    );
+}
+
+#[tokio::test]
+async fn serve_runs_on_a_listener_and_shuts_down_gracefully() {
+    let (state, admin_code) = setup(AppConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, state, async {
+        stopped.await.ok();
+    }));
+
+    let base = format!("http://{address}");
+    let (health, me) = tokio::task::spawn_blocking(move || {
+        let health = ureq::get(format!("{base}/health"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let enrolled: Value = ureq::post(format!("{base}/v1/enroll"))
+            .send_json(json!({"code": admin_code, "actor_hex": ACTOR_A}))
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        let token = enrolled["token"].as_str().unwrap();
+        let me: Value = ureq::get(format!("{base}/v1/whoami"))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        (health, me)
+    })
+    .await
+    .unwrap();
+    assert_eq!(health, "ok");
+    assert_eq!(me["user_login"], "admin");
+
+    stop.send(()).unwrap();
+    let result = tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("server stops after the shutdown signal")
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The `fieldledger` binary.
+
+fn fieldledger(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fieldledger"))
+        .arg("admin")
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout_json(output: &std::process::Output) -> Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn admin_cli_manages_units_users_and_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+
+    let out = fieldledger(&db, &["unit", "add", "WJK", "疾控科"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("enrollment code for admin"),
+        "a new database is bootstrapped"
+    );
+    let units = stdout_json(&fieldledger(&db, &["unit", "list", "--json"]));
+    assert_eq!(units[0]["code"], "OFFICE");
+    assert_eq!(units[0]["is_office"], true);
+    assert_eq!(units[1]["code"], "WJK");
+    assert_eq!(units[1]["name"], "疾控科");
+
+    let dup = fieldledger(&db, &["unit", "add", "wjk", "again"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+
+    let out = fieldledger(
+        &db,
+        &[
+            "user",
+            "add",
+            "zhang",
+            "--unit",
+            "WJK",
+            "--role",
+            "unit-head",
+            "--name",
+            "张三",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad_role = fieldledger(
+        &db,
+        &[
+            "user", "add", "li", "--unit", "WJK", "--role", "boss", "--name", "李四",
+        ],
+    );
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unit-head"));
+    let users = stdout_json(&fieldledger(&db, &["user", "list", "--json"]));
+    let zhang = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["login"] == "zhang")
+        .unwrap();
+    assert_eq!(zhang["role"], "unit-head");
+    assert_eq!(zhang["unit"], "WJK");
+
+    let code = stdout_json(&fieldledger(&db, &["device", "enroll", "zhang", "--json"]));
+    let code = code["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 8);
+
+    // Redeem it the way the relay would.
+    let mut store = AccountStore::open(&db).unwrap();
+    let enrolled = store.redeem_enrollment(&code, ACTOR_A, None).unwrap();
+    drop(store);
+
+    let devices = stdout_json(&fieldledger(&db, &["device", "list", "--json"]));
+    assert_eq!(devices[0]["code"], "D1");
+    assert_eq!(devices[0]["user_login"], "zhang");
+    assert!(devices[0]["revoked_at"].is_null());
+    assert!(
+        !String::from_utf8_lossy(&fieldledger(&db, &["device", "list"]).stdout)
+            .contains(&enrolled.token)
+    );
+
+    let out = fieldledger(&db, &["device", "revoke", &enrolled.device_id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("D1"));
+    let store = AccountStore::open(&db).unwrap();
+    assert!(matches!(
+        store.principal_for_token(&enrolled.token),
+        Err(fieldledger_server::RelayError::DeviceRevoked)
+    ));
+
+    let audit = stdout_json(&fieldledger(&db, &["audit", "--json"]));
+    assert_eq!(audit[0]["action"], "device.revoke");
+    assert!(
+        audit[0]["actor_login"]
+            .as_str()
+            .unwrap()
+            .starts_with("cli:")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_prints_the_admin_code_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldledger"))
+        .arg("serve")
+        .arg("--db")
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut code = None;
+    let mut address = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("valid 7 days): ").nth(1) {
+            code = Some(rest.trim().to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("fieldledger relay listening on ") {
+            address = Some(rest.trim().to_owned());
+            break;
+        }
+    }
+    let (code, base) = (
+        code.expect("admin code printed"),
+        address.expect("address printed"),
+    );
+
+    let enrolled: Value = ureq::post(format!("{base}/v1/enroll"))
+        .send_json(json!({"code": code, "actor_hex": ACTOR_A}))
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(enrolled["user_login"], "admin");
+    assert_eq!(enrolled["role"], "office");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}
