@@ -89,6 +89,14 @@ pub enum Error {
     /// Writing a report failed.
     #[error("report error: {0}")]
     Report(String),
+    /// The relay could not be reached or answered with an error; sync resumes next time.
+    #[error("sync transport failed: {message}")]
+    Transport {
+        /// What went wrong.
+        message: String,
+        /// HTTP status, if the relay answered.
+        status: Option<u16>,
+    },
     /// An I/O error (for example writing an export file).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

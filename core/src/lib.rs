@@ -8,6 +8,7 @@ pub mod doc;
 pub mod error;
 pub mod model;
 pub mod store;
+pub mod sync;
 pub mod testing;
 
 pub use error::{Error, Result};

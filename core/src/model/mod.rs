@@ -9,6 +9,7 @@ pub mod category;
 pub mod dispute;
 pub mod field;
 pub mod inspection;
+pub mod monthly;
 pub mod petition;
 pub mod risk;
 pub mod screening;
@@ -24,6 +25,7 @@ pub use category::{FORM_CATEGORIES, is_form_category};
 pub use dispute::Dispute;
 pub use field::{Choice, FieldSpec, FieldType, FieldValue};
 pub use inspection::Inspection;
+pub use monthly::MonthlyReport;
 pub use petition::PetitionCase;
 pub use risk::RiskAssessment;
 pub use screening::ScreeningRound;
@@ -53,11 +55,13 @@ pub enum RecordKind {
     Inspection,
     /// A unit's own reference data: its added categories and visit targets.
     UnitProfile,
+    /// 月报: a unit's monthly report text and submission.
+    MonthlyReport,
 }
 
 impl RecordKind {
     /// Every kind, in display order.
-    pub const ALL: [RecordKind; 7] = [
+    pub const ALL: [RecordKind; 8] = [
         RecordKind::Visit,
         RecordKind::Dispute,
         RecordKind::Petition,
@@ -65,6 +69,7 @@ impl RecordKind {
         RecordKind::Screening,
         RecordKind::Inspection,
         RecordKind::UnitProfile,
+        RecordKind::MonthlyReport,
     ];
 
     /// Stable code used in documents, URLs and the database.
@@ -77,6 +82,7 @@ impl RecordKind {
             RecordKind::Screening => "screening",
             RecordKind::Inspection => "inspection",
             RecordKind::UnitProfile => "unit_profile",
+            RecordKind::MonthlyReport => "monthly_report",
         }
     }
 
@@ -90,6 +96,7 @@ impl RecordKind {
             RecordKind::Screening => "排查",
             RecordKind::Inspection => "督查",
             RecordKind::UnitProfile => "单位信息",
+            RecordKind::MonthlyReport => "月报",
         }
     }
 
@@ -103,6 +110,7 @@ impl RecordKind {
             RecordKind::Screening => "PC",
             RecordKind::Inspection => "DC",
             RecordKind::UnitProfile => "DW",
+            RecordKind::MonthlyReport => "YB",
         }
     }
 
@@ -116,6 +124,7 @@ impl RecordKind {
             RecordKind::Screening => screening::FIELDS,
             RecordKind::Inspection => inspection::FIELDS,
             RecordKind::UnitProfile => unit::FIELDS,
+            RecordKind::MonthlyReport => monthly::FIELDS,
         }
     }
 
@@ -308,6 +317,8 @@ pub enum Record {
     Inspection(Inspection),
     /// A unit's reference data.
     UnitProfile(UnitProfile),
+    /// A monthly report.
+    MonthlyReport(MonthlyReport),
 }
 
 impl Record {
@@ -321,6 +332,7 @@ impl Record {
             RecordKind::Screening => Record::Screening(serde_json::from_value(v)?),
             RecordKind::Inspection => Record::Inspection(serde_json::from_value(v)?),
             RecordKind::UnitProfile => Record::UnitProfile(serde_json::from_value(v)?),
+            RecordKind::MonthlyReport => Record::MonthlyReport(serde_json::from_value(v)?),
         })
     }
 
@@ -334,6 +346,7 @@ impl Record {
             Record::Screening(r) => &r.meta,
             Record::Inspection(r) => &r.meta,
             Record::UnitProfile(r) => &r.meta,
+            Record::MonthlyReport(r) => &r.meta,
         }
     }
 
@@ -358,6 +371,7 @@ impl Record {
                 r.inspected_on.map(|d| d.to_string()).unwrap_or_default()
             ),
             Record::UnitProfile(r) => r.unit_name.clone(),
+            Record::MonthlyReport(r) => format!("{} 月报", r.month),
         }
     }
 
@@ -394,6 +408,12 @@ impl Record {
             }
             .into(),
             Record::UnitProfile(_) => "active".into(),
+            Record::MonthlyReport(r) => if r.submitted_on.is_some() {
+                "submitted"
+            } else {
+                "draft"
+            }
+            .into(),
         }
     }
 }

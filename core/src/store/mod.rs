@@ -457,6 +457,14 @@ impl Store {
                 a,
                 author,
             ),
+            (b, Record::MonthlyReport(a)) => model::MonthlyReport::check_rules(
+                match b {
+                    Some(Record::MonthlyReport(b)) => Some(b),
+                    _ => None,
+                },
+                a,
+                author,
+            ),
             (_, Record::UnitProfile(_)) => Ok(()),
         }
     }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 /// fieldledger: offline-first records for the bureau's field campaigns.
 #[derive(Debug, Parser)]
-#[command(name = "fieldledger", version, about, long_about = None)]
+#[command(name = "fieldledger", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

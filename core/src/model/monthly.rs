@@ -1,0 +1,83 @@
+//! 月报: a unit's monthly report, due before the 23rd (每月23日前): the free text on
+//! experience and when it was submitted. The figures are computed by `report::monthly`.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::field::{FieldSpec, FieldType};
+use super::{Author, RecordMeta};
+use crate::error::{Error, Result};
+
+/// Fields of a monthly report.
+pub const FIELDS: &[FieldSpec] = &[
+    FieldSpec {
+        key: "month",
+        label: "月份",
+        ty: FieldType::ShortText { required: true },
+    },
+    FieldSpec {
+        key: "experience",
+        label: "经验做法",
+        ty: FieldType::LongText,
+    },
+    FieldSpec {
+        key: "problems",
+        label: "存在问题",
+        ty: FieldType::LongText,
+    },
+    FieldSpec {
+        key: "submitted_on",
+        label: "报送日期",
+        ty: FieldType::Date,
+    },
+    FieldSpec {
+        key: "submitted_by",
+        label: "报送人",
+        ty: FieldType::Person,
+    },
+];
+
+/// A unit's monthly report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonthlyReport {
+    /// Id, unit.
+    #[serde(flatten)]
+    pub meta: RecordMeta,
+    /// `YYYY-MM`.
+    #[serde(default)]
+    pub month: String,
+    /// 经验做法.
+    #[serde(default)]
+    pub experience: String,
+    /// 存在问题.
+    #[serde(default)]
+    pub problems: String,
+    /// Date submitted (none while a draft).
+    #[serde(default)]
+    pub submitted_on: Option<NaiveDate>,
+    /// Who submitted.
+    #[serde(default)]
+    pub submitted_by: Option<String>,
+}
+
+/// The id of a unit's report for a month: fixed, so every device of the unit edits one record.
+pub fn report_id(unit: &str, month: &str) -> String {
+    format!("monthly-{unit}-{month}")
+}
+
+impl MonthlyReport {
+    /// Checks the rules: the month is `YYYY-MM`.
+    pub fn check_rules(
+        _before: Option<&MonthlyReport>,
+        after: &MonthlyReport,
+        _author: &Author,
+    ) -> Result<()> {
+        if NaiveDate::parse_from_str(&format!("{}-01", after.month), "%Y-%m-%d").is_err() {
+            return Err(Error::invalid(
+                "月份 (month)",
+                format!("`{}` is not YYYY-MM", after.month),
+            ));
+        }
+        Ok(())
+    }
+}

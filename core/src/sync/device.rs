@@ -1,0 +1,330 @@
+//! The device's side of sync: what to push, what to fetch, when the cursor may move.
+
+use automerge::ChangeHash;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::message::{
+    FeedItem, PROTOCOL_VERSION, PushDoc, Rejection, SyncRequest, SyncResponse, WantDoc,
+    hashes_from_wire, hashes_to_wire,
+};
+use crate::error::{Error, Result};
+use crate::store::{Store, parse_heads};
+
+/// Most documents pushed in one request.
+const PUSH_BATCH_DOCS: usize = 200;
+/// Push bytes after which a request is sent even if fewer documents are in it.
+const PUSH_BATCH_BYTES: usize = 4 << 20;
+/// Feed items asked for per request.
+const FEED_LIMIT: u32 = 500;
+
+/// A transport failure (network down, HTTP error); the sync can be retried later and resumes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    /// What went wrong.
+    pub message: String,
+    /// HTTP status, if the relay answered.
+    pub status: Option<u16>,
+}
+
+/// Carries one encoded request to the relay and returns the encoded response.
+pub trait Transport {
+    /// Sends `request`, returns the response body.
+    fn exchange(&mut self, request: Vec<u8>) -> std::result::Result<Vec<u8>, TransportError>;
+}
+
+/// Progress of a running sync, reported after each round.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncProgress {
+    /// Rounds done.
+    pub rounds: u32,
+    /// Documents pushed and acknowledged so far.
+    pub pushed: u64,
+    /// Documents whose pushes were refused so far.
+    pub rejected: u64,
+    /// Documents received so far.
+    pub received: u64,
+    /// Documents still waiting to be pushed.
+    pub to_push: u64,
+}
+
+/// What a finished sync did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Rounds (requests).
+    pub rounds: u32,
+    /// Documents acknowledged by the relay.
+    pub pushed: u64,
+    /// Documents received.
+    pub received: u64,
+    /// Pushes the relay refused, with its reasons.
+    pub rejected: Vec<Rejection>,
+    /// Request bytes sent.
+    pub bytes_sent: u64,
+    /// Response bytes received.
+    pub bytes_received: u64,
+    /// Feed cursor after the sync.
+    pub cursor: u64,
+}
+
+/// The device-side state machine of one sync.
+pub struct DeviceSync {
+    cursor: u64,
+    /// Feed page whose wanted documents are in flight, and the cursor at its end.
+    pending: Option<(u64, Vec<WantDoc>)>,
+    wants_in_flight: Option<u64>,
+    to_push: Vec<(String, i64)>,
+    in_flight: Vec<(String, i64, Vec<ChangeHash>)>,
+    feed_done: bool,
+    progress: SyncProgress,
+    report: SyncReport,
+}
+
+fn relay_state(store: &Store, id: &str) -> Result<Option<(Vec<ChangeHash>, i64)>> {
+    let row: Option<(String, i64)> = store
+        .connection()
+        .query_row(
+            "SELECT relay_heads, pushed_seq FROM sync_docs WHERE id=?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(h, s)| Ok((parse_heads(&serde_json::from_str::<Vec<String>>(&h)?)?, s)))
+        .transpose()
+}
+
+fn set_relay_state(
+    store: &Store,
+    id: &str,
+    heads: &[ChangeHash],
+    pushed_seq: Option<i64>,
+) -> Result<()> {
+    let hex = serde_json::to_string(&heads.iter().map(|h| h.to_string()).collect::<Vec<_>>())?;
+    store.connection().execute(
+        "INSERT INTO sync_docs(id, relay_heads, pushed_seq) VALUES(?1, ?2, COALESCE(?3, 0))
+         ON CONFLICT(id) DO UPDATE SET relay_heads=excluded.relay_heads,
+           pushed_seq=COALESCE(?3, sync_docs.pushed_seq)",
+        params![id, hex, pushed_seq],
+    )?;
+    Ok(())
+}
+
+fn doc_seq(store: &Store, id: &str) -> Result<Option<i64>> {
+    Ok(store
+        .connection()
+        .query_row("SELECT seq FROM documents WHERE id=?1", [id], |r| r.get(0))
+        .optional()?)
+}
+
+impl DeviceSync {
+    /// Starts a sync from the store's saved cursor with every document not yet acknowledged.
+    pub fn new(store: &Store) -> Result<DeviceSync> {
+        let cursor = store
+            .meta("sync/cursor")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut stmt = store.connection().prepare(
+            "SELECT d.id, d.seq FROM documents d LEFT JOIN sync_docs s ON s.id = d.id
+             WHERE s.id IS NULL OR d.seq > s.pushed_seq ORDER BY d.seq",
+        )?;
+        let mut to_push: Vec<(String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        to_push.reverse();
+        let progress = SyncProgress {
+            to_push: to_push.len() as u64,
+            ..Default::default()
+        };
+        Ok(DeviceSync {
+            cursor,
+            pending: None,
+            wants_in_flight: None,
+            to_push,
+            in_flight: Vec::new(),
+            feed_done: false,
+            progress,
+            report: SyncReport {
+                cursor,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// Progress so far.
+    pub fn progress(&self) -> &SyncProgress {
+        &self.progress
+    }
+
+    /// The request to send next, or none when the device and the relay are equal.
+    pub fn next_request(&mut self, store: &Store) -> Result<Option<SyncRequest>> {
+        let mut push = Vec::new();
+        let mut bytes = 0;
+        while push.len() < PUSH_BATCH_DOCS && bytes < PUSH_BATCH_BYTES {
+            let Some((id, seq)) = self.to_push.pop() else {
+                break;
+            };
+            let changes = match relay_state(store, &id)? {
+                Some((heads, _)) => store.changes_after(&id, &heads)?,
+                None => store.document_bytes(&id)?,
+            };
+            if changes.is_empty() {
+                // The relay has everything of this document already.
+                store.connection().execute(
+                    "UPDATE sync_docs SET pushed_seq=?2 WHERE id=?1",
+                    params![id, seq],
+                )?;
+                continue;
+            }
+            bytes += changes.len();
+            // What the relay will know once it acknowledges: the heads sent, not its own heads
+            // (those may include changes of others this device has not received yet).
+            self.in_flight.push((id.clone(), seq, store.heads(&id)?));
+            push.push(PushDoc { id, changes });
+        }
+        let (cursor, want) = match self.pending.take() {
+            Some((end, want)) => {
+                self.wants_in_flight = Some(end);
+                (end, want)
+            }
+            None => (self.cursor, Vec::new()),
+        };
+        if push.is_empty() && want.is_empty() && self.feed_done {
+            return Ok(None);
+        }
+        Ok(Some(SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor,
+            push,
+            want,
+            feed_limit: FEED_LIMIT,
+        }))
+    }
+
+    /// Applies a response: acknowledgements, received documents, the next feed page.
+    pub fn handle_response(&mut self, store: &mut Store, resp: SyncResponse) -> Result<()> {
+        self.progress.rounds += 1;
+        self.report.rounds += 1;
+        let in_flight = std::mem::take(&mut self.in_flight);
+        for ack in &resp.accepted {
+            if let Some((_, seq, sent)) = in_flight.iter().find(|(id, _, _)| *id == ack.id) {
+                set_relay_state(store, &ack.id, sent, Some(*seq))?;
+                self.progress.pushed += 1;
+                self.report.pushed += 1;
+            }
+        }
+        for r in &resp.rejected {
+            if let Some((_, seq, _)) = in_flight.iter().find(|(id, _, _)| *id == r.id) {
+                // Refused changes stay local and visible in the report; they are not resent
+                // until the record changes again.
+                let heads = relay_state(store, &r.id)?
+                    .map(|(h, _)| h)
+                    .unwrap_or_default();
+                set_relay_state(store, &r.id, &heads, Some(*seq))?;
+                self.progress.rejected += 1;
+                self.report.rejected.push(r.clone());
+            }
+        }
+        self.progress.to_push = self.to_push.len() as u64;
+        for d in &resp.docs {
+            let was_clean = match (relay_state(store, &d.id)?, doc_seq(store, &d.id)?) {
+                (Some((_, pushed)), Some(seq)) => seq <= pushed,
+                (_, None) => true,
+                (None, Some(_)) => false,
+            };
+            store.merge_remote(&d.id, &d.changes)?;
+            let seq = if was_clean {
+                doc_seq(store, &d.id)?
+            } else {
+                None
+            };
+            set_relay_state(store, &d.id, &hashes_from_wire(&d.heads)?, seq)?;
+            self.progress.received += 1;
+            self.report.received += 1;
+        }
+        if let Some(end) = self.wants_in_flight.take() {
+            self.save_cursor(store, end)?;
+        }
+        let mut want = Vec::new();
+        for item in &resp.feed {
+            if let Some(w) = self.want_for(store, item)? {
+                want.push(w);
+            }
+        }
+        if want.is_empty() {
+            self.save_cursor(store, resp.cursor)?;
+        } else {
+            self.pending = Some((resp.cursor, want));
+        }
+        self.feed_done = !resp.more && self.pending.is_none();
+        Ok(())
+    }
+
+    fn save_cursor(&mut self, store: &Store, cursor: u64) -> Result<()> {
+        if cursor > self.cursor {
+            self.cursor = cursor;
+            store.set_meta("sync/cursor", &cursor.to_string())?;
+        }
+        self.report.cursor = self.cursor;
+        Ok(())
+    }
+
+    /// Whether the device lacks changes of a feed item, and what it has that the relay knows.
+    fn want_for(&self, store: &Store, item: &FeedItem) -> Result<Option<WantDoc>> {
+        let relay_heads = hashes_from_wire(&item.heads)?;
+        let known = relay_state(store, &item.id)?;
+        if let Some((h, _)) = &known {
+            if *h == relay_heads {
+                return Ok(None);
+            }
+        }
+        if store.contains(&item.id)? {
+            let mut doc = store.document(&item.id)?;
+            if relay_heads
+                .iter()
+                .all(|h| doc.automerge_mut().get_change_by_hash(h).is_some())
+            {
+                set_relay_state(store, &item.id, &relay_heads, None)?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(WantDoc {
+            id: item.id.clone(),
+            have: known.map(|(h, _)| hashes_to_wire(&h)).unwrap_or_default(),
+        }))
+    }
+
+    /// The report of the sync so far.
+    pub fn report(&self) -> &SyncReport {
+        &self.report
+    }
+}
+
+/// Runs a whole sync over `transport`, reporting progress after each round.
+pub fn sync_with(
+    store: &mut Store,
+    transport: &mut dyn Transport,
+    progress: &mut dyn FnMut(&SyncProgress),
+) -> Result<SyncReport> {
+    let mut s = DeviceSync::new(store)?;
+    let mut rounds = 0;
+    while let Some(req) = s.next_request(store)? {
+        rounds += 1;
+        if rounds > 100_000 {
+            return Err(Error::MalformedSync(
+                "the relay keeps sending more; giving up".into(),
+            ));
+        }
+        let body = req.encode();
+        s.report.bytes_sent += body.len() as u64;
+        let resp = transport.exchange(body).map_err(|e| Error::Transport {
+            message: e.message,
+            status: e.status,
+        })?;
+        s.report.bytes_received += resp.len() as u64;
+        let resp = SyncResponse::decode(&resp)?;
+        s.handle_response(store, resp)?;
+        progress(s.progress());
+    }
+    Ok(s.report.clone())
+}

@@ -1,0 +1,20 @@
+//! Sync between devices and the relay, as sans-I/O state machines: messages in, messages out.
+//!
+//! One round is one HTTP `POST` of a [`SyncRequest`] answered by a [`SyncResponse`]. A device
+//! pushes the changes the relay has not acknowledged yet, reads the relay's change feed for
+//! its scope from a cursor, and fetches the changes it lacks for the documents in the feed.
+//! Every step is idempotent: applying an Automerge change twice changes nothing, a device
+//! moves its cursor only after applying a page, and the relay acknowledges a push only after
+//! its SQLite transaction has committed. The cost of a round grows with what changed since
+//! the cursor, not with the number of records the relay holds.
+
+mod device;
+mod message;
+mod relay;
+
+pub use device::{DeviceSync, SyncProgress, SyncReport, Transport, TransportError, sync_with};
+pub use message::{
+    Ack, DocData, FeedItem, PROTOCOL_VERSION, PushDoc, Rejection, SyncRequest, SyncResponse,
+    WantDoc,
+};
+pub use relay::{Peer, Scope, handle_request};

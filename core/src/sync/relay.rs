@@ -1,0 +1,195 @@
+//! The relay's side of sync: checks and commits pushed changes, serves the change feed and
+//! the changes a device wants, all within the device's scope.
+
+use rusqlite::{OptionalExtension, params_from_iter, types::Value as SqlValue};
+
+use super::message::PROTOCOL_VERSION;
+use super::message::{
+    Ack, DocData, FeedItem, Rejection, SyncRequest, SyncResponse, hashes_from_wire, hashes_to_wire,
+};
+use crate::error::{Error, Result};
+use crate::model::{Author, Role};
+use crate::store::{Store, parse_heads};
+
+/// Which units' records a device may receive and change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every unit (the bureau office).
+    All,
+    /// These units only.
+    Units(Vec<String>),
+}
+
+impl Scope {
+    /// The scope a role has: the office sees all units, everyone else their own.
+    pub fn for_author(author: &Author) -> Scope {
+        if author.role == Role::Office {
+            Scope::All
+        } else {
+            Scope::Units(vec![author.unit.clone()])
+        }
+    }
+
+    /// Whether a unit is in scope.
+    pub fn contains(&self, unit: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Units(u) => u.iter().any(|x| x == unit),
+        }
+    }
+
+    fn units(&self) -> Option<&[String]> {
+        match self {
+            Scope::All => None,
+            Scope::Units(u) => Some(u),
+        }
+    }
+}
+
+/// The device a request comes from, as the relay authenticated it.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The user and device; edits are checked as this author.
+    pub author: Author,
+    /// The Automerge actor id (hex) bound to the device at enrollment.
+    pub actor_hex: String,
+    /// What the device may see and change.
+    pub scope: Scope,
+}
+
+fn rejection(id: &str, e: &Error) -> Rejection {
+    let code = match e {
+        Error::PermissionDenied(_) => "forbidden",
+        Error::InvalidValue { .. } | Error::RuleViolation(_) | Error::UnknownCategory(_) => {
+            "invalid"
+        }
+        Error::MalformedDocument(_) | Error::MalformedSync(_) | Error::Automerge(_) => "malformed",
+        Error::UnknownRecord(_) => "unknown",
+        _ => "error",
+    };
+    Rejection {
+        id: id.to_owned(),
+        code: code.into(),
+        message: e.to_string(),
+    }
+}
+
+fn push_one(store: &mut Store, peer: &Peer, id: &str, changes: &[u8]) -> Result<Ack> {
+    if id.is_empty() || id.len() > 100 {
+        return Err(Error::MalformedDocument(
+            "a record id is 1 to 100 characters".into(),
+        ));
+    }
+    let m = store.prepare_merge(id, changes)?;
+    if let Some(a) = m.new_actors.iter().find(|a| **a != peer.actor_hex) {
+        return Err(Error::PermissionDenied(format!(
+            "changes by actor {a} are not this device's; each device sends only its own changes"
+        )));
+    }
+    if let Some(n) = m
+        .new_notes
+        .iter()
+        .find(|n| n.device != peer.author.device || n.user != peer.author.user)
+    {
+        return Err(Error::PermissionDenied(format!(
+            "a change claims to be by {} on device {}, but was sent by {} on {}",
+            n.user, n.device, peer.author.user, peer.author.device
+        )));
+    }
+    store.check_merge(&m, &peer.author)?;
+    let out = store.commit_merge(m)?;
+    Ok(Ack {
+        id: out.id,
+        heads: hashes_to_wire(&parse_heads(&out.heads)?),
+    })
+}
+
+fn doc_unit(store: &Store, id: &str) -> Result<Option<String>> {
+    Ok(store
+        .connection()
+        .query_row("SELECT unit FROM documents WHERE id=?1", [id], |r| r.get(0))
+        .optional()?)
+}
+
+/// Answers one sync request: pushes first (each committed before it is acknowledged), then
+/// the wanted documents, then the feed after the request's cursor.
+pub fn handle_request(store: &mut Store, peer: &Peer, req: &SyncRequest) -> Result<SyncResponse> {
+    let mut accepted = Vec::new();
+    let mut rejected = Vec::new();
+    for p in &req.push {
+        match push_one(store, peer, &p.id, &p.changes) {
+            Ok(ack) => accepted.push(ack),
+            Err(e @ (Error::Sqlite(_) | Error::Io(_))) => return Err(e),
+            Err(e) => rejected.push(rejection(&p.id, &e)),
+        }
+    }
+    let mut docs = Vec::new();
+    for w in &req.want {
+        match doc_unit(store, &w.id)? {
+            Some(unit) if peer.scope.contains(&unit) => {
+                let mut doc = store.document(&w.id)?;
+                let have: Vec<_> = hashes_from_wire(&w.have)?
+                    .into_iter()
+                    .filter(|h| doc.automerge_mut().get_change_by_hash(h).is_some())
+                    .collect();
+                let changes = doc.save_after(&have);
+                docs.push(DocData {
+                    id: w.id.clone(),
+                    heads: hashes_to_wire(&doc.heads()),
+                    changes,
+                });
+            }
+            _ => rejected.push(Rejection {
+                id: w.id.clone(),
+                code: "unknown".into(),
+                message: format!("no record {} in this device's units", w.id),
+            }),
+        }
+    }
+    let limit = req.feed_limit.clamp(1, 5_000) as i64;
+    let mut sql = "SELECT id, seq, heads FROM documents WHERE seq > ?".to_owned();
+    let mut args = vec![SqlValue::Integer(req.cursor.min(i64::MAX as u64) as i64)];
+    if let Some(units) = peer.scope.units() {
+        sql.push_str(&format!(
+            " AND unit IN ({})",
+            vec!["?"; units.len().max(1)].join(",")
+        ));
+        if units.is_empty() {
+            args.push(SqlValue::Text(String::new()));
+        }
+        args.extend(units.iter().cloned().map(SqlValue::Text));
+    }
+    sql.push_str(" ORDER BY seq LIMIT ?");
+    args.push(SqlValue::Integer(limit + 1));
+    let mut stmt = store.connection().prepare_cached(&sql)?;
+    let mut feed = stmt
+        .query_map(params_from_iter(args), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let more = feed.len() as i64 > limit;
+    feed.truncate(limit as usize);
+    let mut items = Vec::with_capacity(feed.len());
+    for (id, seq, heads) in feed {
+        let hex: Vec<String> = serde_json::from_str(&heads)?;
+        items.push(FeedItem {
+            id,
+            seq: seq as u64,
+            heads: hashes_to_wire(&parse_heads(&hex)?),
+        });
+    }
+    let cursor = items.last().map_or(req.cursor, |i| i.seq);
+    Ok(SyncResponse {
+        version: PROTOCOL_VERSION,
+        accepted,
+        rejected,
+        feed: items,
+        docs,
+        cursor,
+        more,
+    })
+}

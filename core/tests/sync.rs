@@ -1,0 +1,358 @@
+//! The sync state machines end to end in one process: devices and a relay store exchanging
+//! encoded messages, with failures injected in the transport.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use fieldledger_core::model::{RecordKind, Role};
+use fieldledger_core::store::DisputeFilter;
+use fieldledger_core::sync::{
+    Peer, Scope, SyncRequest, Transport, TransportError, handle_request, sync_with,
+};
+use fieldledger_core::testing::{identity, memory_store};
+use fieldledger_core::{Edit, FieldValue, Store};
+
+struct Direct {
+    relay: Rc<RefCell<Store>>,
+    peer: Peer,
+    fail_after: Option<usize>,
+    calls: usize,
+    log: Vec<Vec<u8>>,
+}
+
+impl Transport for Direct {
+    fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        self.calls += 1;
+        if self.fail_after.is_some_and(|n| self.calls > n) {
+            return Err(TransportError {
+                message: "network down".into(),
+                status: None,
+            });
+        }
+        self.log.push(request.clone());
+        let req = SyncRequest::decode(&request).map_err(|e| TransportError {
+            message: e.to_string(),
+            status: Some(400),
+        })?;
+        let resp = handle_request(&mut self.relay.borrow_mut(), &self.peer, &req).map_err(|e| {
+            TransportError {
+                message: e.to_string(),
+                status: Some(500),
+            }
+        })?;
+        Ok(resp.encode())
+    }
+}
+
+fn device(user: &str, unit: &str, role: Role, code: &str) -> Store {
+    memory_store(user, unit, role, code)
+}
+
+fn transport(relay: &Rc<RefCell<Store>>, s: &Store) -> Direct {
+    let author = s.identity().unwrap().author.clone();
+    Direct {
+        relay: relay.clone(),
+        peer: Peer {
+            scope: Scope::for_author(&author),
+            author,
+            actor_hex: s.actor_hex(),
+        },
+        fail_after: None,
+        calls: 0,
+        log: Vec::new(),
+    }
+}
+
+fn sync(relay: &Rc<RefCell<Store>>, s: &mut Store) -> fieldledger_core::sync::SyncReport {
+    let mut t = transport(relay, s);
+    sync_with(s, &mut t, &mut |_| {}).unwrap()
+}
+
+fn relay() -> Rc<RefCell<Store>> {
+    let mut r = Store::open_in_memory().unwrap();
+    r.set_identity(identity("relay", "OFFICE", Role::Office, "R"))
+        .unwrap();
+    Rc::new(RefCell::new(r))
+}
+
+fn add(s: &mut Store, name: &str) -> String {
+    s.create(
+        RecordKind::Dispute,
+        None,
+        &[Edit::text("name", name), Edit::text("category", "医疗卫生")],
+    )
+    .unwrap()
+}
+
+#[test]
+fn devices_converge_through_the_relay_and_units_stay_apart() {
+    let relay = relay();
+    let mut a = device("zhang", "WJK", Role::Staff, "D1");
+    let mut b = device("li", "WJK", Role::Staff, "D2");
+    let mut other = device("wu", "ZYY", Role::Staff, "D3");
+    let mut office = device("admin", "OFFICE", Role::Office, "D4");
+    let shared = add(&mut a, "共享纠纷");
+    add(&mut b, "b的纠纷");
+    add(&mut other, "另一单位");
+    for _ in 0..2 {
+        for s in [&mut a, &mut b, &mut other] {
+            sync(&relay, s);
+        }
+    }
+    sync(&relay, &mut office);
+    assert_eq!(a.count(RecordKind::Dispute).unwrap(), 2);
+    assert_eq!(b.count(RecordKind::Dispute).unwrap(), 2);
+    assert_eq!(
+        other.count(RecordKind::Dispute).unwrap(),
+        1,
+        "no record of another unit"
+    );
+    assert_eq!(
+        office.count(RecordKind::Dispute).unwrap(),
+        3,
+        "the office sees all"
+    );
+    // Concurrent edits to the shared record: text merges, the scalar becomes a conflict.
+    a.edit(
+        &shared,
+        &[
+            Edit::set("people_involved", FieldValue::Int(4)),
+            Edit::text("situation", "甲方说明"),
+        ],
+    )
+    .unwrap();
+    b.edit(
+        &shared,
+        &[
+            Edit::set("people_involved", FieldValue::Int(6)),
+            Edit::text("remarks", "乙方备注"),
+        ],
+    )
+    .unwrap();
+    sync(&relay, &mut a);
+    sync(&relay, &mut b);
+    sync(&relay, &mut a);
+    let (da, db) = (a.dispute(&shared).unwrap(), b.dispute(&shared).unwrap());
+    assert_eq!(da, db);
+    assert_eq!(da.situation, "甲方说明");
+    assert_eq!(da.remarks, "乙方备注");
+    assert_eq!(a.conflicts(&shared).unwrap().len(), 1);
+    assert_eq!(
+        relay.borrow().conflicts(&shared).unwrap(),
+        a.conflicts(&shared).unwrap()
+    );
+}
+
+#[test]
+fn a_second_sync_with_nothing_changed_sends_almost_nothing() {
+    let relay = relay();
+    let mut a = device("zhang", "WJK", Role::Staff, "D1");
+    for i in 0..50 {
+        add(&mut a, &format!("纠纷{i}"));
+    }
+    let first = sync(&relay, &mut a);
+    assert_eq!(first.pushed, 50);
+    let again = sync(&relay, &mut a);
+    assert_eq!(again.pushed, 0);
+    assert_eq!(again.received, 0);
+    assert_eq!(again.rounds, 1);
+    assert!(
+        again.bytes_sent < 64 && again.bytes_received < 64,
+        "{again:?}"
+    );
+}
+
+#[test]
+fn replayed_requests_change_nothing_twice() {
+    let relay = relay();
+    let mut a = device("zhang", "WJK", Role::Staff, "D1");
+    let id = add(&mut a, "纠纷");
+    a.edit(
+        &id,
+        &[Edit::Append {
+            list: "measures".into(),
+            values: vec![("what".into(), FieldValue::text("走访"))],
+        }],
+    )
+    .unwrap();
+    let mut t = transport(&relay, &a);
+    sync_with(&mut a, &mut t, &mut |_| {}).unwrap();
+    let seq_before: i64 = relay
+        .borrow()
+        .connection()
+        .query_row("SELECT MAX(seq) FROM documents", [], |r| r.get(0))
+        .unwrap();
+    let heads = relay.borrow().heads(&id).unwrap();
+    for req in t.log.clone() {
+        t.exchange(req.clone()).unwrap();
+        t.exchange(req).unwrap();
+    }
+    let seq_after: i64 = relay
+        .borrow()
+        .connection()
+        .query_row("SELECT MAX(seq) FROM documents", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(seq_before, seq_after, "a replay writes nothing");
+    assert_eq!(relay.borrow().heads(&id).unwrap(), heads);
+    assert_eq!(relay.borrow().dispute(&id).unwrap().measures.len(), 1);
+}
+
+#[test]
+fn an_interrupted_sync_resumes_and_loses_nothing() {
+    let relay = relay();
+    let mut seed = device("zhang", "WJK", Role::Staff, "D1");
+    for i in 0..1200 {
+        add(&mut seed, &format!("纠纷{i}"));
+    }
+    sync(&relay, &mut seed);
+    let mut fresh = device("li", "WJK", Role::Staff, "D2");
+    add(&mut fresh, "新的");
+    let mut t = transport(&relay, &fresh);
+    t.fail_after = Some(2);
+    assert!(sync_with(&mut fresh, &mut t, &mut |_| {}).is_err());
+    let partial = fresh.count(RecordKind::Dispute).unwrap();
+    assert!(
+        partial > 1 && partial < 1201,
+        "partial sync applied {partial}"
+    );
+    let report = sync(&relay, &mut fresh);
+    assert!(report.received < 1200, "resumed, not restarted: {report:?}");
+    assert_eq!(fresh.count(RecordKind::Dispute).unwrap(), 1201);
+    assert_eq!(relay.borrow().count(RecordKind::Dispute).unwrap(), 1201);
+}
+
+#[test]
+fn the_relay_refuses_forged_actors_wrong_units_and_forged_sign_offs() {
+    let relay = relay();
+    let mut a = device("zhang", "WJK", Role::Staff, "D1");
+    let id = add(&mut a, "纠纷");
+    // Forged actor: the relay bound another actor id to this device.
+    let mut t = transport(&relay, &a);
+    t.peer.actor_hex = "00112233445566778899aabbccddeeff".into();
+    let r = sync_with(&mut a, &mut t, &mut |_| {}).unwrap();
+    assert_eq!(r.rejected.len(), 1);
+    assert_eq!(r.rejected[0].code, "forbidden");
+    assert!(!relay.borrow().contains(&id).unwrap());
+    // Wrong unit: a device of WJK pushes a record of unit ZYY (made by a hostile client).
+    let mut hostile = device("zhang", "ZYY", Role::Staff, "D1");
+    let other_unit = add(&mut hostile, "别的单位");
+    let mut t = transport(&relay, &hostile);
+    t.peer.author.unit = "WJK".into();
+    t.peer.scope = Scope::Units(vec!["WJK".into()]);
+    let r = sync_with(&mut hostile, &mut t, &mut |_| {}).unwrap();
+    assert_eq!(r.rejected[0].code, "forbidden", "{r:?}");
+    assert!(!relay.borrow().contains(&other_unit).unwrap());
+    // Forged sign-off: staff writes status=signed_off with a log entry, bypassing the API.
+    let mut staff = device("wang", "WJK", Role::Staff, "D5");
+    let case = staff
+        .create(
+            RecordKind::Petition,
+            None,
+            &[
+                Edit::text("title", "案"),
+                Edit::text("leader", "leader1"),
+                Edit::text("disposition", "solved"),
+                Edit::text("status", "resolved"),
+            ],
+        )
+        .unwrap();
+    sync(&relay, &mut staff);
+    let mut forger = device("wang", "WJK", Role::Leader, "D5");
+    forger
+        .merge_remote(&case, &staff.document_bytes(&case).unwrap())
+        .unwrap();
+    // The local role says leader but the name does not match the case's leader either way:
+    // pretend to be the office locally to get past the local check.
+    forger
+        .set_identity(identity("wang", "WJK", Role::Office, "D5"))
+        .unwrap();
+    let mut id5 = forger.identity().unwrap().clone();
+    id5.author.device = "dev-D5".into();
+    forger.set_identity(id5).unwrap();
+    forger.sign_off(&case, "forged").unwrap();
+    let mut t = transport(&relay, &forger);
+    t.peer.author = staff.identity().unwrap().author.clone();
+    t.peer.scope = Scope::Units(vec!["WJK".into()]);
+    let r = sync_with(&mut forger, &mut t, &mut |_| {}).unwrap();
+    let rej: Vec<_> = r.rejected.iter().filter(|x| x.id == case).collect();
+    assert_eq!(rej.len(), 1, "{r:?}");
+    assert_eq!(rej[0].code, "forbidden");
+    let fieldledger_core::Record::Petition(p) = relay.borrow().record(&case).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        p.status.unwrap().code(),
+        "resolved",
+        "the relay kept the case unsigned"
+    );
+}
+
+#[test]
+fn invalid_values_pushed_by_a_hostile_client_are_refused() {
+    let relay = relay();
+    let mut a = device("zhang", "WJK", Role::Staff, "D1");
+    let id = add(&mut a, "纠纷");
+    sync(&relay, &mut a);
+    // Write a negative count straight into the Automerge document, past the typed API.
+    let mut doc = a.document(&id).unwrap();
+    use automerge::transaction::Transactable;
+    doc.automerge_mut()
+        .put(automerge::ROOT, "people_involved", -5i64)
+        .unwrap();
+    doc.commit(
+        &fieldledger_core::doc::ChangeNote {
+            user: "zhang".into(),
+            device: "dev-D1".into(),
+            ..Default::default()
+        },
+        0,
+    );
+    let bytes = doc.save();
+    let heads = relay.borrow().heads(&id).unwrap();
+    let mut t = transport(&relay, &a);
+    let req = SyncRequest {
+        version: fieldledger_core::sync::PROTOCOL_VERSION,
+        cursor: 0,
+        push: vec![fieldledger_core::sync::PushDoc {
+            id: id.clone(),
+            changes: bytes,
+        }],
+        want: vec![],
+        feed_limit: 10,
+    };
+    let resp =
+        fieldledger_core::sync::SyncResponse::decode(&t.exchange(req.encode()).unwrap()).unwrap();
+    assert_eq!(resp.rejected.len(), 1);
+    assert_eq!(resp.rejected[0].code, "invalid");
+    assert!(
+        resp.rejected[0].message.contains("所涉人数"),
+        "{}",
+        resp.rejected[0].message
+    );
+    assert_eq!(relay.borrow().heads(&id).unwrap(), heads);
+}
+
+#[test]
+fn unit_head_filters_still_work_after_sync() {
+    let relay = relay();
+    let mut a = device("zhang", "WJK", Role::Staff, "D1");
+    for i in 0..10 {
+        a.create(
+            RecordKind::Dispute,
+            None,
+            &[
+                Edit::text("name", &format!("n{i}")),
+                Edit::set("is_major", FieldValue::Bool(i < 3)),
+            ],
+        )
+        .unwrap();
+    }
+    sync(&relay, &mut a);
+    let mut head = device("boss", "WJK", Role::UnitHead, "D9");
+    sync(&relay, &mut head);
+    let f = DisputeFilter {
+        is_major: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(head.disputes(&f).unwrap().len(), 3);
+}
