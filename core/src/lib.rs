@@ -7,6 +7,7 @@
 pub mod doc;
 pub mod error;
 pub mod model;
+pub mod report;
 pub mod store;
 pub mod sync;
 pub mod testing;

@@ -22,6 +22,8 @@ use tracing::Level;
 use crate::accounts::{AccountStore, Enrollment, Principal, Unit};
 use crate::error::{ErrorBody, RelayError, Result};
 use crate::rate_limit::{Rate, RateLimiter};
+use crate::records::{RecordStorage, SqliteRecords, peer_for};
+use fieldledger_core::sync::SyncRequest;
 
 /// Default largest accepted request body: 16 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -58,14 +60,15 @@ pub struct AppState {
     config: Arc<AppConfig>,
     device_limiter: Option<Arc<RateLimiter>>,
     address_limiter: Option<Arc<RateLimiter>>,
-    // SYNC: the lead adds the core's relay store / sync state here.
+    records: Arc<Mutex<SqliteRecords>>,
 }
 
 impl AppState {
     /// State over an opened account registry.
-    pub fn new(accounts: AccountStore, config: AppConfig) -> Self {
+    pub fn new(accounts: AccountStore, records: SqliteRecords, config: AppConfig) -> Self {
         AppState {
             accounts: Arc::new(Mutex::new(accounts)),
+            records: Arc::new(Mutex::new(records)),
             device_limiter: config.device_rate.map(|r| Arc::new(RateLimiter::new(r))),
             address_limiter: config.address_rate.map(|r| Arc::new(RateLimiter::new(r))),
             config: Arc::new(config),
@@ -94,6 +97,21 @@ impl AppState {
         .await?
     }
 
+    /// Runs `f` on the record storage on a blocking thread. Writes are serialised by the
+    /// lock (SQLite has one writer anyway); the account lookups of other requests go on.
+    pub async fn with_records<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut SqliteRecords) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let records = Arc::clone(&self.records);
+        tokio::task::spawn_blocking(move || {
+            let mut records = records.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut records)
+        })
+        .await?
+    }
+
     /// Takes one request from a device's rate budget; false when it is used up.
     pub fn allow_device(&self, device_id: &str) -> bool {
         self.device_limiter
@@ -109,13 +127,8 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/v1/enroll", post(enroll))
         .route("/v1/whoami", get(whoami))
-        .route("/v1/units", get(units));
-    // ------------------------------------------------------------------------------------
-    // SYNC: the lead adds `.route("/v1/sync", post(sync_handler))` here. The handler takes
-    // `principal: Principal` (auth + device rate limit done) and `body: axum::body::Bytes`
-    // (already capped at `max_body_bytes`, oversize answers 413 JSON) and reaches the
-    // database with `state.with_accounts(|store| ... store.conn_mut() ...)`.
-    // ------------------------------------------------------------------------------------
+        .route("/v1/units", get(units))
+        .route("/v1/sync", post(sync));
     routes
         .fallback(not_found)
         .layer(
@@ -235,6 +248,35 @@ async fn enroll(
         "device enrolled"
     );
     Ok(Json(enrollment))
+}
+
+/// `POST /v1/sync`: one sync round; binary [`SyncRequest`] in, binary `SyncResponse` out.
+/// Malformed bytes are answered 400 and change nothing.
+async fn sync(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let request = SyncRequest::decode(&body).map_err(|e| RelayError::BadRequest(e.to_string()))?;
+    let peer = peer_for(&principal);
+    let pushed = request.push.len();
+    let response = state
+        .with_records(move |records| Ok(records.sync(&peer, &request)?))
+        .await?;
+    tracing::info!(
+        device = %principal.device_code,
+        pushed,
+        accepted = response.accepted.len(),
+        rejected = response.rejected.len(),
+        feed = response.feed.len(),
+        docs = response.docs.len(),
+        "sync round"
+    );
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        response.encode(),
+    )
+        .into_response())
 }
 
 async fn whoami(principal: Principal) -> Json<Principal> {

@@ -72,6 +72,42 @@ pub enum RelayError {
     /// A bug or an unexpected state in the relay.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error from the record store (fieldledger-core).
+    #[error("{0}")]
+    Core(#[from] fieldledger_core::Error),
+}
+
+fn core_status(e: &fieldledger_core::Error) -> StatusCode {
+    use fieldledger_core::Error as E;
+    match e {
+        E::UnknownRecord(_) | E::UnknownEntry { .. } => StatusCode::NOT_FOUND,
+        E::PermissionDenied(_) => StatusCode::FORBIDDEN,
+        E::WrongKind { .. }
+        | E::UnknownField { .. }
+        | E::InvalidValue { .. }
+        | E::UnknownCategory(_)
+        | E::RuleViolation(_)
+        | E::NoConflict(_)
+        | E::MalformedDocument(_)
+        | E::MalformedSync(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn core_code(e: &fieldledger_core::Error) -> &'static str {
+    use fieldledger_core::Error as E;
+    match e {
+        E::UnknownRecord(_) | E::UnknownEntry { .. } => "unknown_record",
+        E::PermissionDenied(_) => "forbidden",
+        E::MalformedDocument(_) | E::MalformedSync(_) => "malformed",
+        E::WrongKind { .. }
+        | E::UnknownField { .. }
+        | E::InvalidValue { .. }
+        | E::UnknownCategory(_)
+        | E::RuleViolation(_)
+        | E::NoConflict(_) => "invalid",
+        _ => "storage",
+    }
 }
 
 impl RelayError {
@@ -94,6 +130,7 @@ impl RelayError {
             RelayError::SchemaTooNew { .. } | RelayError::Storage(_) | RelayError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            RelayError::Core(e) => core_status(e),
         }
     }
 
@@ -116,6 +153,7 @@ impl RelayError {
             RelayError::SchemaTooNew { .. } => "schema_too_new",
             RelayError::Storage(_) => "storage",
             RelayError::Internal(_) => "internal",
+            RelayError::Core(e) => core_code(e),
         }
     }
 }

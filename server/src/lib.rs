@@ -7,8 +7,10 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod client;
 pub mod error;
 pub mod rate_limit;
+pub mod records;
 
 pub use accounts::{AccountStore, Principal, Role};
 pub use app::{AppConfig, AppState, app, serve};

@@ -37,7 +37,14 @@ fn setup(config: AppConfig) -> (AppState, String) {
             },
         )
         .unwrap();
-    (AppState::new(store, config), admin_code)
+    (
+        AppState::new(
+            store,
+            fieldledger_server::records::SqliteRecords::open_in_memory().unwrap(),
+            config,
+        ),
+        admin_code,
+    )
 }
 
 async fn enrollment_code(state: &AppState, login: &'static str) -> String {

@@ -261,3 +261,14 @@ impl Store {
         )?)
     }
 }
+
+impl Store {
+    /// Number of fields in conflict in a record, from the index.
+    pub fn list_conflict_count(&self, id: &str) -> Result<i64> {
+        Ok(self
+            .connection()
+            .query_row("SELECT conflicts FROM records WHERE id=?1", [id], |r| {
+                r.get(0)
+            })?)
+    }
+}

@@ -4,6 +4,7 @@
 //! the typed record before and after, and then writes the document bytes and the materialised
 //! index rows in one SQLite transaction. Lists and reports read the index, not the documents.
 
+mod as_of;
 mod index;
 pub mod schema;
 

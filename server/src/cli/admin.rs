@@ -8,6 +8,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use fieldledger_server::Role;
 use fieldledger_server::accounts::{ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::records::{RecordStorage, SqliteRecords};
 use serde::Serialize;
 
 /// Options of `fieldledger admin`.
@@ -145,6 +146,8 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     match args.command {
         AdminCommand::Unit(UnitCommand::Add { code, name }) => {
             let unit = store.add_unit(&actor, &code, &name)?;
+            let mut records = SqliteRecords::open(&args.db)?;
+            records.ensure_unit_profile(&unit.code, &unit.name)?;
             println!("Added unit {} {}", unit.code, unit.name);
         }
         AdminCommand::Unit(UnitCommand::List { json }) => {

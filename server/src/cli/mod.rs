@@ -1,8 +1,8 @@
 //! The `fieldledger` command line: `serve`, `admin` (and later the `device` client).
 
 mod admin;
+mod device;
 mod serve;
-// DEVICE: the lead adds `mod device;` (the phone-side client commands) here.
 
 use clap::{Parser, Subcommand};
 
@@ -20,7 +20,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage units, users and devices in a relay database.
     Admin(admin::AdminArgs),
-    // DEVICE: the lead adds `Device(device::DeviceArgs)` here.
+    /// The phone-side client: a local store, offline edits, sync with a relay.
+    Device(device::DeviceArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -28,6 +29,7 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Device(args) => device::run(args),
     }
 }
 

@@ -9,6 +9,7 @@ use clap::Args;
 use fieldledger_server::accounts::{ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE};
 use fieldledger_server::app::{AppConfig, AppState, DEFAULT_MAX_BODY_BYTES, shutdown_signal};
 use fieldledger_server::rate_limit::Rate;
+use fieldledger_server::records::{RecordStorage, SqliteRecords};
 use tracing_subscriber::EnvFilter;
 
 /// Options of `fieldledger serve`.
@@ -70,7 +71,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         device_rate: rate(args.device_rate, args.device_burst),
         address_rate: rate(args.address_rate, args.address_burst),
     };
-    let state = AppState::new(accounts, config);
+    let mut records = SqliteRecords::open(&args.db)
+        .with_context(|| format!("opening records in {}", args.db.display()))?;
+    for unit in accounts.list_units()? {
+        records.ensure_unit_profile(&unit.code, &unit.name)?;
+    }
+    let state = AppState::new(accounts, records, config);
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

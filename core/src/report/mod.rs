@@ -1,0 +1,338 @@
+//! Reports: the Annex 2 dispute ledger ([`ledger`]), the monthly report per unit and the
+//! bureau's view of late units ([`monthly`]), and the supervision views ([`supervision`]).
+//!
+//! Every report reads its records through a [`Snapshot`]: either the store's materialised
+//! index (the present) or the records as they stood at a past moment ("as of"), rebuilt from
+//! each record's history. Given the same store and the same as-of moment a report is
+//! byte-for-byte the same every time: rows are sorted on stable keys, and no clock reading
+//! reaches the output except the as-of date itself (XLSX files carry it as their creation
+//! time; without an as-of moment they carry the Unix epoch).
+
+pub mod ledger;
+pub mod monthly;
+pub mod render;
+pub mod supervision;
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Duration, FixedOffset, NaiveDate, TimeZone};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    Dispute, Inspection, MonthlyReport, PetitionCase, Record, RecordKind, RiskAssessment,
+    ScreeningRound, UnitProfile, Visit,
+};
+use crate::store::{DisputeFilter, Store};
+
+impl From<rust_xlsxwriter::XlsxError> for Error {
+    fn from(e: rust_xlsxwriter::XlsxError) -> Self {
+        Error::Report(format!("writing the workbook failed: {e}"))
+    }
+}
+
+impl From<csv::Error> for Error {
+    fn from(e: csv::Error) -> Self {
+        Error::Report(format!("writing the CSV file failed: {e}"))
+    }
+}
+
+/// One visit round of a campaign (走访轮次) and the day it must be finished by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitRound {
+    /// Round code as visits store it (`1`, `2`).
+    pub code: String,
+    /// Label (第一轮).
+    pub label: String,
+    /// Last day of the round.
+    pub ends_on: NaiveDate,
+}
+
+/// A deployment's campaign calendar: the dates reports measure against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    /// First day of implementation: half-monthly screening is due from here.
+    pub start: NaiveDate,
+    /// Last day of the campaign: no screening is due after it.
+    pub end: NaiveDate,
+    /// Visit rounds in order.
+    pub rounds: Vec<VisitRound>,
+    /// Monthly reports are due before this day of the month (每月23日前: 23).
+    pub monthly_due_day: u32,
+    /// Local time's offset from UTC in minutes (China Standard Time: 480); days are local days.
+    pub utc_offset_minutes: i32,
+}
+
+impl Campaign {
+    /// The plan's calendar for `year`: implementation from 10/1, round 1 by 10/31, round 2 by
+    /// 11/30, consolidation to 12/31, monthly reports before the 23rd, China Standard Time.
+    pub fn plan(year: i32) -> Campaign {
+        let d = |m, day| NaiveDate::from_ymd_opt(year, m, day).expect("valid plan date");
+        Campaign {
+            start: d(10, 1),
+            end: d(12, 31),
+            rounds: vec![
+                VisitRound {
+                    code: "1".into(),
+                    label: "第一轮".into(),
+                    ends_on: d(10, 31),
+                },
+                VisitRound {
+                    code: "2".into(),
+                    label: "第二轮".into(),
+                    ends_on: d(11, 30),
+                },
+            ],
+            monthly_due_day: 23,
+            utc_offset_minutes: 480,
+        }
+    }
+
+    fn offset(&self) -> FixedOffset {
+        FixedOffset::east_opt(self.utc_offset_minutes * 60)
+            .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"))
+    }
+
+    /// The local date of a moment (ms since the Unix epoch).
+    pub fn local_date(&self, ms: i64) -> NaiveDate {
+        self.offset().timestamp_millis_opt(ms).unwrap().date_naive()
+    }
+
+    /// The last millisecond of a local day: "as of 2019-10-20" means as the records stood at
+    /// the end of that day.
+    pub fn end_of_day_ms(&self, date: NaiveDate) -> i64 {
+        let next = date
+            .succ_opt()
+            .unwrap_or(date)
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        self.offset()
+            .from_local_datetime(&next)
+            .single()
+            .map_or(i64::MAX, |t| t.timestamp_millis() - 1)
+    }
+
+    /// The round under way on `today`: the first not yet ended, else the last.
+    pub fn current_round(&self, today: NaiveDate) -> Option<&VisitRound> {
+        self.rounds
+            .iter()
+            .find(|r| today <= r.ends_on)
+            .or(self.rounds.last())
+    }
+
+    /// The last day a monthly report for `month` counts as on time (the 22nd).
+    pub fn last_on_time_day(&self, month: Month) -> NaiveDate {
+        let day = self.monthly_due_day.saturating_sub(1).max(1);
+        NaiveDate::from_ymd_opt(month.year, month.month, day).unwrap_or_else(|| month.last_day())
+    }
+}
+
+impl Default for Campaign {
+    /// The example's calendar: the plan's dates in 2019.
+    fn default() -> Self {
+        Campaign::plan(2019)
+    }
+}
+
+/// A calendar month (`YYYY-MM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Month {
+    /// Year.
+    pub year: i32,
+    /// Month 1–12.
+    pub month: u32,
+}
+
+impl Month {
+    /// Parses `YYYY-MM`.
+    pub fn parse(s: &str) -> Result<Month> {
+        let d = NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d")
+            .map_err(|_| Error::invalid("month", format!("`{s}` is not a month like 2019-10")))?;
+        Ok(Month::of(d))
+    }
+
+    /// The month a date falls in.
+    pub fn of(d: NaiveDate) -> Month {
+        Month {
+            year: d.year(),
+            month: d.month(),
+        }
+    }
+
+    /// First day.
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("valid month")
+    }
+
+    /// Last day.
+    pub fn last_day(self) -> NaiveDate {
+        let next = if self.month == 12 {
+            NaiveDate::from_ymd_opt(self.year + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(self.year, self.month + 1, 1)
+        };
+        next.expect("valid month") - Duration::days(1)
+    }
+
+    /// Whether a date falls in this month.
+    pub fn contains(self, d: NaiveDate) -> bool {
+        Month::of(d) == self
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{:02}", self.year, self.month)
+    }
+}
+
+/// Where a report reads its records: the store's index (now), or the records as they stood at
+/// a past moment.
+pub struct Snapshot<'a> {
+    store: &'a Store,
+    at_ms: Option<i64>,
+    today: NaiveDate,
+}
+
+impl<'a> Snapshot<'a> {
+    /// A snapshot of `store` as of `at_ms` (none: now, by the store's clock).
+    pub fn new(store: &'a Store, at_ms: Option<i64>, campaign: &Campaign) -> Snapshot<'a> {
+        let today = campaign.local_date(at_ms.unwrap_or_else(|| store.now_ms()));
+        Snapshot {
+            store,
+            at_ms,
+            today,
+        }
+    }
+
+    /// The store read.
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
+    /// The as-of moment, if the snapshot is of the past.
+    pub fn at_ms(&self) -> Option<i64> {
+        self.at_ms
+    }
+
+    /// The as-of date, if the snapshot is of the past (what reports print as 截至).
+    pub fn as_of_date(&self) -> Option<NaiveDate> {
+        self.at_ms.map(|_| self.today)
+    }
+
+    /// The local day overdue and missing things are measured on.
+    pub fn today(&self) -> NaiveDate {
+        self.today
+    }
+
+    /// Records of a kind (of some units), oldest first.
+    pub fn records(&self, kind: RecordKind, units: Option<&[String]>) -> Result<Vec<Record>> {
+        match self.at_ms {
+            None => self.store.records(kind, units),
+            Some(at) => self.store.records_as_of(kind, units, at),
+        }
+    }
+
+    /// Disputes matching a filter, in ledger order (unit, found date, creation, id).
+    pub fn disputes(&self, f: &DisputeFilter) -> Result<Vec<Dispute>> {
+        match self.at_ms {
+            None => self.store.disputes(f),
+            Some(at) => {
+                let mut out: Vec<Dispute> = self
+                    .store
+                    .records_as_of(RecordKind::Dispute, f.units.as_deref(), at)?
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Record::Dispute(d) => Some(d),
+                        _ => None,
+                    })
+                    .filter(|d| ledger::filter_matches(f, d))
+                    .collect();
+                ledger::sort_ledger(&mut out);
+                Ok(out)
+            }
+        }
+    }
+
+    /// Visits.
+    pub fn visits(&self, units: Option<&[String]>) -> Result<Vec<Visit>> {
+        typed(self.records(RecordKind::Visit, units)?, |r| match r {
+            Record::Visit(x) => Some(x),
+            _ => None,
+        })
+    }
+
+    /// Petition cases.
+    pub fn petitions(&self, units: Option<&[String]>) -> Result<Vec<PetitionCase>> {
+        typed(self.records(RecordKind::Petition, units)?, |r| match r {
+            Record::Petition(x) => Some(x),
+            _ => None,
+        })
+    }
+
+    /// Risk assessments.
+    pub fn risk_assessments(&self, units: Option<&[String]>) -> Result<Vec<RiskAssessment>> {
+        typed(
+            self.records(RecordKind::RiskAssessment, units)?,
+            |r| match r {
+                Record::RiskAssessment(x) => Some(x),
+                _ => None,
+            },
+        )
+    }
+
+    /// Screening rounds.
+    pub fn screenings(&self, units: Option<&[String]>) -> Result<Vec<ScreeningRound>> {
+        typed(self.records(RecordKind::Screening, units)?, |r| match r {
+            Record::Screening(x) => Some(x),
+            _ => None,
+        })
+    }
+
+    /// Inspections and self-checks.
+    pub fn inspections(&self, units: Option<&[String]>) -> Result<Vec<Inspection>> {
+        typed(self.records(RecordKind::Inspection, units)?, |r| match r {
+            Record::Inspection(x) => Some(x),
+            _ => None,
+        })
+    }
+
+    /// Unit profiles, by unit code.
+    pub fn profiles(&self, units: Option<&[String]>) -> Result<BTreeMap<String, UnitProfile>> {
+        let list = typed(self.records(RecordKind::UnitProfile, units)?, |r| match r {
+            Record::UnitProfile(x) => Some(x),
+            _ => None,
+        })?;
+        Ok(list.into_iter().map(|p| (p.meta.unit.clone(), p)).collect())
+    }
+
+    /// Monthly report records.
+    pub fn monthly_reports(&self, units: Option<&[String]>) -> Result<Vec<MonthlyReport>> {
+        typed(
+            self.records(RecordKind::MonthlyReport, units)?,
+            |r| match r {
+                Record::MonthlyReport(x) => Some(x),
+                _ => None,
+            },
+        )
+    }
+
+    /// Unit names by code, from the unit profiles (units without a profile are absent).
+    pub fn unit_names(&self, units: Option<&[String]>) -> Result<BTreeMap<String, String>> {
+        Ok(self
+            .profiles(units)?
+            .into_iter()
+            .filter(|(_, p)| !p.unit_name.trim().is_empty())
+            .map(|(code, p)| (code, p.unit_name))
+            .collect())
+    }
+}
+
+fn typed<T>(records: Vec<Record>, f: impl Fn(Record) -> Option<T>) -> Result<Vec<T>> {
+    Ok(records.into_iter().filter_map(f).collect())
+}
+
+/// 是 / 否 for a yes/no field; an unanswered flag counts as 否, as the ledger filters do.
+pub fn yes_no(v: Option<bool>) -> &'static str {
+    if v.unwrap_or(false) { "是" } else { "否" }
+}

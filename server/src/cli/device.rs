@@ -1,0 +1,648 @@
+//! `fieldledger device`: the phone-side client on a command line — a local store, offline
+//! edits, and sync with a relay. Scripts and tests use it the way the app uses the bindings.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use fieldledger_core::model::{FieldType, RecordKind};
+use fieldledger_core::store::DisputeFilter;
+use fieldledger_core::sync::sync_with;
+use fieldledger_core::{Edit, FieldValue, Store};
+use fieldledger_server::client::{HttpTransport, enroll};
+use serde_json::json;
+
+/// Options of `fieldledger device`.
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// The device's store file (created if missing).
+    #[arg(long, global = true, default_value = "device.db")]
+    store: PathBuf,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: DeviceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Enroll this store with a relay using a one-time code from the bureau office.
+    Enroll {
+        /// Relay URL, e.g. http://127.0.0.1:8787.
+        #[arg(long)]
+        relay: String,
+        /// One-time enrollment code.
+        #[arg(long)]
+        code: String,
+        /// Label for the office's device list.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Show who this store acts as.
+    Whoami,
+    /// Sync with the relay: push local changes, receive the unit's changes.
+    Sync,
+    /// 矛盾纠纷: disputes of the Annex 2 ledger.
+    #[command(subcommand)]
+    Dispute(DisputeCommand),
+    /// 走访记录: visits and the demands raised.
+    #[command(subcommand)]
+    Visit(VisitCommand),
+    /// 信访积案: petition backlog cases.
+    #[command(subcommand)]
+    Petition(PetitionCommand),
+    /// 社会稳定风险评估: risk assessments.
+    #[command(subcommand)]
+    Risk(GenericCommand),
+    /// 排查: screening rounds.
+    #[command(subcommand)]
+    Screening(GenericCommand),
+    /// 督查 / 自查: inspections and self-checks.
+    #[command(subcommand)]
+    Inspection(GenericCommand),
+    /// Any record by id: show, set, history, conflicts, resolve.
+    #[command(subcommand)]
+    Record(CommonCommand),
+}
+
+/// Commands every record kind has.
+#[derive(Debug, Subcommand)]
+enum CommonCommand {
+    /// Set a field (by key or by its form label, e.g. 所涉人数).
+    Set {
+        /// Record id.
+        id: String,
+        /// Field key or label.
+        field: String,
+        /// New value (是/否 for flags, YYYY-MM-DD for dates, names separated by 、 or commas).
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Append an entry to a list field (工作措施, 群众诉求, 工作进展…).
+    Append {
+        /// Record id.
+        id: String,
+        /// List field key or label.
+        list: String,
+        /// Entry fields as FIELD=VALUE.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        values: Vec<String>,
+    },
+    /// Show a record with its conflicts.
+    Show {
+        /// Record id.
+        id: String,
+        /// Include the change history.
+        #[arg(long)]
+        history: bool,
+    },
+    /// The change history of a record.
+    History {
+        /// Record id.
+        id: String,
+    },
+    /// Conflicts of a record.
+    Conflicts {
+        /// Record id.
+        id: String,
+    },
+    /// Resolve a conflict by choosing a value.
+    Resolve {
+        /// Record id.
+        id: String,
+        /// Field path as shown in the conflict.
+        field: String,
+        /// The chosen value.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+}
+
+/// Commands of kinds without special options.
+#[derive(Debug, Subcommand)]
+enum GenericCommand {
+    /// Create a record from FIELD=VALUE pairs.
+    Add {
+        /// Fields as FIELD=VALUE (key or form label).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        values: Vec<String>,
+    },
+    /// List records.
+    List,
+    #[command(flatten)]
+    Common(CommonCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DisputeCommand {
+    /// Record a new dispute.
+    Add {
+        /// 名称.
+        #[arg(long)]
+        name: String,
+        /// 类型 (one of the form's 17 or one the unit added).
+        #[arg(long)]
+        category: Option<String>,
+        /// 所涉人数.
+        #[arg(long)]
+        people: Option<String>,
+        /// 基本情况.
+        #[arg(long)]
+        situation: Option<String>,
+        /// 责任领导.
+        #[arg(long)]
+        leader: Option<String>,
+        /// 责任人.
+        #[arg(long)]
+        responsible: Option<String>,
+        /// Date found (YYYY-MM-DD).
+        #[arg(long)]
+        found_on: Option<String>,
+        /// Deadline (YYYY-MM-DD).
+        #[arg(long)]
+        deadline: Option<String>,
+        /// Other fields as FIELD=VALUE.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        values: Vec<String>,
+    },
+    /// Add a dated measure (工作措施).
+    Measure {
+        /// Dispute id.
+        id: String,
+        /// What was done.
+        what: String,
+        /// Date (YYYY-MM-DD).
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// List the ledger, optionally filtered.
+    List {
+        /// Only this category.
+        #[arg(long)]
+        category: Option<String>,
+        /// open or resolved.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only major issues (是否重大问题).
+        #[arg(long)]
+        major: bool,
+    },
+    #[command(flatten)]
+    Common(CommonCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VisitCommand {
+    /// Record a visit.
+    Add {
+        /// 走访日期 (YYYY-MM-DD).
+        #[arg(long)]
+        date: String,
+        /// 走访对象.
+        #[arg(long)]
+        visited: String,
+        /// 走访轮次: 1, 2 or adhoc.
+        #[arg(long)]
+        round: Option<String>,
+        /// 走访方式: home, meeting, phone, other.
+        #[arg(long)]
+        method: Option<String>,
+        /// 走访人员, separated by 、 or commas.
+        #[arg(long)]
+        visitors: Option<String>,
+        /// A demand raised (repeatable).
+        #[arg(long)]
+        demand: Vec<String>,
+        /// Other fields as FIELD=VALUE.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        values: Vec<String>,
+    },
+    /// List visits.
+    List,
+    /// Turn a demand into a dispute (both keep the link).
+    ToDispute {
+        /// Visit id.
+        visit: String,
+        /// Demand entry id.
+        demand: String,
+        /// 类型 of the new dispute.
+        #[arg(long)]
+        category: Option<String>,
+    },
+    #[command(flatten)]
+    Common(CommonCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PetitionCommand {
+    /// Record a petition backlog case.
+    Add {
+        /// Fields as FIELD=VALUE (title, origin, leader, …).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        values: Vec<String>,
+    },
+    /// List cases.
+    List,
+    /// Sign a resolved case off (销号): its leader or the bureau office.
+    SignOff {
+        /// Case id.
+        id: String,
+        /// Note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Reopen a signed-off case.
+    Reopen {
+        /// Case id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    #[command(flatten)]
+    Common(CommonCommand),
+}
+
+fn set_edit(kind: RecordKind, field: &str, value: &str) -> anyhow::Result<Edit> {
+    let spec = kind.field(field)?;
+    Ok(Edit::Set {
+        field: spec.key.to_owned(),
+        value: spec.parse(value)?,
+    })
+}
+
+fn pairs(kind: RecordKind, values: &[String]) -> anyhow::Result<Vec<Edit>> {
+    values
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("`{kv}` is not FIELD=VALUE"))?;
+            set_edit(kind, k, v)
+        })
+        .collect()
+}
+
+fn entry_values(kind: RecordKind, list: &str, values: &[String]) -> anyhow::Result<Edit> {
+    let spec = kind.field(list)?;
+    let FieldType::Entries(items) = spec.ty else {
+        bail!("{} is not a list of entries", spec.label)
+    };
+    let mut out = Vec::new();
+    for kv in values {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("`{kv}` is not FIELD=VALUE"))?;
+        let item = items
+            .iter()
+            .find(|i| i.key == k || i.label == k)
+            .with_context(|| format!("{} entries have no field `{k}`", spec.label))?;
+        out.push((item.key.to_owned(), item.parse(v)?));
+    }
+    Ok(Edit::Append {
+        list: spec.key.to_owned(),
+        values: out,
+    })
+}
+
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn print(&self, value: serde_json::Value, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else {
+            println!("{}", text());
+        }
+        Ok(())
+    }
+
+    fn created(&self, store: &Store, id: &str) -> anyhow::Result<()> {
+        let r = store.record(id)?;
+        let number = r.meta().number.clone();
+        self.print(json!({"id": id, "number": number}), || {
+            format!("{id}\t{number}")
+        })
+    }
+}
+
+fn list(store: &Store, out: &Out, kind: RecordKind) -> anyhow::Result<()> {
+    let rows = store.list(kind, None)?;
+    out.print(serde_json::to_value(&rows)?, || {
+        rows.iter()
+            .map(|r| {
+                let c = if r.conflicts > 0 {
+                    format!("  [{} conflicts]", r.conflicts)
+                } else {
+                    String::new()
+                };
+                format!("{}\t{}\t{}\t{}{c}", r.id, r.number, r.status, r.title)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn common(store: &mut Store, out: &Out, cmd: CommonCommand) -> anyhow::Result<()> {
+    match cmd {
+        CommonCommand::Set { id, field, value } => {
+            let kind = store.record(&id)?.meta().kind;
+            store.edit(&id, &[set_edit(kind, &field, &value)?])?;
+            out.print(json!({"id": id, "updated": field}), || {
+                format!("updated {field} of {id}")
+            })
+        }
+        CommonCommand::Append { id, list, values } => {
+            let kind = store.record(&id)?.meta().kind;
+            store.edit(&id, &[entry_values(kind, &list, &values)?])?;
+            out.print(json!({"id": id, "appended": list}), || {
+                format!("appended to {list} of {id}")
+            })
+        }
+        CommonCommand::Show { id, history } => {
+            let record = store.record(&id)?;
+            let conflicts = store.conflicts(&id)?;
+            let mut v = json!({"record": record, "conflicts": conflicts});
+            if history {
+                v["history"] = serde_json::to_value(store.history(&id)?)?;
+            }
+            out.print(v.clone(), || {
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            })
+        }
+        CommonCommand::History { id } => {
+            let h = store.history(&id)?;
+            out.print(serde_json::to_value(&h)?, || {
+                h.iter()
+                    .map(|e| {
+                        let at = chrono::DateTime::from_timestamp_millis(e.at_ms)
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_default();
+                        format!("{at}\t{}\t{}\t{}", e.user, e.device, e.fields.join(","))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        CommonCommand::Conflicts { id } => {
+            let c = store.conflicts(&id)?;
+            out.print(serde_json::to_value(&c)?, || {
+                serde_json::to_string_pretty(&c).unwrap_or_default()
+            })
+        }
+        CommonCommand::Resolve { id, field, value } => {
+            let kind = store.record(&id)?.meta().kind;
+            let key = field.rsplit('/').next().unwrap_or(&field);
+            let parsed = if field.contains('/') {
+                let list = field.split('/').next().unwrap_or_default();
+                match kind.field(list)?.ty {
+                    FieldType::Entries(items) => items
+                        .iter()
+                        .find(|i| i.key == key)
+                        .with_context(|| format!("no field {field}"))?
+                        .parse(&value)?,
+                    _ => bail!("no field {field}"),
+                }
+            } else if field.starts_with('_') {
+                FieldValue::Text(value.clone())
+            } else {
+                kind.field(key)?.parse(&value)?
+            };
+            store.resolve_conflict(&id, &field, parsed)?;
+            out.print(json!({"id": id, "resolved": field}), || {
+                format!("resolved {field} of {id}")
+            })
+        }
+    }
+}
+
+/// Runs a device command.
+pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
+    let mut store = Store::open(&args.store)
+        .with_context(|| format!("opening store {}", args.store.display()))?;
+    let out = Out { json: args.json };
+    match args.command {
+        DeviceCommand::Enroll { relay, code, label } => {
+            let id = enroll(&mut store, &relay, &code, label.as_deref())?;
+            out.print(
+                serde_json::to_value(json!({
+                    "user": id.author.user, "unit": id.author.unit, "role": id.author.role,
+                    "device_id": id.author.device, "device_code": id.device_code,
+                }))?,
+                || {
+                    format!(
+                        "enrolled as {} ({}) of unit {}, device {}",
+                        id.author.user,
+                        id.author.role.code(),
+                        id.author.unit,
+                        id.device_code
+                    )
+                },
+            )
+        }
+        DeviceCommand::Whoami => {
+            let id = store
+                .identity()
+                .context("this store is not enrolled; run `fieldledger device enroll`")?;
+            let v = json!({"user": id.author.user, "name": id.author.name, "unit": id.author.unit, "role": id.author.role,
+                "device_id": id.author.device, "device_code": id.device_code, "relay": id.relay_url, "actor": store.actor_hex()});
+            out.print(v.clone(), || {
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            })
+        }
+        DeviceCommand::Sync => {
+            let mut transport = HttpTransport::for_store(&store)?;
+            let report = sync_with(&mut store, &mut transport, &mut |_| {})?;
+            out.print(serde_json::to_value(&report)?, || {
+                let mut s = format!(
+                    "synced: {} pushed, {} received, {} refused, {} rounds, {} bytes sent, {} received",
+                    report.pushed, report.received, report.rejected.len(), report.rounds, report.bytes_sent, report.bytes_received
+                );
+                for r in &report.rejected {
+                    s.push_str(&format!("\nrefused {}: {}", r.id, r.message));
+                }
+                s
+            })
+        }
+        DeviceCommand::Dispute(cmd) => dispute(&mut store, &out, cmd),
+        DeviceCommand::Visit(cmd) => visit(&mut store, &out, cmd),
+        DeviceCommand::Petition(cmd) => petition(&mut store, &out, cmd),
+        DeviceCommand::Risk(cmd) => generic(&mut store, &out, RecordKind::RiskAssessment, cmd),
+        DeviceCommand::Screening(cmd) => generic(&mut store, &out, RecordKind::Screening, cmd),
+        DeviceCommand::Inspection(cmd) => generic(&mut store, &out, RecordKind::Inspection, cmd),
+        DeviceCommand::Record(cmd) => common(&mut store, &out, cmd),
+    }
+}
+
+fn generic(
+    store: &mut Store,
+    out: &Out,
+    kind: RecordKind,
+    cmd: GenericCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        GenericCommand::Add { values } => {
+            let id = store.create(kind, None, &pairs(kind, &values)?)?;
+            out.created(store, &id)
+        }
+        GenericCommand::List => list(store, out, kind),
+        GenericCommand::Common(c) => common(store, out, c),
+    }
+}
+
+fn dispute(store: &mut Store, out: &Out, cmd: DisputeCommand) -> anyhow::Result<()> {
+    let kind = RecordKind::Dispute;
+    match cmd {
+        DisputeCommand::Add {
+            name,
+            category,
+            people,
+            situation,
+            leader,
+            responsible,
+            found_on,
+            deadline,
+            values,
+        } => {
+            let mut edits = vec![set_edit(kind, "name", &name)?];
+            for (k, v) in [
+                ("category", category),
+                ("people_involved", people),
+                ("situation", situation),
+                ("leader", leader),
+                ("responsible", responsible),
+                ("found_on", found_on),
+                ("deadline", deadline),
+            ] {
+                if let Some(v) = v {
+                    edits.push(set_edit(kind, k, &v)?);
+                }
+            }
+            edits.extend(pairs(kind, &values)?);
+            let id = store.create(kind, None, &edits)?;
+            out.created(store, &id)
+        }
+        DisputeCommand::Measure { id, what, date } => {
+            let mut values = vec![format!("what={what}")];
+            if let Some(d) = date {
+                values.push(format!("date={d}"));
+            }
+            store.edit(&id, &[entry_values(kind, "measures", &values)?])?;
+            out.print(json!({"id": id}), || format!("measure added to {id}"))
+        }
+        DisputeCommand::List {
+            category,
+            status,
+            major,
+        } => {
+            let f = DisputeFilter {
+                category,
+                status,
+                is_major: major.then_some(true),
+                ..Default::default()
+            };
+            let rows = store.disputes(&f)?;
+            let conflicts: Vec<i64> = rows
+                .iter()
+                .map(|d| store.list_conflict_count(&d.meta.id))
+                .collect::<fieldledger_core::Result<_>>()?;
+            let v: Vec<_> = rows
+                .iter()
+                .zip(&conflicts)
+                .map(|(d, c)| json!({"id": d.meta.id, "number": d.meta.number, "unit": d.meta.unit, "name": d.name,
+                    "category": d.category, "people_involved": d.people_involved, "resolved": d.is_resolved(), "conflicts": c}))
+                .collect();
+            out.print(serde_json::Value::Array(v), || {
+                rows.iter()
+                    .map(|d| {
+                        format!(
+                            "{}\t{}\t{}\t{}",
+                            d.meta.id,
+                            d.meta.number,
+                            d.category.clone().unwrap_or_default(),
+                            d.name
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        DisputeCommand::Common(c) => common(store, out, c),
+    }
+}
+
+fn visit(store: &mut Store, out: &Out, cmd: VisitCommand) -> anyhow::Result<()> {
+    let kind = RecordKind::Visit;
+    match cmd {
+        VisitCommand::Add {
+            date,
+            visited,
+            round,
+            method,
+            visitors,
+            demand,
+            values,
+        } => {
+            let mut edits = vec![
+                set_edit(kind, "visit_date", &date)?,
+                set_edit(kind, "visited_name", &visited)?,
+            ];
+            for (k, v) in [("round", round), ("method", method), ("visitors", visitors)] {
+                if let Some(v) = v {
+                    edits.push(set_edit(kind, k, &v)?);
+                }
+            }
+            for d in demand {
+                edits.push(entry_values(
+                    kind,
+                    "demands",
+                    &[format!("content={d}"), "status=recorded".into()],
+                )?);
+            }
+            edits.extend(pairs(kind, &values)?);
+            let id = store.create(kind, None, &edits)?;
+            out.created(store, &id)
+        }
+        VisitCommand::List => list(store, out, kind),
+        VisitCommand::ToDispute {
+            visit,
+            demand,
+            category,
+        } => {
+            let mut edits = Vec::new();
+            if let Some(c) = category {
+                edits.push(set_edit(RecordKind::Dispute, "category", &c)?);
+            }
+            let id = store.demand_to_dispute(&visit, &demand, &edits)?;
+            out.created(store, &id)
+        }
+        VisitCommand::Common(c) => common(store, out, c),
+    }
+}
+
+fn petition(store: &mut Store, out: &Out, cmd: PetitionCommand) -> anyhow::Result<()> {
+    let kind = RecordKind::Petition;
+    match cmd {
+        PetitionCommand::Add { values } => {
+            let id = store.create(kind, None, &pairs(kind, &values)?)?;
+            out.created(store, &id)
+        }
+        PetitionCommand::List => list(store, out, kind),
+        PetitionCommand::SignOff { id, note } => {
+            store.sign_off(&id, &note)?;
+            out.print(json!({"id": id, "status": "signed_off"}), || {
+                format!("signed off {id}")
+            })
+        }
+        PetitionCommand::Reopen { id, reason } => {
+            store.reopen(&id, &reason)?;
+            out.print(json!({"id": id, "status": "open"}), || {
+                format!("reopened {id}")
+            })
+        }
+        PetitionCommand::Common(c) => common(store, out, c),
+    }
+}
