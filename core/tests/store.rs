@@ -629,3 +629,70 @@ fn record_as_of_a_past_time() {
     assert!(s.dispute(&id).unwrap().is_resolved());
     assert!(s.record_as_of(&id, day_ms("2019-09-01")).unwrap().is_none());
 }
+
+/// Child mode of the crash test: write records forever, printing each id once committed.
+fn crash_writer(path: &str) -> ! {
+    use std::io::Write;
+    let mut s = Store::open(path).unwrap();
+    s.set_identity(identity("zhang", "WJK", Role::Staff, "D1"))
+        .unwrap();
+    let mut out = std::io::stdout().lock();
+    for i in 0.. {
+        let id = new_dispute(&mut s, &format!("纠纷{i}"));
+        s.edit(&id, &[Edit::text("remarks", &format!("第{i}条"))])
+            .unwrap();
+        writeln!(out, "committed {id}").unwrap();
+        out.flush().unwrap();
+    }
+    unreachable!()
+}
+
+#[test]
+fn a_killed_writer_loses_no_committed_write() {
+    if let Ok(path) = std::env::var("FIELDLEDGER_CRASH_WRITER") {
+        crash_writer(&path);
+    }
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.db");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_killed_writer_loses_no_committed_write",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FIELDLEDGER_CRASH_WRITER", &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut committed = Vec::new();
+    while committed.len() < 150 {
+        let line = lines.next().expect("writer output").unwrap();
+        if let Some(id) = line.strip_prefix("committed ") {
+            committed.push(id.to_owned());
+        }
+    }
+    // SIGKILL in the middle of further writes.
+    child.kill().unwrap();
+    for line in lines.map_while(Result::ok) {
+        if let Some(id) = line.strip_prefix("committed ") {
+            committed.push(id.to_owned());
+        }
+    }
+    child.wait().unwrap();
+    let s = Store::open(&path).unwrap();
+    let ok: String = s
+        .connection()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    for id in &committed {
+        let d = s.dispute(id).unwrap();
+        assert!(d.remarks.starts_with('第'), "edit of {id} kept");
+        assert!(!s.history(id).unwrap().is_empty());
+    }
+    assert!(s.count(RecordKind::Dispute).unwrap() as usize >= committed.len());
+}

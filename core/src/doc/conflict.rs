@@ -33,86 +33,74 @@ pub struct Conflict {
     pub values: Vec<ConflictValue>,
 }
 
-struct ChangeIndex {
-    metas: Vec<ChangeMetadata<'static>>,
+/// A conflict found, before the authors of its values are looked up.
+struct Found {
+    field: String,
+    label: String,
+    values: Vec<(FieldValue, ObjId)>,
 }
 
-impl ChangeIndex {
-    fn who(&self, op: &ObjId) -> (String, String, i64, String) {
-        if let ObjId::Id(counter, actor, _) = op {
-            if let Some(m) = self.metas.iter().find(|m| {
-                m.actor.as_ref() == actor
-                    && m.start_op <= *counter
-                    && *counter <= m.max_op.max(m.start_op)
-            }) {
-                let note: ChangeNote = m
-                    .message
-                    .as_deref()
-                    .and_then(|s| serde_json::from_str(s).ok())
-                    .unwrap_or_default();
-                return (note.user, note.device, m.timestamp, actor.to_hex_string());
-            }
-            return (String::new(), String::new(), 0, actor.to_hex_string());
+fn who(metas: &[ChangeMetadata<'static>], op: &ObjId) -> (String, String, i64, String) {
+    let ObjId::Id(counter, actor, _) = op else {
+        return Default::default();
+    };
+    match metas.iter().find(|m| {
+        m.actor.as_ref() == actor && m.start_op <= *counter && *counter <= m.max_op.max(m.start_op)
+    }) {
+        Some(m) => {
+            let note: ChangeNote = m
+                .message
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            (note.user, note.device, m.timestamp, actor.to_hex_string())
         }
-        Default::default()
+        None => (String::new(), String::new(), 0, actor.to_hex_string()),
     }
 }
 
 impl RecordDoc {
-    fn values_at(&self, idx: &ChangeIndex, obj: &ObjId, key: &str) -> Result<Vec<ConflictValue>> {
+    fn check(
+        &self,
+        obj: &ObjId,
+        key: &str,
+        field: String,
+        label: &str,
+        out: &mut Vec<Found>,
+    ) -> Result<()> {
         let all = self.doc.get_all(obj, key)?;
-        let mut out = Vec::new();
+        if all.len() < 2 {
+            return Ok(());
+        }
+        let mut values = Vec::new();
         for (v, id) in all {
             let value = match v {
                 Value::Object(ObjType::Text) => FieldValue::Text(self.doc.text(&id)?),
                 other => field_value_of(&other),
             };
-            let (user, device, at_ms, actor) = idx.who(&id);
-            out.push(ConflictValue {
-                value,
-                user,
-                device,
-                at_ms,
-                actor,
+            values.push((value, id));
+        }
+        // The value Automerge shows by default is the last of `get_all`: list it first.
+        values.reverse();
+        if values.iter().any(|(v, _)| *v != values[0].0) {
+            out.push(Found {
+                field,
+                label: label.to_owned(),
+                values,
             });
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// All fields of this record that hold concurrent different values.
-    pub fn conflicts(&mut self, kind: RecordKind) -> Result<Vec<Conflict>> {
-        let metas: Vec<ChangeMetadata<'static>> = self
-            .doc
-            .get_changes_meta(&[])
-            .into_iter()
-            .map(|m| m.into_owned())
-            .collect();
-        let idx = ChangeIndex { metas };
+    /// Number of fields of this record that hold concurrent different values.
+    pub fn conflict_count(&mut self, kind: RecordKind) -> Result<usize> {
+        Ok(self.find_conflicts(kind)?.len())
+    }
+
+    fn find_conflicts(&self, kind: RecordKind) -> Result<Vec<Found>> {
         let mut out = Vec::new();
-        let check = |this: &Self,
-                     obj: &ObjId,
-                     key: &str,
-                     path: String,
-                     label: &str,
-                     out: &mut Vec<Conflict>|
-         -> Result<()> {
-            let mut values = this.values_at(&idx, obj, key)?;
-            if values.len() > 1 {
-                // The value Automerge shows by default is the last of `get_all`.
-                values.reverse();
-                let first = &values[0].value;
-                if values.iter().any(|v| &v.value != first) {
-                    out.push(Conflict {
-                        field: path,
-                        label: label.to_owned(),
-                        values,
-                    });
-                }
-            }
-            Ok(())
-        };
         for meta in ["_unit", "_kind"] {
-            check(self, &ROOT, meta, meta.into(), meta, &mut out)?;
+            self.check(&ROOT, meta, meta.into(), meta, &mut out)?;
         }
         for spec in kind.fields() {
             match spec.ty {
@@ -134,8 +122,7 @@ impl RecordDoc {
                                 continue;
                             }
                             let path = format!("{}/{id}/{}", spec.key, item.key);
-                            check(
-                                self,
+                            self.check(
                                 &m,
                                 item.key,
                                 path,
@@ -146,16 +133,45 @@ impl RecordDoc {
                     }
                 }
                 FieldType::Names => {}
-                _ => check(
-                    self,
-                    &ROOT,
-                    spec.key,
-                    spec.key.to_owned(),
-                    spec.label,
-                    &mut out,
-                )?,
+                _ => self.check(&ROOT, spec.key, spec.key.to_owned(), spec.label, &mut out)?,
             }
         }
         Ok(out)
+    }
+
+    /// All fields of this record that hold concurrent different values, with who set each
+    /// value and when (the change history is read only when there is a conflict).
+    pub fn conflicts(&mut self, kind: RecordKind) -> Result<Vec<Conflict>> {
+        let found = self.find_conflicts(kind)?;
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let metas: Vec<ChangeMetadata<'static>> = self
+            .doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| m.into_owned())
+            .collect();
+        Ok(found
+            .into_iter()
+            .map(|f| Conflict {
+                field: f.field,
+                label: f.label,
+                values: f
+                    .values
+                    .into_iter()
+                    .map(|(value, id)| {
+                        let (user, device, at_ms, actor) = who(&metas, &id);
+                        ConflictValue {
+                            value,
+                            user,
+                            device,
+                            at_ms,
+                            actor,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 }

@@ -42,6 +42,16 @@ pub const TRENDS: &[Choice] = &[
 ];
 
 impl Trend {
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Trend::Escalating => "escalating",
+            Trend::Stable => "stable",
+            Trend::Easing => "easing",
+            Trend::Resolved => "resolved",
+        }
+    }
+
     /// Label as shown on the ledger.
     pub fn label(self) -> &'static str {
         match self {

@@ -95,7 +95,12 @@ impl Campaign {
 
     /// The local date of a moment (ms since the Unix epoch).
     pub fn local_date(&self, ms: i64) -> NaiveDate {
-        self.offset().timestamp_millis_opt(ms).unwrap().date_naive()
+        match self.offset().timestamp_millis_opt(ms).single() {
+            Some(t) => t.date_naive(),
+            // Beyond chrono's range (a garbage as-of value): the nearest representable day.
+            None if ms < 0 => NaiveDate::MIN,
+            None => NaiveDate::MAX,
+        }
     }
 
     /// The last millisecond of a local day: "as of 2019-10-20" means as the records stood at
@@ -335,4 +340,28 @@ fn typed<T>(records: Vec<Record>, f: impl Fn(Record) -> Option<T>) -> Result<Vec
 /// 是 / 否 for a yes/no field; an unanswered flag counts as 否, as the ledger filters do.
 pub fn yes_no(v: Option<bool>) -> &'static str {
     if v.unwrap_or(false) { "是" } else { "否" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn campaign_days_are_local_days() {
+        let c = Campaign::plan(2019);
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let end = c.end_of_day_ms(d("2019-10-20"));
+        assert_eq!(c.local_date(end), d("2019-10-20"));
+        assert_eq!(c.local_date(end + 1), d("2019-10-21"));
+        // 2019-10-20T16:00Z is midnight in China Standard Time.
+        assert_eq!(end + 1, 1_571_587_200_000);
+        assert_eq!(c.local_date(i64::MAX), NaiveDate::MAX);
+        assert_eq!(c.current_round(d("2019-09-01")).unwrap().code, "1");
+        assert_eq!(c.current_round(d("2019-11-01")).unwrap().code, "2");
+        assert_eq!(c.current_round(d("2020-01-01")).unwrap().code, "2");
+        let m = Month::parse("2019-02").unwrap();
+        assert_eq!(m.last_day(), d("2019-02-28"));
+        assert_eq!(c.last_on_time_day(m), d("2019-02-22"));
+        assert!(Month::parse("2019-13").is_err());
+    }
 }

@@ -243,6 +243,9 @@ pub struct BureauMonthly {
     pub late: Vec<String>,
 }
 
+/// Reads one yes/no column of a dispute.
+type FlagOf = fn(&Dispute) -> Option<bool>;
+
 fn round_label(code: &str) -> String {
     visit::ROUNDS
         .iter()
@@ -372,7 +375,7 @@ pub fn unit_monthly(store: &Store, q: &MonthlyQuery, campaign: &Campaign) -> Res
         .collect();
     disputes_by_category.push(counts("未分类", &uncategorised, month));
     disputes_by_category.retain(|c| c.found + c.resolved + c.open > 0);
-    let flags: [(&str, fn(&Dispute) -> Option<bool>); 4] = [
+    let flags: [(&str, FlagOf); 4] = [
         ("重大问题", |d| d.is_major),
         ("群体性问题", |d| d.is_group),
         ("跨区域问题", |d| d.is_cross_region),

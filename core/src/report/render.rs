@@ -297,7 +297,10 @@ pub(crate) fn write_cell(
 pub(crate) fn workbook(at_ms: Option<i64>) -> Workbook {
     let mut wb = Workbook::new();
     let secs = at_ms.map_or(0, |ms| ms.div_euclid(1000));
-    if let Ok(t) = rust_xlsxwriter::ExcelDateTime::from_timestamp(secs) {
+    // Outside Excel's range the epoch stands in, so no clock reading ever reaches the file.
+    let t = rust_xlsxwriter::ExcelDateTime::from_timestamp(secs)
+        .or_else(|_| rust_xlsxwriter::ExcelDateTime::from_timestamp(0));
+    if let Ok(t) = t {
         wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&t));
     }
     wb

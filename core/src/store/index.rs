@@ -2,7 +2,7 @@
 //! transaction as the document, so listing 10,000 disputes loads no Automerge document.
 
 use chrono::NaiveDate;
-use rusqlite::{Transaction, params, params_from_iter, types::Value as SqlValue};
+use rusqlite::{params, params_from_iter, types::Value as SqlValue};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
@@ -75,14 +75,14 @@ fn flag(b: Option<bool>) -> i64 {
 }
 
 pub(super) fn write_index(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     id: &str,
     kind: RecordKind,
     doc: &mut RecordDoc,
     now: i64,
 ) -> Result<()> {
     let record = Record::from_json(kind, doc.to_json()?)?;
-    let conflicts = doc.conflicts(kind)?.len() as i64;
+    let conflicts = doc.conflict_count(kind)? as i64;
     let meta = record.meta();
     tx.execute(
         "INSERT INTO records(id, kind, unit, number, title, status, created_by, created_at, updated_at, json, conflicts)
@@ -117,7 +117,7 @@ pub(super) fn write_index(
                 id,
                 d.meta.unit,
                 d.category,
-                d.trend.map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned))).flatten(),
+                d.trend.map(|t| t.code()),
                 d.leader,
                 d.responsible,
                 d.people_involved,

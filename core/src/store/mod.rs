@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use automerge::{ActorId, ChangeHash};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub use index::{DisputeFilter, RecordSummary};
@@ -79,8 +79,48 @@ pub struct PreparedMerge {
     changed: bool,
 }
 
+/// A write transaction: its own SQLite transaction, or a savepoint inside [`Store::batch`].
+struct WriteTx<'c> {
+    conn: &'c Connection,
+    savepoint: bool,
+    done: bool,
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl WriteTx<'_> {
+    fn commit(mut self) -> Result<()> {
+        self.done = true;
+        self.conn.execute_batch(if self.savepoint {
+            "RELEASE fl_write"
+        } else {
+            "COMMIT"
+        })?;
+        Ok(())
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let sql = if self.savepoint {
+                "ROLLBACK TO fl_write; RELEASE fl_write"
+            } else {
+                "ROLLBACK"
+            };
+            let _ = self.conn.execute_batch(sql);
+        }
+    }
+}
+
 /// The local store.
 pub struct Store {
+    in_batch: std::cell::Cell<bool>,
     conn: Connection,
     actor: ActorId,
     identity: Option<Identity>,
@@ -163,6 +203,7 @@ impl Store {
             .transpose()?;
         tx.commit()?;
         let mut store = Store {
+            in_batch: std::cell::Cell::new(false),
             conn,
             actor,
             identity,
@@ -172,6 +213,42 @@ impl Store {
             store.reindex_all()?;
         }
         Ok(store)
+    }
+
+    fn write_tx(&self) -> Result<WriteTx<'_>> {
+        let savepoint = self.in_batch.get();
+        self.conn.execute_batch(if savepoint {
+            "SAVEPOINT fl_write"
+        } else {
+            "BEGIN IMMEDIATE"
+        })?;
+        Ok(WriteTx {
+            conn: &self.conn,
+            savepoint,
+            done: false,
+        })
+    }
+
+    /// Runs `f` as one SQLite transaction (one disk sync), each write inside it a savepoint:
+    /// used by sync so a round costs one commit, not one per document.
+    pub fn batch<T>(&mut self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        if self.in_batch.get() {
+            return f(self);
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.in_batch.set(true);
+        let r = f(self);
+        self.in_batch.set(false);
+        match r {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     /// Replaces the clock (tests, reproducible reports).
@@ -370,7 +447,7 @@ impl Store {
     // ---- writing -----------------------------------------------------------------------
 
     fn next_number(
-        tx: &Transaction<'_>,
+        tx: &Connection,
         unit: &str,
         kind: RecordKind,
         device_code: &str,
@@ -527,7 +604,7 @@ impl Store {
             .as_ref()
             .map(|i| i.device_code.clone())
             .unwrap_or_default();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         let number = Self::next_number(&tx, &unit, kind, &device_code)?;
         let meta = RecordMeta {
             id: id.to_owned(),
@@ -572,7 +649,7 @@ impl Store {
     fn edit_with_action(&mut self, id: &str, edits: &[Edit], action: Option<&str>) -> Result<()> {
         let author = self.author()?;
         let now = self.now_ms();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         self.edit_in(&tx, id, edits, &author, action, now)?;
         tx.commit()?;
         Ok(())
@@ -580,7 +657,7 @@ impl Store {
 
     fn edit_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Connection,
         id: &str,
         edits: &[Edit],
         author: &Author,
@@ -674,7 +751,7 @@ impl Store {
             &self.note(&author, vec!["_unit".into()], Some("move_unit")),
             now,
         );
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         write_doc(&tx, id, kind, unit, &mut doc, Some(&before_heads), now)?;
         tx.commit()?;
         Ok(())
@@ -852,7 +929,7 @@ impl Store {
         if m.changed {
             let now = self.now_ms();
             let unit = m.after.meta().unit.clone();
-            let tx = self.conn.unchecked_transaction()?;
+            let tx = self.write_tx()?;
             write_doc(
                 &tx,
                 &m.id,
@@ -881,7 +958,7 @@ impl Store {
             stmt.query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?
         };
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write_tx()?;
         for id in &ids {
             let row: (Vec<u8>, String, i64) = tx.query_row(
                 "SELECT bytes, kind, updated_at FROM documents WHERE id=?1",
@@ -948,7 +1025,7 @@ pub fn validate_stored_values(kind: RecordKind, json: &serde_json::Value) -> Res
 
 /// Writes a document and its index rows inside `tx`.
 fn write_doc(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: &str,
     kind: RecordKind,
     unit: &str,

@@ -203,6 +203,10 @@ impl DeviceSync {
 
     /// Applies a response: acknowledgements, received documents, the next feed page.
     pub fn handle_response(&mut self, store: &mut Store, resp: SyncResponse) -> Result<()> {
+        store.batch(|store| self.apply_response(store, resp))
+    }
+
+    fn apply_response(&mut self, store: &mut Store, resp: SyncResponse) -> Result<()> {
         self.progress.rounds += 1;
         self.report.rounds += 1;
         let in_flight = std::mem::take(&mut self.in_flight);

@@ -114,6 +114,11 @@ fn doc_unit(store: &Store, id: &str) -> Result<Option<String>> {
 /// Answers one sync request: pushes first (each committed before it is acknowledged), then
 /// the wanted documents, then the feed after the request's cursor.
 pub fn handle_request(store: &mut Store, peer: &Peer, req: &SyncRequest) -> Result<SyncResponse> {
+    // One transaction per round: every accepted push is on disk before the answer leaves.
+    store.batch(|store| answer(store, peer, req))
+}
+
+fn answer(store: &mut Store, peer: &Peer, req: &SyncRequest) -> Result<SyncResponse> {
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
     for p in &req.push {

@@ -1,0 +1,150 @@
+//! Sync with the relay: the core's sans-I/O device state machine driven over HTTP, with the
+//! store locked only while a step reads or writes it, so the app keeps working during a sync.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use fieldledger_core::Store;
+use fieldledger_core::sync::{DeviceSync, SyncResponse, Transport};
+
+use crate::client::HttpTransport;
+use crate::error::{FfiError, Result};
+use crate::store::lock;
+
+/// Rounds after which a sync gives up (the relay keeps sending more).
+const MAX_ROUNDS: u32 = 100_000;
+
+/// Progress of a running sync, reported after each round.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SyncProgress {
+    /// Rounds (requests) done.
+    pub rounds: u32,
+    /// Records pushed and acknowledged so far.
+    pub pushed: u64,
+    /// Records whose changes the relay refused so far.
+    pub rejected: u64,
+    /// Records received so far.
+    pub received: u64,
+    /// Records still waiting to be pushed.
+    pub to_push: u64,
+}
+
+/// A record whose local changes the relay refused, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncRejection {
+    /// Record id.
+    pub id: String,
+    /// Machine-readable reason (`forbidden`, `invalid`, …).
+    pub code: String,
+    /// Message for people.
+    pub message: String,
+}
+
+/// What a finished sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReport {
+    /// Rounds (requests).
+    pub rounds: u32,
+    /// Records acknowledged by the relay.
+    pub pushed: u64,
+    /// Records received from the relay.
+    pub received: u64,
+    /// Pushes the relay refused (they stay on this device).
+    pub rejected: Vec<SyncRejection>,
+    /// Request bytes sent.
+    pub bytes_sent: u64,
+    /// Response bytes received.
+    pub bytes_received: u64,
+    /// Feed cursor after the sync.
+    pub cursor: u64,
+    /// Wall-clock duration of the sync (ms).
+    pub duration_ms: u64,
+}
+
+/// Receives sync progress; implemented by the app (Kotlin, Swift, Python).
+///
+/// Called on the thread that runs `sync`, after each round. Exceptions thrown by the
+/// listener are ignored: they never stop the sync.
+#[uniffi::export(foreign)]
+pub trait SyncProgressListener: Send + Sync {
+    /// Called after each round with the totals so far.
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+impl From<&fieldledger_core::sync::SyncProgress> for SyncProgress {
+    fn from(p: &fieldledger_core::sync::SyncProgress) -> Self {
+        SyncProgress {
+            rounds: p.rounds,
+            pushed: p.pushed,
+            rejected: p.rejected,
+            received: p.received,
+            to_push: p.to_push,
+        }
+    }
+}
+
+/// Runs one whole sync of `store` over `transport`.
+pub(crate) fn run(
+    store: &Mutex<Store>,
+    transport: &mut dyn Transport,
+    listener: Option<&Arc<dyn SyncProgressListener>>,
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    let mut state = DeviceSync::new(&lock(store))?;
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut rounds = 0u32;
+    loop {
+        let Some(request) = state.next_request(&lock(store))? else {
+            break;
+        };
+        rounds += 1;
+        if rounds > MAX_ROUNDS {
+            return Err(FfiError::Relay(
+                "the relay keeps sending more; sync stopped, try again later".into(),
+            ));
+        }
+        let body = request.encode();
+        sent += body.len() as u64;
+        // The network round trip runs without the store lock.
+        let answer = transport.exchange(body)?;
+        received += answer.len() as u64;
+        let response = SyncResponse::decode(&answer)?;
+        state.handle_response(&mut lock(store), response)?;
+        if let Some(l) = listener {
+            let progress = SyncProgress::from(state.progress());
+            // A failing listener must not abort the sync nor unwind into the caller.
+            let _ = catch_unwind(AssertUnwindSafe(|| l.on_progress(progress)));
+        }
+    }
+    let r = state.report();
+    Ok(SyncReport {
+        rounds: r.rounds,
+        pushed: r.pushed,
+        received: r.received,
+        rejected: r
+            .rejected
+            .iter()
+            .map(|x| SyncRejection {
+                id: x.id.clone(),
+                code: x.code.clone(),
+                message: x.message.clone(),
+            })
+            .collect(),
+        bytes_sent: sent,
+        bytes_received: received,
+        cursor: r.cursor,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The HTTP transport of an enrolled store.
+pub(crate) fn transport_for(store: &Store) -> Result<HttpTransport> {
+    let id = store
+        .identity()
+        .ok_or(fieldledger_core::Error::NotEnrolled)?;
+    match (&id.relay_url, &id.token) {
+        (Some(url), Some(token)) => Ok(HttpTransport::new(url, token)),
+        _ => Err(fieldledger_core::Error::NotEnrolled.into()),
+    }
+}

@@ -1,0 +1,375 @@
+"""The phone scenario driven through uniffi's Python bindings of the real compiled library.
+
+Run by bindings/tests/run-python.sh, which builds the library, generates the bindings into a
+directory on PYTHONPATH and starts a relay. Environment: RELAY_URL, CODE_A, CODE_B, CODE_C
+(enrollment codes: zhang, li, zhang again; all staff of unit WJK), WORK (a temp dir).
+
+Plain Python with asserts: exits non-zero on the first failure and prints the timings.
+"""
+
+import os
+import sys
+import threading
+import time
+
+import fieldledger_ffi as fl
+from fieldledger_ffi import FfiError, FieldPair, FieldStore, LedgerFormat, RecordKind
+
+RELAY = os.environ["RELAY_URL"]
+WORK = os.environ["WORK"]
+TIMINGS = []
+
+
+def pairs(**kw):
+    return [FieldPair(field=k, value=str(v)) for k, v in kw.items()]
+
+
+def raises(exc_type, fn, *args):
+    """Calls fn and returns the exception, which must be of exc_type."""
+    try:
+        fn(*args)
+    except exc_type as e:
+        assert str(e), f"{exc_type.__name__} without a message"
+        return e
+    except Exception as e:  # noqa: BLE001 - report any other type
+        raise AssertionError(f"expected {exc_type.__name__}, got {type(e).__name__}: {e}")
+    raise AssertionError(f"expected {exc_type.__name__}, nothing was raised")
+
+
+class Progress(fl.SyncProgressListener):
+    """Records every progress report."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_progress(self, progress):
+        self.seen.append(progress)
+
+
+class Exploding(fl.SyncProgressListener):
+    """A listener that throws: the sync must go on."""
+
+    def on_progress(self, progress):
+        raise RuntimeError("listener bug")
+
+
+def step(name):
+    def wrap(fn):
+        def run(*a, **kw):
+            t = time.perf_counter()
+            out = fn(*a, **kw)
+            TIMINGS.append((name, time.perf_counter() - t))
+            print(f"  ok  {name} ({(time.perf_counter() - t) * 1000:.0f} ms)", flush=True)
+            return out
+
+        return run
+
+    return wrap
+
+
+@step("bad arguments before enrollment")
+def bad_arguments_before_enrollment():
+    raises(FfiError.InvalidArgument, FieldStore.open, "/nonexistent-dir/x/store.db")
+    raises(FfiError.NotFound, FieldStore.open_existing, os.path.join(WORK, "missing.db"))
+    s = FieldStore.open(os.path.join(WORK, "scratch.db"))
+    assert s.identity() is None
+    raises(FfiError.NotEnrolled, s.create_dispute, pairs(name="x"))
+    raises(FfiError.NotEnrolled, s.sync, None)
+    raises(FfiError.NotEnrolled, s.export_ledger, LedgerFormat.CSV)
+    raises(FfiError.InvalidArgument, s.enroll, "not a url", "ABCD1234", None)
+    raises(FfiError.InvalidArgument, s.enroll, "ftp://relay", "ABCD1234", None)
+    raises(FfiError.InvalidArgument, s.enroll, RELAY, "", None)
+    raises(FfiError.InvalidArgument, s.enroll, RELAY, "WRONG123", None)
+    raises(FfiError.Network, s.enroll, "http://127.0.0.1:9", "ABCD1234", None)
+    assert s.identity() is None
+
+
+@step("enroll device A")
+def enroll_a():
+    a = FieldStore.open(os.path.join(WORK, "a.db"))
+    ident = a.enroll(RELAY, os.environ["CODE_A"], "张三的手机")
+    assert ident.user == "zhang" and ident.unit == "WJK" and ident.role == "staff", ident
+    assert ident.name == "张三"
+    assert a.identity() == ident
+    # A used code is refused with a message the app can show.
+    again = FieldStore.in_memory()
+    e = raises(FfiError.InvalidArgument, again.enroll, RELAY, os.environ["CODE_A"], None)
+    assert "enrollment" in str(e), e
+    return a
+
+
+@step("create and edit records offline")
+def create_offline(a):
+    d = a.create_dispute(
+        pairs(
+            name="某小区供暖纠纷",
+            category="民生保障",
+            situation="冬季供暖不达标，涉及多户居民。",
+            所涉人数=12,
+            is_major="是",
+            trend="有升级风险",
+            found_on="2019-10-08",
+            deadline="2019-11-30",
+            leader="王局",
+        )
+    )
+    m = a.append_entry(d, "measures", pairs(date="2019-10-09", what="约谈物业公司"))
+    a.set_field(d, "responsible", "张三")
+    a.set_fields(d, pairs(is_group="否", mediation="人民调解"))
+    a.set_entry_field(d, "工作措施", m, "by", "张三")
+    rec = a.dispute(d)
+    assert rec.name == "某小区供暖纠纷" and rec.category == "民生保障"
+    assert rec.people_involved == 12 and rec.is_major is True and rec.is_group is False
+    assert rec.trend == "escalating" and rec.mediation == "people"
+    assert rec.found_on == "2019-10-08" and rec.deadline == "2019-11-30"
+    assert [x.what for x in rec.measures] == ["约谈物业公司"] and rec.measures[0].id == m
+    assert rec.measures[0].by == "张三" and rec.responsible == "张三"
+    assert rec.number.startswith("WJK-MD-"), rec.number
+    assert not rec.is_resolved
+
+    v = a.create_visit(
+        pairs(visit_date="2019-10-10", round="第一轮", visitors="张三、李四", visited_name="刘某某户")
+    )
+    dem = a.append_entry(v, "群众诉求", pairs(content="楼道照明损坏", status="已登记"))
+    from_demand = a.demand_to_dispute(v, dem, pairs(category="民生保障"))
+    visit = a.visit(v)
+    assert visit.visitors == ["张三", "李四"] and visit.round == "1"
+    assert visit.demands[0].id == dem and visit.demands[0].dispute == from_demand
+    linked = a.dispute(from_demand)
+    assert linked.source_visit == v and linked.source_demand == dem
+    assert linked.name == "楼道照明损坏" and linked.found_via == "visit"
+
+    p = a.create_petition(pairs(title="张某信访积案", leader="zhang", team="张三、李四"))
+    a.append_entry(p, "progress", pairs(date="2019-10-12", what="首次接谈"))
+    raises(FfiError.NotAllowed, a.sign_off, p, "未化解不能销号")
+    a.set_fields(p, pairs(disposition="合理诉求解决到位", status="resolved"))
+    a.sign_off(p, "群众满意")
+    assert a.petition(p).status == "signed_off"
+    a.reopen(p, "又来信")
+    pet = a.petition(p)
+    assert pet.status == "open" and [x.action for x in pet.signoffs] == ["sign_off", "reopen"]
+    assert pet.team == ["张三", "李四"] and pet.progress[0].what == "首次接谈"
+
+    r = a.create_risk_assessment(pairs(decision="老旧小区改造", assessed_on="2019-10-15"))
+    assert a.risk_assessment(r).must_not_proceed
+    a.set_field(r, "result", "通过")
+    assert a.risk_assessment(r).result == "passed"
+    sc = a.create_screening(pairs(screened_on="2019-10-15", screened_by="张三", found_nothing="是"))
+    assert a.screening(sc).found_nothing
+
+    assert len(a.list(RecordKind.DISPUTE, None)) == 2
+    assert len(a.list(RecordKind.VISIT, ["WJK"])) == 1
+    assert len(a.disputes(fl.DisputeQuery(is_major=True))) == 1
+    assert len(a.petitions()) == 1 and len(a.visits()) == 1
+    assert len(a.risk_assessments()) == 1 and len(a.screenings()) == 1
+    assert a.kind_of_record(p) == RecordKind.PETITION
+    assert "张某信访积案" in a.record_json(p)
+    assert "民生保障" in a.categories(None)
+    fields = fl.record_fields(RecordKind.DISPUTE)
+    assert [f.key for f in fields][:3] == ["name", "category", "situation"]
+    return {"dispute": d, "visit": v, "linked": from_demand, "petition": p, "risk": r, "screening": sc}
+
+
+@step("bad arguments raise FfiError")
+def bad_arguments(a, ids):
+    d = ids["dispute"]
+    raises(FfiError.InvalidValue, a.set_field, d, "people_involved", "-1")
+    raises(FfiError.InvalidValue, a.set_field, d, "所涉人数", "many")
+    raises(FfiError.InvalidValue, a.set_field, d, "found_on", "2019-13-45")
+    raises(FfiError.InvalidValue, a.set_field, d, "trend", "unknown")
+    raises(FfiError.InvalidValue, a.set_field, d, "category", "不存在的类型")
+    raises(FfiError.InvalidValue, a.set_field, d, "name", "  ")
+    raises(FfiError.UnknownField, a.set_field, d, "no_such_field", "1")
+    raises(FfiError.NotFound, a.set_field, "no-such-id", "name", "x")
+    raises(FfiError.NotFound, a.dispute, "no-such-id")
+    raises(FfiError.NotFound, a.set_entry_field, d, "measures", "no-entry", "what", "x")
+    raises(FfiError.WrongKind, a.dispute, ids["visit"])
+    raises(FfiError.WrongKind, a.visit, d)
+    raises(FfiError.NotFound, a.resolve_conflict, d, "trend", "stable")
+    raises(FfiError.NotFound, a.demand_to_dispute, ids["visit"], "no-demand", [])
+    raises(FfiError.NotAllowed, a.demand_to_dispute, ids["visit"], a.visit(ids["visit"]).demands[0].id, [])
+    raises(FfiError.PermissionDenied, a.move_to_unit, d, "JKK")
+    raises(FfiError.InvalidValue, a.disputes, fl.DisputeQuery(found_from="yesterday"))
+    # Nothing of the above changed the record.
+    assert a.dispute(d).people_involved == 12
+
+
+@step("device A syncs")
+def sync_a(a):
+    progress = Progress()
+    report = a.sync(progress)
+    assert report.pushed == 6, report
+    assert report.rejected == [], report.rejected
+    assert report.bytes_sent > 0 and report.bytes_received > 0
+    assert progress.seen and progress.seen[-1].pushed == 6, progress.seen
+    again = a.sync(None)
+    assert again.pushed == 0 and again.received == 0, again
+    return report
+
+
+@step("device B (same unit) syncs and sees the merged result")
+def device_b(a, ids):
+    b = FieldStore.open(os.path.join(WORK, "b.db"))
+    assert b.enroll(RELAY, os.environ["CODE_B"], None).user == "li"
+    report = b.sync(Progress())
+    assert report.received == 6, report
+    assert b.dispute(ids["dispute"]) == a.dispute(ids["dispute"])
+    assert b.visit(ids["visit"]) == a.visit(ids["visit"])
+    assert b.petition(ids["petition"]) == a.petition(ids["petition"])
+    assert b.risk_assessment(ids["risk"]) == a.risk_assessment(ids["risk"])
+    assert b.screening(ids["screening"]) == a.screening(ids["screening"])
+    assert {r.id for r in b.list(RecordKind.DISPUTE, None)} == {ids["dispute"], ids["linked"]}
+    return b
+
+
+@step("concurrent edits: merge and conflict")
+def concurrent_edits(a, b, ids):
+    d = ids["dispute"]
+    # Offline on both devices: the same scalar field differently, and both add a measure.
+    a.set_field(d, "trend", "基本稳定")
+    b.set_field(d, "trend", "趋于缓和")
+    a.append_entry(d, "measures", pairs(what="A: 第二次约谈"))
+    b.append_entry(d, "measures", pairs(what="B: 组织调解"))
+    a.sync(None)
+    b.sync(None)
+    a.sync(None)
+    for s in (a, b):
+        cs = s.conflicts(d)
+        assert [c.field for c in cs] == ["trend"], cs
+        assert {v.value for v in cs[0].values} == {"stable", "easing"}, cs[0].values
+        assert {v.user for v in cs[0].values} == {"zhang", "li"}, cs[0].values
+        assert cs[0].label == "状态趋势"
+        assert [r.conflicts for r in s.list(RecordKind.DISPUTE, None) if r.id == d] == [1]
+        assert [r.id for r in s.list_conflicted()] == [d]
+        whats = sorted(m.what for m in s.dispute(d).measures)
+        assert whats == ["A: 第二次约谈", "B: 组织调解", "约谈物业公司"], whats
+    assert a.dispute(d) == b.dispute(d)
+    # Resolve on B by keeping 趋于缓和, sync both ways: the conflict is gone everywhere.
+    b.resolve_conflict(d, "trend", "趋于缓和")
+    assert b.conflicts(d) == []
+    b.sync(None)
+    a.sync(None)
+    assert a.conflicts(d) == [] and a.dispute(d).trend == "easing"
+    assert a.dispute(d) == b.dispute(d)
+    # A conflict on an entry field resolves by choosing one of its values.
+    m = a.dispute(d).measures[0].id
+    a.set_entry_field(d, "measures", m, "what", "A 改")
+    b.set_entry_field(d, "measures", m, "what", "B 改")
+    a.sync(None)
+    b.sync(None)
+    a.sync(None)
+    cs = a.conflicts(d)
+    assert [c.field for c in cs] == [f"measures/{m}/what"], cs
+    raises(FfiError.InvalidArgument, a.resolve_conflict_keep, d, cs[0].field, 7)
+    a.resolve_conflict_keep(d, cs[0].field, 1)
+    kept = cs[0].values[1].value
+    a.sync(None)
+    b.sync(None)
+    assert b.conflicts(d) == [] and b.dispute(d).measures[0].what == kept
+
+
+@step("history")
+def history(a, b, ids):
+    h = a.history(ids["dispute"])
+    assert h == b.history(ids["dispute"])
+    actions = [x.action for x in h]
+    assert actions[0] == "create" and actions.count("resolve_conflict") == 2, actions
+    assert {x.user for x in h} == {"zhang", "li"}
+    assert all(x.at_ms > 0 and x.hash for x in h)
+    assert any("trend" in x.fields for x in h)
+    assert h[1].deps, "every change after the first follows another"
+
+
+@step("several threads at once (and a sync running)")
+def threads(a):
+    errors = []
+    created = []
+    lock = threading.Lock()
+    before = len(a.list(RecordKind.DISPUTE, None))
+
+    def worker(n):
+        try:
+            for i in range(10):
+                rid = a.create_dispute(pairs(name=f"线程{n}-{i}", people_involved=i))
+                a.set_field(rid, "remarks", f"备注 {n}/{i}")
+                a.append_entry(rid, "measures", pairs(what=f"措施 {i}"))
+                assert a.dispute(rid).people_involved == i
+                a.list(RecordKind.DISPUTE, None)
+                raises(FfiError.InvalidValue, a.set_field, rid, "people_involved", "-5")
+                with lock:
+                    created.append(rid)
+        except BaseException as e:  # noqa: BLE001 - collected and reported below
+            errors.append(e)
+
+    def syncer():
+        try:
+            for _ in range(3):
+                a.sync(Exploding())
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    ts.append(threading.Thread(target=syncer))
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    assert len(created) == 80 and len(set(created)) == 80
+    assert len(a.list(RecordKind.DISPUTE, None)) == before + 80
+    numbers = [r.number for r in a.list(RecordKind.DISPUTE, None)]
+    assert len(set(numbers)) == len(numbers), "case numbers stay unique under threads"
+    a.sync(None)
+    assert a.sync(None).pushed == 0
+
+
+@step("export the unit's ledger")
+def export(a, b):
+    b.sync(None)
+    csv = a.export_ledger(LedgerFormat.CSV)
+    text = csv.decode("utf-8-sig")
+    assert "矛盾纠纷排查化解统计表" in text and "某小区供暖纠纷" in text, text[:300]
+    assert text == b.export_ledger(LedgerFormat.CSV).decode("utf-8-sig")
+    xlsx = a.export_ledger(LedgerFormat.XLSX)
+    assert xlsx[:2] == b"PK", xlsx[:8]
+    path = os.path.join(WORK, "ledger.xlsx")
+    n = a.export_ledger_to_file(LedgerFormat.XLSX, path)
+    assert n == os.path.getsize(path) > 0
+    raises(FfiError.Export, a.export_ledger_to_file, LedgerFormat.CSV, "/nonexistent-dir/x.csv")
+
+
+@step("reopen the store from its file")
+def reopen(ids):
+    a2 = FieldStore.open_existing(os.path.join(WORK, "a.db"))
+    assert a2.identity().user == "zhang"
+    assert a2.dispute(ids["dispute"]).trend == "easing"
+
+
+def main():
+    started = time.perf_counter()
+    print(f"python scenario against {RELAY}", flush=True)
+    bad_arguments_before_enrollment()
+    a = enroll_a()
+    ids = create_offline(a)
+    bad_arguments(a, ids)
+    sync_a(a)
+    b = device_b(a, ids)
+    concurrent_edits(a, b, ids)
+    history(a, b, ids)
+    threads(a)
+    export(a, b)
+    reopen(ids)
+    total = time.perf_counter() - started
+    print(f"python scenario passed: {len(TIMINGS)} steps in {total * 1000:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except AssertionError as e:
+        import traceback
+
+        traceback.print_exc()
+        print(f"python scenario FAILED: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,596 @@
+//! Benchmarks of storage and sync, printed as tables: `cargo bench -p fieldledger-server`.
+//!
+//! Sections (select with `FIELDLEDGER_BENCH=core,merge,sync,initial,devices`; default all):
+//! - core: a device store with 10,000 disputes — create, reopen, list, filter, bytes per record.
+//! - merge: one 基本情况 text edited 1,000 times concurrently by 20 devices, then merged.
+//! - sync: a device with 5 changed records syncing against a relay holding 100 / 10,000 /
+//!   100,000 records (set `FIELDLEDGER_BENCH_MAX=10000` to stop earlier).
+//! - initial: a new device's first sync into a unit with 10,000 records.
+//! - devices: 100 / 500 / 1,000 devices with offline edits syncing at once against one relay.
+//!
+//! The relay runs as a real `fieldledger serve` process on a loopback port; its CPU time and
+//! peak memory are read from /proc.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fieldledger_core::model::{RecordKind, Role as CoreRole};
+use fieldledger_core::store::DisputeFilter;
+use fieldledger_core::sync::{Transport, TransportError, sync_with};
+use fieldledger_core::testing::identity;
+use fieldledger_core::{Edit, FieldValue, Store};
+use fieldledger_server::Role;
+use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::client::{HttpTransport, enroll};
+use fieldledger_server::records::{RecordStorage, SqliteRecords};
+
+fn wanted(section: &str) -> bool {
+    std::env::var("FIELDLEDGER_BENCH").map_or(true, |v| v.split(',').any(|s| s.trim() == section))
+}
+
+fn max_records() -> usize {
+    std::env::var("FIELDLEDGER_BENCH_MAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) of a process, in milliseconds.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    ticks * 10.0
+}
+
+fn dispute_edits(i: usize) -> Vec<Edit> {
+    vec![
+        Edit::text("name", &format!("纠纷{i}")),
+        Edit::text(
+            "category",
+            if i % 3 == 0 {
+                "医疗卫生"
+            } else {
+                "劳动就业"
+            },
+        ),
+        Edit::text(
+            "situation",
+            "群众反映村卫生室长期缺少医生，看病需要到镇上，来回不便。",
+        ),
+        Edit::set("people_involved", FieldValue::Int((i % 40) as i64)),
+        Edit::set("is_major", FieldValue::Bool(i % 10 == 0)),
+        Edit::text("found_on", &format!("2019-10-{:02}", 1 + i % 28)),
+        Edit::text("deadline", "2019-11-30"),
+    ]
+}
+
+struct Relay {
+    child: Child,
+    url: String,
+    db: PathBuf,
+}
+
+impl Relay {
+    fn start(db: &Path) -> Relay {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fieldledger"))
+            .args(["serve", "--db"])
+            .arg(db)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--device-rate",
+                "0",
+                "--address-rate",
+                "0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start relay");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("relay printed its address")
+                .expect("read");
+            if let Some(rest) = line.strip_prefix("fieldledger relay listening on ") {
+                break rest.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Relay {
+            child,
+            url,
+            db: db.to_owned(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sets up accounts: units U00..U{n}, one user per (unit, index) as asked; returns codes.
+fn accounts(db: &Path, units: usize, users_per_unit: usize) -> Vec<(String, String)> {
+    let mut a = AccountStore::open(db).expect("accounts");
+    a.ensure_bootstrap(DEFAULT_OFFICE_CODE).expect("bootstrap");
+    let mut records = SqliteRecords::open(db).expect("records");
+    let mut codes = Vec::new();
+    for u in 0..units {
+        let unit = format!("U{u:02}");
+        a.add_unit("bench", &unit, &format!("单位{u}"))
+            .expect("unit");
+        records
+            .ensure_unit_profile(&unit, &format!("单位{u}"))
+            .expect("profile");
+        for i in 0..users_per_unit {
+            let login = format!("u{u:02}-{i}");
+            a.add_user(
+                "bench",
+                &NewUser {
+                    login: login.clone(),
+                    name: login.clone(),
+                    unit: unit.clone(),
+                    role: Role::Staff,
+                },
+            )
+            .expect("user");
+            codes.push((
+                unit.clone(),
+                a.create_enrollment("bench", &login).expect("code").code,
+            ));
+        }
+    }
+    codes
+}
+
+/// Fills the relay's record store directly (as the office) with `n` disputes over `units`.
+fn populate(db: &Path, n: usize, units: usize) -> Duration {
+    let t = Instant::now();
+    let mut store = Store::open(db).expect("store");
+    store
+        .set_identity(identity("bench", "OFFICE", CoreRole::Office, "B"))
+        .expect("identity");
+    for i in 0..n {
+        let unit = format!("U{:02}", i % units);
+        store
+            .create(RecordKind::Dispute, Some(&unit), &dispute_edits(i))
+            .expect("create");
+    }
+    t.elapsed()
+}
+
+/// Counts bytes and times of each exchange.
+struct Measured {
+    inner: HttpTransport,
+    latencies: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Transport for Measured {
+    fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        let t = Instant::now();
+        let r = self.inner.exchange(request);
+        self.latencies.lock().expect("lock").push(t.elapsed());
+        r
+    }
+}
+
+fn device(relay: &Relay, code: &str, path: Option<&Path>) -> Store {
+    let mut s = match path {
+        Some(p) => Store::open(p).expect("store"),
+        None => Store::open_in_memory().expect("store"),
+    };
+    enroll(&mut s, &relay.url, code, None).expect("enroll");
+    s
+}
+
+fn sync(s: &mut Store) -> fieldledger_core::sync::SyncReport {
+    let mut t = HttpTransport::for_store(s).expect("transport");
+    sync_with(s, &mut t, &mut |_| {}).expect("sync")
+}
+
+fn bench_core() {
+    println!("\n## Core on a device: 10,000 disputes in a store file\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("device.db");
+    let mut s = Store::open(&path).expect("open");
+    s.set_identity(identity("zhang", "U00", CoreRole::Staff, "D1"))
+        .expect("id");
+    let t = Instant::now();
+    for i in 0..10_000 {
+        s.create(RecordKind::Dispute, None, &dispute_edits(i))
+            .expect("create");
+    }
+    let create = t.elapsed();
+    drop(s);
+    let _ = Command::new("sqlite3")
+        .arg(&path)
+        .arg("PRAGMA wal_checkpoint(TRUNCATE);")
+        .status();
+    let size: u64 = ["device.db", "device.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    let t = Instant::now();
+    let s = Store::open(&path).expect("reopen");
+    let reopen = t.elapsed();
+    let t = Instant::now();
+    let rows = s.list(RecordKind::Dispute, None).expect("list");
+    let list = t.elapsed();
+    let t = Instant::now();
+    let all = s.disputes(&DisputeFilter::default()).expect("all");
+    let typed = t.elapsed();
+    let t = Instant::now();
+    let f = DisputeFilter {
+        category: Some("医疗卫生".into()),
+        is_major: Some(true),
+        ..Default::default()
+    };
+    let filtered = s.disputes(&f).expect("filter");
+    let filter = t.elapsed();
+    let doc_bytes: i64 = s
+        .connection()
+        .query_row("SELECT SUM(LENGTH(bytes)) FROM documents", [], |r| r.get(0))
+        .expect("sum");
+    println!("| measure | value |\n| --- | --- |");
+    println!(
+        "| create 10,000 disputes (one transaction each) | {} ({:.2} ms each) |",
+        ms(create),
+        create.as_secs_f64() * 1000.0 / 10_000.0
+    );
+    println!("| reopen store | {} |", ms(reopen));
+    println!(
+        "| list 10,000 (summaries from the index) | {} ({} rows) |",
+        ms(list),
+        rows.len()
+    );
+    println!(
+        "| read 10,000 typed disputes (index JSON) | {} ({} rows) |",
+        ms(typed),
+        all.len()
+    );
+    println!(
+        "| filter 类型=医疗卫生 and 重大 | {} ({} rows) |",
+        ms(filter),
+        filtered.len()
+    );
+    println!(
+        "| file size | {:.1} MiB ({} bytes per record) |",
+        size as f64 / 1048576.0,
+        size / 10_000
+    );
+    println!("| Automerge bytes per record | {} |", doc_bytes / 10_000);
+    println!(
+        "| process peak RSS | {} MiB |",
+        rss_kib(std::process::id(), "VmHWM:") / 1024
+    );
+}
+
+fn bench_merge() {
+    println!(
+        "\n## Merge cost of a heavily edited record: 20 devices × 50 concurrent edits to one 基本情况\n"
+    );
+    let mut origin = fieldledger_core::testing::memory_store("u0", "U00", CoreRole::Staff, "D0");
+    let id = origin
+        .create(
+            RecordKind::Dispute,
+            None,
+            &[
+                Edit::text("name", "热点纠纷"),
+                Edit::text("situation", "起初的情况说明。"),
+            ],
+        )
+        .expect("create");
+    let bytes = origin.document_bytes(&id).expect("bytes");
+    let mut devices: Vec<Store> = (1..=20)
+        .map(|i| {
+            let mut s = fieldledger_core::testing::memory_store(
+                &format!("u{i}"),
+                "U00",
+                CoreRole::Staff,
+                &format!("D{i}"),
+            );
+            s.merge_remote(&id, &bytes).expect("merge");
+            s
+        })
+        .collect();
+    let t = Instant::now();
+    for (i, s) in devices.iter_mut().enumerate() {
+        for k in 0..50 {
+            let mut text = s.dispute(&id).expect("d").situation;
+            let at = text
+                .char_indices()
+                .nth((k * 7 + i) % (text.chars().count() + 1))
+                .map_or(text.len(), |(b, _)| b);
+            text.insert_str(at, &format!("[{i}:{k}]"));
+            s.edit(&id, &[Edit::text("situation", &text)])
+                .expect("edit");
+        }
+    }
+    let edit = t.elapsed();
+    let t = Instant::now();
+    for s in &devices {
+        origin
+            .merge_remote(&id, &s.document_bytes(&id).expect("bytes"))
+            .expect("merge");
+    }
+    let merge = t.elapsed();
+    let d = origin.dispute(&id).expect("d");
+    let t = Instant::now();
+    let conflicts = origin.conflicts(&id).expect("c");
+    let conflict_scan = t.elapsed();
+    let size = origin.document_bytes(&id).expect("bytes").len();
+    println!("| measure | value |\n| --- | --- |");
+    println!("| 1,000 edits on 20 devices | {} |", ms(edit));
+    println!("| merge 20 devices' documents into one | {} |", ms(merge));
+    println!(
+        "| merged text length | {} characters, {} conflicts |",
+        d.situation.chars().count(),
+        conflicts.len()
+    );
+    println!(
+        "| conflict scan of the merged record | {} |",
+        ms(conflict_scan)
+    );
+    println!("| compacted document size | {} bytes |", size);
+}
+
+fn bench_sync_growth() {
+    println!("\n## Sync cost as the relay grows: a device with 5 changed records\n");
+    println!("Records are spread over 20 units; the device sees its unit (1/20 of them).\n");
+    println!(
+        "| records on relay | populate | device's unit | time (median of 5) | bytes sent | bytes received | relay CPU |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for n in [100usize, 10_000, 100_000] {
+        if n > max_records() {
+            continue;
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("relay.db");
+        let codes = accounts(&db, 20, 1);
+        let populate = populate(&db, n, 20);
+        let relay = Relay::start(&db);
+        let mut dev = device(&relay, &codes[0].1, Some(&dir.path().join("device.db")));
+        sync(&mut dev);
+        let ids: Vec<String> = dev
+            .list(RecordKind::Dispute, None)
+            .expect("list")
+            .into_iter()
+            .map(|r| r.id)
+            .take(5)
+            .collect();
+        let mut samples = Vec::new();
+        for round in 0..5 {
+            for id in &ids {
+                dev.edit(
+                    id,
+                    &[Edit::set("people_involved", FieldValue::Int(100 + round))],
+                )
+                .expect("edit");
+            }
+            let cpu = cpu_ms(relay.pid());
+            let t = Instant::now();
+            let r = sync(&mut dev);
+            samples.push((
+                t.elapsed(),
+                r.bytes_sent,
+                r.bytes_received,
+                cpu_ms(relay.pid()) - cpu,
+            ));
+            assert_eq!(r.pushed, 5);
+        }
+        samples.sort_by_key(|s| s.0);
+        let (t, sent, recv, cpu) = samples[2];
+        println!(
+            "| {n} | {} | {} | {} | {sent} | {recv} | {cpu:.0} ms |",
+            ms(populate),
+            n / 20,
+            ms(t)
+        );
+        drop(relay);
+        let _ = relay_db_size(&db);
+    }
+}
+
+fn relay_db_size(db: &Path) -> u64 {
+    std::fs::metadata(db).map(|m| m.len()).unwrap_or(0)
+}
+
+fn bench_initial() {
+    println!("\n## Initial sync of a new device into a unit with 10,000 records\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("relay.db");
+    let codes = accounts(&db, 1, 1);
+    populate(&db, 10_000, 1);
+    let relay = Relay::start(&db);
+    let mut dev = device(&relay, &codes[0].1, Some(&dir.path().join("device.db")));
+    let t = Instant::now();
+    let r = sync(&mut dev);
+    let took = t.elapsed();
+    assert_eq!(dev.count(RecordKind::Dispute).expect("count"), 10_000);
+    println!("| measure | value |\n| --- | --- |");
+    println!("| time | {} |", ms(took));
+    println!("| rounds | {} |", r.rounds);
+    println!(
+        "| bytes sent / received | {} / {} |",
+        r.bytes_sent, r.bytes_received
+    );
+    println!(
+        "| relay peak RSS | {} MiB |",
+        rss_kib(relay.pid(), "VmHWM:") / 1024
+    );
+}
+
+fn bench_devices() {
+    println!("\n## Many devices at once: each with offline edits (new records and shared ones)\n");
+    println!(
+        "| devices | enroll + first sync | concurrent sync to convergence | requests | req/s | p50 | p99 | errors | relay peak RSS |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for n in [100usize, 500, 1000] {
+        let units = 10;
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("relay.db");
+        let codes = accounts(&db, units, n / units);
+        let relay = Relay::start(&db);
+        let t = Instant::now();
+        let mut devices: Vec<Store> = codes.iter().map(|(_, c)| device(&relay, c, None)).collect();
+        // Each unit's first device makes 3 shared records everyone will edit.
+        for u in 0..units {
+            let d = &mut devices[u * (n / units)];
+            for k in 0..3 {
+                d.create(
+                    RecordKind::Dispute,
+                    None,
+                    &[Edit::text("name", &format!("共享{k}"))],
+                )
+                .expect("create");
+            }
+            sync(d);
+        }
+        for d in devices.iter_mut() {
+            sync(d);
+        }
+        let setup = t.elapsed();
+        // Offline edits: one new record each, and two edits of shared records.
+        for (i, d) in devices.iter_mut().enumerate() {
+            d.create(
+                RecordKind::Dispute,
+                None,
+                &[Edit::text("name", &format!("设备{i}的纠纷"))],
+            )
+            .expect("create");
+            let shared: Vec<String> = d
+                .list(RecordKind::Dispute, None)
+                .expect("list")
+                .into_iter()
+                .map(|r| r.id)
+                .take(3)
+                .collect();
+            d.edit(
+                &shared[i % 3],
+                &[Edit::set("people_involved", FieldValue::Int(i as i64))],
+            )
+            .expect("edit");
+            let text = d.dispute(&shared[(i + 1) % 3]).expect("d").situation;
+            d.edit(
+                &shared[(i + 1) % 3],
+                &[Edit::text("situation", &format!("{text}设备{i}补充。"))],
+            )
+            .expect("edit");
+        }
+        let latencies = Arc::new(Mutex::new(Vec::new()));
+        let errors = Arc::new(Mutex::new(0usize));
+        let t = Instant::now();
+        // Two concurrent rounds: everyone pushes, then everyone receives the others' changes.
+        for _ in 0..2 {
+            let handles: Vec<_> = devices
+                .drain(..)
+                .map(|mut d| {
+                    let latencies = latencies.clone();
+                    let errors = errors.clone();
+                    std::thread::Builder::new()
+                        .stack_size(256 << 10)
+                        .spawn(move || {
+                            let mut tr = Measured {
+                                inner: HttpTransport::for_store(&d).expect("t"),
+                                latencies,
+                            };
+                            if sync_with(&mut d, &mut tr, &mut |_| {}).is_err() {
+                                *errors.lock().expect("lock") += 1;
+                            }
+                            d
+                        })
+                        .expect("spawn")
+                })
+                .collect();
+            devices = handles
+                .into_iter()
+                .map(|h| h.join().expect("join"))
+                .collect();
+        }
+        let took = t.elapsed();
+        let per_unit = n / units + 3;
+        let converged = devices
+            .iter()
+            .all(|d| d.count(RecordKind::Dispute).expect("count") as usize == per_unit);
+        assert!(
+            converged,
+            "every device holds its unit's {per_unit} disputes"
+        );
+        let mut l = latencies.lock().expect("lock").clone();
+        l.sort();
+        let p = |q: f64| {
+            l.get(((l.len() as f64 - 1.0) * q) as usize)
+                .copied()
+                .unwrap_or_default()
+        };
+        println!(
+            "| {n} | {} | {} | {} | {:.0} | {} | {} | {} | {} MiB |",
+            ms(setup),
+            ms(took),
+            l.len(),
+            l.len() as f64 / took.as_secs_f64(),
+            ms(p(0.5)),
+            ms(p(0.99)),
+            errors.lock().expect("lock"),
+            rss_kib(relay.pid(), "VmHWM:") / 1024
+        );
+        let _ = &relay.db;
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is parsed.
+    println!(
+        "# fieldledger benchmarks (release build, {} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    if wanted("core") {
+        bench_core();
+    }
+    if wanted("merge") {
+        bench_merge();
+    }
+    if wanted("sync") {
+        bench_sync_growth();
+    }
+    if wanted("initial") {
+        bench_initial();
+    }
+    if wanted("devices") {
+        bench_devices();
+    }
+}

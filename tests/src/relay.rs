@@ -1,0 +1,323 @@
+//! A real relay: the `fieldledger` binary serving a temporary database on a loopback port.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fieldledger_core::Store;
+use tempfile::TempDir;
+
+use crate::snapshot::{Snapshot, snapshot};
+
+/// The `fieldledger` binary, built (or found up to date) once per test process.
+///
+/// `FIELDLEDGER_BIN` overrides it. Otherwise the binary is expected in the profile directory
+/// of the running test executable (`target/debug/deps/e2e-…` → `target/debug/fieldledger`)
+/// and `cargo build -p fieldledger-server --bin fieldledger` is run first, which is a no-op
+/// when it is up to date.
+pub fn relay_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("FIELDLEDGER_BIN") {
+            return PathBuf::from(bin);
+        }
+        let exe = std::env::current_exe().expect("test executable path");
+        let mut profile_dir = exe.parent().expect("executable directory").to_path_buf();
+        if profile_dir.ends_with("deps") {
+            profile_dir.pop();
+        }
+        let bin = profile_dir.join(format!("fieldledger{}", std::env::consts::EXE_SUFFIX));
+        let target_dir = profile_dir.parent().expect("target directory");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "fieldledger-server", "--bin", "fieldledger"])
+            .arg("--manifest-path")
+            .arg(workspace.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", target_dir);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        match build.output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) if !bin.exists() => panic!(
+                "building the relay binary failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Ok(_) | Err(_) if bin.exists() => {
+                eprintln!("warning: cannot rebuild {}; using it as it is", bin.display())
+            }
+            Ok(_) | Err(_) => panic!(
+                "no relay binary at {}: run `cargo build -p fieldledger-server` or set FIELDLEDGER_BIN",
+                bin.display()
+            ),
+        }
+        bin
+    })
+    .clone()
+}
+
+/// How the relay process is started.
+#[derive(Debug, Clone, Default)]
+pub struct RelayOptions {
+    /// `--max-body-bytes`; the binary's default when `None`.
+    pub max_body_bytes: Option<usize>,
+    /// Whether the binary's default request-rate limits apply (off: unlimited).
+    pub rate_limits: bool,
+}
+
+/// A `fieldledger serve` child process over a database in a temporary directory.
+pub struct Relay {
+    dir: TempDir,
+    db: PathBuf,
+    options: RelayOptions,
+    port: Option<u16>,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Relay {
+    /// A relay whose database exists (bootstrapped) but whose process is not started yet.
+    pub fn new(options: RelayOptions) -> Relay {
+        let dir = tempfile::Builder::new()
+            .prefix("fieldledger-relay-")
+            .tempdir()
+            .expect("temporary directory");
+        let db = dir.path().join("relay.db");
+        let relay = Relay {
+            dir,
+            db,
+            options,
+            port: None,
+            child: None,
+            starts: 0,
+        };
+        relay.admin(&["unit", "list"]);
+        relay
+    }
+
+    /// Starts a relay with default options (no rate limits) on a free port.
+    pub fn start_new() -> Relay {
+        let mut relay = Relay::new(RelayOptions::default());
+        relay.start();
+        relay
+    }
+
+    /// Starts the process (on the port of the previous start, or a free one the first time)
+    /// and waits until it listens.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "the relay is already running");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.try_start() {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline => {
+                    // The port may still be held by a dying process; try again shortly.
+                    eprintln!("relay did not start ({e}); retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("relay did not start: {e}\n{}", self.log_tail(40)),
+            }
+        }
+    }
+
+    fn try_start(&mut self) -> Result<(), String> {
+        self.starts += 1;
+        let listen = format!("127.0.0.1:{}", self.port.unwrap_or(0));
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(relay_binary());
+        cmd.arg("serve")
+            .arg("--db")
+            .arg(&self.db)
+            .args(["--listen", &listen])
+            .env(
+                "RUST_LOG",
+                std::env::var("FIELDLEDGER_RELAY_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        if let Some(max) = self.options.max_body_bytes {
+            cmd.args(["--max-body-bytes", &max.to_string()]);
+        }
+        if !self.options.rate_limits {
+            cmd.args(["--device-rate", "0", "--address-rate", "0"]);
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Drains stdout for the whole life of the process, so its prints never block.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("fieldledger relay listening on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => {
+                let port = addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| format!("unexpected address {addr}"))?;
+                self.port = Some(port);
+                self.child = Some(child);
+                Ok(())
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                Err(format!("no listening line; exited with {status:?}"))
+            }
+        }
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port.expect("relay was started"))
+    }
+
+    /// The relay's database file.
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    /// The relay's log file (its stderr, all starts appended).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("relay.log")
+    }
+
+    /// The last `n` lines of the relay's log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => c.try_wait().ok().flatten().is_none(),
+            None => false,
+        }
+    }
+
+    /// How many times the process was started.
+    pub fn starts(&self) -> u32 {
+        self.starts
+    }
+
+    /// Kills the process with SIGKILL (no graceful shutdown) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL the relay");
+            child.wait().expect("wait for the relay");
+        }
+    }
+
+    /// Stops the process with SIGTERM and checks that it shut down gracefully (exit 0).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let ok = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("run kill")
+                .success();
+            assert!(ok, "kill -TERM failed");
+            let status = child.wait().expect("wait for the relay");
+            assert!(
+                status.success(),
+                "graceful stop exits 0, got {status}\n{}",
+                self.log_tail(20)
+            );
+        }
+    }
+
+    /// Stops gracefully and starts again on the same database and port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start();
+    }
+
+    /// Runs `fieldledger admin --db DB ARGS…` and returns its output (whatever its status).
+    pub fn try_admin(&self, args: &[&str]) -> Output {
+        Command::new(relay_binary())
+            .arg("admin")
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .output()
+            .expect("run fieldledger admin")
+    }
+
+    /// Runs an admin command, panics unless it succeeds, and returns its standard output.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = self.try_admin(args);
+        assert!(
+            out.status.success(),
+            "fieldledger admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Adds a unit.
+    pub fn add_unit(&self, code: &str, name: &str) {
+        self.admin(&["unit", "add", code, name]);
+    }
+
+    /// Adds a user with a role (`staff`, `unit-head`, `office`, `leader`).
+    pub fn add_user(&self, login: &str, unit: &str, role: &str, name: &str) {
+        self.admin(&[
+            "user", "add", login, "--unit", unit, "--role", role, "--name", name,
+        ]);
+    }
+
+    /// A one-time enrollment code for a new device of `login`.
+    pub fn enrollment_code(&self, login: &str) -> String {
+        let out = self.admin(&["device", "enroll", login, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("enrollment JSON");
+        v["code"].as_str().expect("code").to_owned()
+    }
+
+    /// Revokes a device by id or device code.
+    pub fn revoke(&self, device: &str) {
+        self.admin(&["device", "revoke", device]);
+    }
+
+    /// Opens the relay's record store (a second connection to its database file).
+    pub fn records(&self) -> Store {
+        Store::open(&self.db).expect("open the relay's record store")
+    }
+
+    /// Every document the relay holds, with unit and heads.
+    pub fn snapshot(&self) -> Snapshot {
+        snapshot(&self.records())
+    }
+
+    /// Whether `GET /health` answers 200.
+    pub fn healthy(&self) -> bool {
+        crate::http::get(&self.url(), "/health", None).status == 200
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

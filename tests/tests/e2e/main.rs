@@ -1,0 +1,6 @@
+//! End-to-end tests of fieldledger against a real relay process on a loopback port.
+//!
+//! Run: `cargo test -p fieldledger-e2e` (builds the `fieldledger` binary if needed).
+//! The randomized scenario prints its seed; replay one with `FIELDLEDGER_SEED=<n>`.
+
+mod basics;
