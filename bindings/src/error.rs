@@ -111,6 +111,13 @@ impl From<fieldledger_core::sync::TransportError> for FfiError {
     }
 }
 
+/// An exception thrown by app code called back from Rust (the sync listener).
+impl From<uniffi::UnexpectedUniFFICallbackError> for FfiError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        FfiError::Internal(format!("the app's callback failed: {}", e.reason))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

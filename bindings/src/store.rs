@@ -509,3 +509,249 @@ fn dispute_filter(q: DisputeQuery) -> Result<DisputeFilter> {
         overdue_on: parse_date("overdue_on", q.overdue_on)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::thread;
+
+    use fieldledger_core::model::Role;
+    use fieldledger_core::sync::{
+        Peer, Scope, SyncRequest, Transport, TransportError, handle_request,
+    };
+    use fieldledger_core::testing::{identity, memory_store};
+
+    use super::*;
+    use crate::sync::SyncProgress;
+
+    fn pair(f: &str, v: &str) -> FieldPair {
+        FieldPair {
+            field: f.into(),
+            value: v.into(),
+        }
+    }
+
+    /// A relay in memory, answering through the core's relay state machine.
+    struct Direct {
+        relay: Arc<Mutex<Store>>,
+        peer: Peer,
+    }
+
+    impl Transport for Direct {
+        fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+            let req = SyncRequest::decode(&request).map_err(|e| TransportError {
+                message: e.to_string(),
+                status: Some(400),
+            })?;
+            let resp = handle_request(&mut lock(&self.relay), &self.peer, &req).map_err(|e| {
+                TransportError {
+                    message: e.to_string(),
+                    status: Some(500),
+                }
+            })?;
+            Ok(resp.encode())
+        }
+    }
+
+    fn relay() -> Arc<Mutex<Store>> {
+        let mut r = Store::open_in_memory().unwrap();
+        r.set_identity(identity("relay", "OFFICE", Role::Office, "R"))
+            .unwrap();
+        Arc::new(Mutex::new(r))
+    }
+
+    fn direct(relay: &Arc<Mutex<Store>>, device: &FieldStore) -> Direct {
+        let s = lock(&device.store);
+        let author = s.identity().unwrap().author.clone();
+        Direct {
+            relay: relay.clone(),
+            peer: Peer {
+                scope: Scope::for_author(&author),
+                author,
+                actor_hex: s.actor_hex(),
+            },
+        }
+    }
+
+    fn device(user: &str, code: &str) -> Arc<FieldStore> {
+        FieldStore::wrap(memory_store(user, "WJK", Role::Staff, code))
+    }
+
+    struct Counting(AtomicU32);
+
+    impl SyncProgressListener for Counting {
+        fn on_progress(&self, _: SyncProgress) -> Result<()> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(FfiError::Internal(
+                "a failing listener does not stop the sync".into(),
+            ))
+        }
+    }
+
+    #[test]
+    fn several_threads_share_one_store_while_it_syncs() {
+        let relay = relay();
+        let a = device("zhang", "D1");
+        let writers: Vec<_> = (0..6)
+            .map(|t| {
+                let a = a.clone();
+                thread::spawn(move || {
+                    let mut ids = Vec::new();
+                    for i in 0..15 {
+                        let id = a
+                            .create_dispute(vec![pair("name", &format!("纠纷{t}-{i}"))])
+                            .unwrap();
+                        a.set_field(id.clone(), "所涉人数".into(), i.to_string())
+                            .unwrap();
+                        a.append_entry(id.clone(), "measures".into(), vec![pair("what", "走访")])
+                            .unwrap();
+                        assert_eq!(a.dispute(id.clone()).unwrap().people_involved, Some(i));
+                        assert!(
+                            a.set_field(id.clone(), "所涉人数".into(), "-1".into())
+                                .is_err()
+                        );
+                        ids.push(id);
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let listener = Arc::new(Counting(AtomicU32::new(0)));
+        let syncer = {
+            let (a, relay, listener) = (a.clone(), relay.clone(), listener.clone());
+            thread::spawn(move || {
+                for _ in 0..5 {
+                    let l: Arc<dyn SyncProgressListener> = listener.clone();
+                    sync::run(&a.store, &mut direct(&relay, &a), Some(&l)).unwrap();
+                }
+            })
+        };
+        let ids: Vec<String> = writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        syncer.join().unwrap();
+        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 90);
+        let listed = a.list(RecordKind::Dispute, None).unwrap();
+        assert_eq!(listed.len(), 90);
+        let numbers: HashSet<_> = listed.iter().map(|r| r.number.clone()).collect();
+        assert_eq!(numbers.len(), 90, "case numbers stay unique");
+        assert!(listener.0.load(Ordering::SeqCst) > 0);
+
+        // Whatever the interleaving, a final sync leaves the relay with every write, and a
+        // second device receives them all.
+        sync::run(&a.store, &mut direct(&relay, &a), None).unwrap();
+        let b = device("li", "D2");
+        let report = sync::run(&b.store, &mut direct(&relay, &b), None).unwrap();
+        assert_eq!(report.received, 90);
+        for id in &ids {
+            assert_eq!(
+                b.dispute(id.clone()).unwrap(),
+                a.dispute(id.clone()).unwrap()
+            );
+        }
+        let again = sync::run(&a.store, &mut direct(&relay, &a), None).unwrap();
+        assert_eq!((again.pushed, again.received), (0, 0));
+    }
+
+    #[test]
+    fn bad_arguments_are_errors_not_panics() {
+        let a = device("zhang", "D1");
+        let id = a.create_dispute(vec![pair("name", "纠纷")]).unwrap();
+        let visit = a.create_visit(vec![pair("visited_name", "刘某")]).unwrap();
+        let err = |r: Result<()>| r.unwrap_err();
+        assert!(matches!(
+            err(a.set_field("nope".into(), "name".into(), "x".into())),
+            FfiError::NotFound(_)
+        ));
+        assert!(matches!(
+            err(a.set_field(id.clone(), "found_on".into(), "2019-02-30".into())),
+            FfiError::InvalidValue(_)
+        ));
+        assert!(matches!(
+            err(a.set_field(id.clone(), "nope".into(), "1".into())),
+            FfiError::UnknownField(_)
+        ));
+        assert!(matches!(
+            a.visit(id.clone()).unwrap_err(),
+            FfiError::WrongKind(_)
+        ));
+        assert!(matches!(
+            a.append_entry(
+                visit.clone(),
+                "demands".into(),
+                vec![pair("status", "已登记")]
+            )
+            .unwrap_err(),
+            FfiError::InvalidValue(_)
+        ));
+        assert!(matches!(
+            err(a.resolve_conflict(id.clone(), "trend".into(), "stable".into())),
+            FfiError::NotFound(_)
+        ));
+        assert!(matches!(
+            err(a.resolve_conflict_keep(id.clone(), "a/b/c/d".into(), 0)),
+            FfiError::NotFound(_)
+        ));
+        assert!(matches!(
+            a.disputes(DisputeQuery {
+                status: Some("closed".into()),
+                ..Default::default()
+            })
+            .unwrap_err(),
+            FfiError::InvalidValue(_)
+        ));
+        assert!(matches!(
+            a.enroll("ftp://x".into(), "CODE".into(), None).unwrap_err(),
+            FfiError::InvalidArgument(_)
+        ));
+        assert!(matches!(
+            a.sync(None).unwrap_err(),
+            FfiError::NotEnrolled(_)
+        ));
+        let fresh = FieldStore::in_memory().unwrap();
+        assert!(fresh.identity().is_none());
+        assert!(matches!(
+            fresh.create_dispute(vec![pair("name", "x")]).unwrap_err(),
+            FfiError::NotEnrolled(_)
+        ));
+        assert!(matches!(
+            FieldStore::open("/nonexistent-dir/x/y.db".into())
+                .err()
+                .unwrap(),
+            FfiError::InvalidArgument(_)
+        ));
+        assert_eq!(a.dispute(id).unwrap().name, "纠纷");
+    }
+
+    #[test]
+    fn a_store_reopens_from_its_file_and_exports_its_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db").to_string_lossy().into_owned();
+        let id = {
+            let a = FieldStore::open(path.clone()).unwrap();
+            lock(&a.store)
+                .set_identity(identity("zhang", "WJK", Role::Staff, "D1"))
+                .unwrap();
+            a.create_dispute(vec![pair("name", "供暖纠纷"), pair("category", "民生保障")])
+                .unwrap()
+        };
+        let a = FieldStore::open_existing(path).unwrap();
+        assert_eq!(a.identity().unwrap().user, "zhang");
+        assert_eq!(a.dispute(id).unwrap().category.as_deref(), Some("民生保障"));
+        let csv = String::from_utf8(a.export_ledger(LedgerFormat::Csv).unwrap()).unwrap();
+        assert!(csv.contains("供暖纠纷"), "{csv}");
+        assert!(
+            a.export_ledger(LedgerFormat::Xlsx)
+                .unwrap()
+                .starts_with(b"PK")
+        );
+        assert!(matches!(
+            FieldStore::open_existing(dir.path().join("none.db").to_string_lossy().into())
+                .err()
+                .unwrap(),
+            FfiError::NotFound(_)
+        ));
+    }
+}

@@ -69,7 +69,7 @@ pub struct SyncReport {
 #[uniffi::export(foreign)]
 pub trait SyncProgressListener: Send + Sync {
     /// Called after each round with the totals so far.
-    fn on_progress(&self, progress: SyncProgress);
+    fn on_progress(&self, progress: SyncProgress) -> Result<()>;
 }
 
 impl From<&fieldledger_core::sync::SyncProgress> for SyncProgress {
@@ -113,7 +113,8 @@ pub(crate) fn run(
         state.handle_response(&mut lock(store), response)?;
         if let Some(l) = listener {
             let progress = SyncProgress::from(state.progress());
-            // A failing listener must not abort the sync nor unwind into the caller.
+            // A failing listener must not abort the sync nor unwind into the caller: its
+            // exceptions arrive as errors, and anything stranger as a panic, both ignored.
             let _ = catch_unwind(AssertUnwindSafe(|| l.on_progress(progress)));
         }
     }

@@ -658,6 +658,8 @@ fn as_of_output_is_identical_after_later_edits_and_across_runs() {
     let mut fx = fixture();
     let at = Some(as_of("2019-10-25"));
     let first = all_outputs(&fx.store, at);
+    // Across a second boundary, so a wall-clock time leaking into a file would show.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(
         first,
         all_outputs(&fx.store, at),

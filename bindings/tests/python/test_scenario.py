@@ -212,7 +212,9 @@ def device_b(a, ids):
     b = FieldStore.open(os.path.join(WORK, "b.db"))
     assert b.enroll(RELAY, os.environ["CODE_B"], None).user == "li"
     report = b.sync(Progress())
-    assert report.received == 6, report
+    # The six records of A, and the unit's profile the relay keeps.
+    profiles = b.list(RecordKind.UNIT_PROFILE, None)
+    assert report.received == 6 + len(profiles), report
     assert b.dispute(ids["dispute"]) == a.dispute(ids["dispute"])
     assert b.visit(ids["visit"]) == a.visit(ids["visit"])
     assert b.petition(ids["petition"]) == a.petition(ids["petition"])
@@ -271,7 +273,8 @@ def concurrent_edits(a, b, ids):
 @step("history")
 def history(a, b, ids):
     h = a.history(ids["dispute"])
-    assert h == b.history(ids["dispute"])
+    # Both devices hold the same changes (concurrent ones may be listed in another order).
+    assert sorted(x.hash for x in h) == sorted(x.hash for x in b.history(ids["dispute"]))
     actions = [x.action for x in h]
     assert actions[0] == "create" and actions.count("resolve_conflict") == 2, actions
     assert {x.user for x in h} == {"zhang", "li"}
@@ -328,7 +331,8 @@ def export(a, b):
     b.sync(None)
     csv = a.export_ledger(LedgerFormat.CSV)
     text = csv.decode("utf-8-sig")
-    assert "矛盾纠纷排查化解统计表" in text and "某小区供暖纠纷" in text, text[:300]
+    assert text.startswith("序号,名称,类型,基本情况,工作措施"), text[:300]
+    assert "某小区供暖纠纷" in text and "线程7-9" in text
     assert text == b.export_ledger(LedgerFormat.CSV).decode("utf-8-sig")
     xlsx = a.export_ledger(LedgerFormat.XLSX)
     assert xlsx[:2] == b"PK", xlsx[:8]
