@@ -128,7 +128,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/enroll", post(enroll))
         .route("/v1/whoami", get(whoami))
         .route("/v1/units", get(units))
-        .route("/v1/sync", post(sync));
+        .route("/v1/sync", post(sync))
+        .merge(crate::reports::routes());
     routes
         .fallback(not_found)
         .layer(

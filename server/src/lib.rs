@@ -11,6 +11,7 @@ pub mod client;
 pub mod error;
 pub mod rate_limit;
 pub mod records;
+pub mod reports;
 
 pub use accounts::{AccountStore, Principal, Role};
 pub use app::{AppConfig, AppState, app, serve};

@@ -35,6 +35,9 @@ enum AdminCommand {
     /// Enrolled devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Reports over every unit's records in the relay database.
+    #[command(subcommand)]
+    Export(super::export::ExportCommand),
     /// Show the newest entries of the account audit log.
     Audit {
         /// How many entries to show.
@@ -246,6 +249,10 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+        AdminCommand::Export(cmd) => {
+            let mut records = SqliteRecords::open(&args.db)?;
+            super::export::run(records.store(), None, None, cmd)?;
         }
         AdminCommand::Audit { limit, json } => {
             let entries = store.audit_log(limit)?;

@@ -64,6 +64,9 @@ enum DeviceCommand {
     /// Any record by id: show, set, history, conflicts, resolve.
     #[command(subcommand)]
     Record(CommonCommand),
+    /// Reports from this device's records (offline).
+    #[command(subcommand)]
+    Export(super::export::ExportCommand),
 }
 
 /// Commands every record kind has.
@@ -474,6 +477,15 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
         DeviceCommand::Screening(cmd) => generic(&mut store, &out, RecordKind::Screening, cmd),
         DeviceCommand::Inspection(cmd) => generic(&mut store, &out, RecordKind::Inspection, cmd),
         DeviceCommand::Record(cmd) => common(&mut store, &out, cmd),
+        DeviceCommand::Export(cmd) => {
+            let id = store
+                .identity()
+                .context("this store is not enrolled; run `fieldledger device enroll`")?;
+            let office = id.author.role == fieldledger_core::Role::Office;
+            let unit = id.author.unit.clone();
+            let allowed = (!office).then(|| vec![unit.clone()]);
+            super::export::run(&store, allowed, (!office).then_some(unit), cmd)
+        }
     }
 }
 

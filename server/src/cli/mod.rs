@@ -2,6 +2,7 @@
 
 mod admin;
 mod device;
+mod export;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -1,0 +1,230 @@
+//! Report endpoints of the relay: the ledger, monthly report, supervision and record views,
+//! scoped like sync (the office sees every unit, a unit head only the unit).
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use fieldledger_core::{Edit, FieldValue, RecordKind};
+use fieldledger_server::Role;
+use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::app::{AppConfig, AppState, app};
+use fieldledger_server::records::{RecordStorage, SqliteRecords};
+use tower::ServiceExt;
+
+struct Fixture {
+    state: AppState,
+    head_token: String,
+    office_token: String,
+    wjk_dispute: String,
+    jkk_dispute: String,
+}
+
+async fn fixture() -> Fixture {
+    let mut accounts = AccountStore::open_in_memory().unwrap();
+    let admin_code = accounts
+        .ensure_bootstrap(DEFAULT_OFFICE_CODE)
+        .unwrap()
+        .unwrap();
+    let mut records = SqliteRecords::open_in_memory().unwrap();
+    for (code, name) in [("WJK", "疾控科"), ("JKK", "监督所")] {
+        accounts.add_unit("test", code, name).unwrap();
+        records.ensure_unit_profile(code, name).unwrap();
+    }
+    accounts
+        .add_user(
+            "test",
+            &NewUser {
+                login: "boss".into(),
+                name: "王科长".into(),
+                unit: "WJK".into(),
+                role: Role::UnitHead,
+            },
+        )
+        .unwrap();
+    let head_code = accounts.create_enrollment("test", "boss").unwrap().code;
+    let store = records.store();
+    let mut add = |unit: &str, name: &str, major: bool| {
+        store
+            .create(
+                RecordKind::Dispute,
+                Some(unit),
+                &[
+                    Edit::text("name", name),
+                    Edit::text("category", "医疗卫生"),
+                    Edit::set("is_major", FieldValue::Bool(major)),
+                ],
+            )
+            .unwrap()
+    };
+    let wjk_dispute = add("WJK", "疾控科的纠纷", true);
+    add("WJK", "疾控科的小纠纷", false);
+    let jkk_dispute = add("JKK", "监督所的纠纷", true);
+    let state = AppState::new(accounts, records, AppConfig::default());
+    let mut tokens = Vec::new();
+    for (code, actor) in [
+        (head_code, "0a0b0c0d0e0f00010203040506070809"),
+        (admin_code, "1a1b1c1d1e1f10111213141516171819"),
+    ] {
+        let req = Request::post("/v1/enroll")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                serde_json::json!({"code": code, "actor_hex": actor}).to_string(),
+            ))
+            .unwrap();
+        let (status, body) = call(&state, req).await;
+        assert_eq!(status, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        tokens.push(v["token"].as_str().unwrap().to_owned());
+    }
+    Fixture {
+        state,
+        office_token: tokens.pop().unwrap(),
+        head_token: tokens.pop().unwrap(),
+        wjk_dispute,
+        jkk_dispute,
+    }
+}
+
+async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    (
+        status,
+        axum::body::to_bytes(resp.into_body(), 64 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+}
+
+async fn get(f: &Fixture, token: &str, uri: &str) -> (StatusCode, Vec<u8>) {
+    let req = Request::get(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    call(&f.state, req).await
+}
+
+#[tokio::test]
+async fn unit_head_gets_only_the_units_ledger() {
+    let f = fixture().await;
+    let (status, body) = get(&f, &f.head_token, "/v1/reports/ledger?format=csv").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with(b"\xEF\xBB\xBF"), "CSV starts with a BOM");
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("疾控科的纠纷") && text.contains("疾控科的小纠纷"));
+    assert!(
+        !text.contains("监督所的纠纷"),
+        "another unit's dispute leaked: {text}"
+    );
+    let (status, body) = get(
+        &f,
+        &f.head_token,
+        "/v1/reports/ledger?format=csv&major=true",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("疾控科的纠纷") && !text.contains("疾控科的小纠纷"),
+        "filter applied"
+    );
+    let (status, _) = get(&f, &f.head_token, "/v1/reports/ledger?unit=JKK").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn office_gets_the_consolidated_ledger_as_xlsx() {
+    let f = fixture().await;
+    let req = Request::get("/v1/reports/ledger?format=xlsx")
+        .header(header::AUTHORIZATION, format!("Bearer {}", f.office_token))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app(f.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .contains("spreadsheetml")
+    );
+    let body = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    assert_eq!(&body[..2], b"PK", "an XLSX (zip) file");
+    let (status, csv) = get(&f, &f.office_token, "/v1/reports/ledger?format=csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.contains("监督所的纠纷") && csv.contains("疾控科的纠纷"));
+    assert!(csv.lines().next().unwrap().contains("填报单位"));
+}
+
+#[tokio::test]
+async fn records_and_history_are_scoped() {
+    let f = fixture().await;
+    let (status, body) = get(&f, &f.head_token, &format!("/v1/records/{}", f.wjk_dispute)).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["record"]["name"], "疾控科的纠纷");
+    let (status, _) = get(&f, &f.head_token, &format!("/v1/records/{}", f.jkk_dispute)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another unit's record looks unknown"
+    );
+    let (status, body) = get(
+        &f,
+        &f.head_token,
+        &format!("/v1/records/{}/history", f.wjk_dispute),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let h: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(h.as_array().unwrap().len(), 1);
+    let (status, _) = get(
+        &f,
+        &f.office_token,
+        &format!("/v1/records/{}/history", f.jkk_dispute),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = get(&f, &f.head_token, "/v1/records/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn monthly_and_supervision_views() {
+    let f = fixture().await;
+    let (status, body) = get(
+        &f,
+        &f.head_token,
+        "/v1/reports/monthly?month=2019-10&format=md",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let md = String::from_utf8(body).unwrap();
+    assert!(md.contains("疾控科") && md.contains("2019"), "{md}");
+    let (status, body) = get(
+        &f,
+        &f.office_token,
+        "/v1/reports/monthly?month=2019-10&format=json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        v.to_string().contains("JKK") && v.to_string().contains("WJK"),
+        "bureau view lists units"
+    );
+    let (status, _) = get(&f, &f.head_token, "/v1/reports/monthly?month=2019-13").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = get(&f, &f.head_token, "/v1/supervision").await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let leaderless = v["without_leader"]["items"].as_array().unwrap();
+    assert_eq!(
+        leaderless.len(),
+        2,
+        "the unit's two disputes have no leader: {v}"
+    );
+    assert!(leaderless.iter().all(|i| i["unit"] == "WJK"));
+}
