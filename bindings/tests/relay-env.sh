@@ -1,10 +1,11 @@
 # Sourced by run-python.sh and run-kotlin.sh: starts a real relay on a free port with a fresh
 # database in $WORK, adds unit WJK with two staff users, and exports
 #   RELAY_URL, CODE_A (zhang's first device), CODE_B (li's device), CODE_C (zhang, spare)
-# Needs: $ROOT (workspace), $WORK (temp dir), target/debug/fieldledger built.
+# Needs: $ROOT (workspace), $WORK (temp dir), and the relay binary: $RELAY_BIN, else
+# target/debug/fieldledger.
 # Registers stop_relay on EXIT (the caller's trap must call it if it sets its own).
 
-RELAY_BIN="$ROOT/target/debug/fieldledger"
+RELAY_BIN=${RELAY_BIN:-"$ROOT/target/debug/fieldledger"}
 RELAY_DB="$WORK/relay.db"
 RELAY_LOG="$WORK/relay.log"
 

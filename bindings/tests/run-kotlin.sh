@@ -55,7 +55,10 @@ case "$(uname -s)" in
     *) LIB=libfieldledger_ffi.so ;;
 esac
 cargo build -q -p fieldledger-ffi --lib "${CARGO_PROFILE[@]}"
-cargo build -q -p fieldledger-server --bin fieldledger
+# The relay binary: $RELAY_BIN if given (e.g. already built by CI), else built here.
+if [ -z "${RELAY_BIN:-}" ]; then
+    cargo build -q -p fieldledger-server --bin fieldledger
+fi
 cargo build -q -p fieldledger-ffi --bin uniffi-bindgen
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fieldledger-kt.XXXXXX")
@@ -81,6 +84,7 @@ echo "kotlinc: $(((t1 - t0) / 1000000)) ms"
 . "$ROOT/bindings/tests/relay-env.sh"
 
 status=0
+t1=$(date +%s%N)
 java -Djna.library.path="$ROOT/target/$PROFILE" -cp "$JNA_JAR:$WORK/scenario.jar" ScenarioKt ||
     status=$?
 t2=$(date +%s%N)

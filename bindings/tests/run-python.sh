@@ -25,7 +25,10 @@ case "$(uname -s)" in
 esac
 
 cargo build -q -p fieldledger-ffi --lib "${CARGO_PROFILE[@]}"
-cargo build -q -p fieldledger-server --bin fieldledger
+# The relay binary: $RELAY_BIN if given (e.g. already built by CI), else built here.
+if [ -z "${RELAY_BIN:-}" ]; then
+    cargo build -q -p fieldledger-server --bin fieldledger
+fi
 cargo build -q -p fieldledger-ffi --bin uniffi-bindgen
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fieldledger-py.XXXXXX")

@@ -356,3 +356,81 @@ fn unit_head_filters_still_work_after_sync() {
     };
     assert_eq!(head.disputes(&f).unwrap().len(), 3);
 }
+
+#[test]
+fn a_case_resolved_and_signed_off_offline_is_accepted_on_first_sync() {
+    let relay = relay();
+    let mut leader = device("leader1", "WJK", Role::Leader, "D9");
+    let case = leader
+        .create(
+            RecordKind::Petition,
+            None,
+            &[Edit::text("title", "案"), Edit::text("leader", "leader1")],
+        )
+        .unwrap();
+    leader
+        .edit(
+            &case,
+            &[
+                Edit::text("disposition", "solved"),
+                Edit::text("status", "resolved"),
+            ],
+        )
+        .unwrap();
+    leader.sign_off(&case, "化解到位").unwrap();
+    let r = sync(&relay, &mut leader);
+    assert!(r.rejected.is_empty(), "{r:?}");
+    let fieldledger_core::Record::Petition(p) = relay.borrow().record(&case).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.status.unwrap().code(), "signed_off");
+}
+
+#[test]
+fn a_sign_off_concurrent_with_a_staff_edit_becomes_a_conflict_not_a_refusal() {
+    let relay = relay();
+    let mut staff = device("zhang", "WJK", Role::Staff, "D1");
+    let case = staff
+        .create(
+            RecordKind::Petition,
+            None,
+            &[
+                Edit::text("title", "案"),
+                Edit::text("leader", "leader1"),
+                Edit::text("disposition", "solved"),
+                Edit::text("status", "resolved"),
+            ],
+        )
+        .unwrap();
+    sync(&relay, &mut staff);
+    let mut leader = device("leader1", "WJK", Role::Leader, "D9");
+    sync(&relay, &mut leader);
+    // Offline at the same time: staff reopens the work, the leader signs the case off.
+    staff
+        .edit(
+            &case,
+            &[Edit::text("status", "open"), Edit::text("plan", "继续跟进")],
+        )
+        .unwrap();
+    leader.sign_off(&case, "化解到位").unwrap();
+    let r1 = sync(&relay, &mut staff);
+    let r2 = sync(&relay, &mut leader);
+    sync(&relay, &mut staff);
+    assert!(
+        r1.rejected.is_empty() && r2.rejected.is_empty(),
+        "{r1:?} {r2:?}"
+    );
+    let c = relay.borrow().conflicts(&case).unwrap();
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].field, "status");
+    assert_eq!(
+        staff.conflicts(&case).unwrap(),
+        c,
+        "both sides show the conflict"
+    );
+    let fieldledger_core::Record::Petition(p) = relay.borrow().record(&case).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.plan, "继续跟进", "the staff's other edits were kept");
+    assert_eq!(p.signoffs.len(), 1, "the sign-off is logged");
+}

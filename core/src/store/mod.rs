@@ -74,6 +74,8 @@ pub struct PreparedMerge {
     pub new_actors: Vec<String>,
     /// Change notes of the changes the merge adds.
     pub new_notes: Vec<ChangeNote>,
+    /// Hash and dependencies of each added change, in causal order.
+    new_changes: Vec<(ChangeHash, Vec<ChangeHash>)>,
     doc: RecordDoc,
     before_heads: Option<Vec<ChangeHash>>,
     changed: bool,
@@ -878,6 +880,7 @@ impl Store {
             .automerge_mut()
             .get_changes_meta(before_heads.as_deref().unwrap_or(&[]));
         let new_actors = added.iter().map(|m| m.actor.to_hex_string()).collect();
+        let new_changes = added.iter().map(|m| (m.hash, m.deps.clone())).collect();
         let new_notes = added
             .iter()
             .map(|m| {
@@ -894,6 +897,7 @@ impl Store {
             after,
             new_actors,
             new_notes,
+            new_changes,
             doc,
             before_heads,
             changed,
@@ -914,7 +918,32 @@ impl Store {
                 ));
             }
         }
-        self.check_record(m.kind, m.before.as_ref(), &m.after, author)
+        // Each added change is checked in its own causal context — the record as its author
+        // saw it, and with the change applied — which is what the author's device checked.
+        // Checking only the merged result would refuse honest edits that merely ran
+        // concurrently with others (those become visible conflicts instead).
+        let mut doc = m.doc.clone();
+        for (hash, deps) in &m.new_changes {
+            let before = if deps.is_empty() {
+                None
+            } else {
+                Some(Record::from_json(m.kind, doc.to_json_at(deps)?)?)
+            };
+            let after = Record::from_json(m.kind, doc.to_json_at(&[*hash])?)
+                .map_err(|e| Error::MalformedDocument(e.to_string()))?;
+            if before.as_ref() == Some(&after) {
+                continue;
+            }
+            if let Some(b) = &before {
+                if b.meta().unit != after.meta().unit && author.role != Role::Office {
+                    return Err(Error::PermissionDenied(
+                        "only the bureau office moves records between units".into(),
+                    ));
+                }
+            }
+            self.check_record(m.kind, before.as_ref(), &after, author)?;
+        }
+        validate_stored_values(m.kind, &serde_json::to_value(&m.after)?)
     }
 
     /// Writes a prepared merge.

@@ -4,6 +4,7 @@
 mod model;
 mod schema;
 pub mod secret;
+mod session;
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub use model::{
     check_name, normalize_actor_hex, normalize_login, normalize_unit_code,
 };
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use session::{NewSession, SESSION_IDLE, SESSION_LIFETIME, Session, SignIn, may_use_dashboard};
 
 use crate::error::{RelayError, Result};
 
@@ -265,6 +267,8 @@ impl AccountStore {
         if changed == 0 {
             return Err(RelayError::UnknownUser(login));
         }
+        // A new password signs the user out of every dashboard session.
+        tx.execute("DELETE FROM acct_sessions WHERE user_login = ?1", [&login])?;
         audit(&tx, actor, "user.set_password", &login)?;
         tx.commit()?;
         Ok(())

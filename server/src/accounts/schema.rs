@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Transaction};
 use crate::error::{RelayError, Result};
 
 /// Newest account schema version this build writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Version 1: units, users, devices, enrollment codes, audit log.
 const V1: &str = "
@@ -62,6 +62,18 @@ CREATE TABLE acct_audit (
 );
 ";
 
+/// Version 2: dashboard sign-in sessions (the session id is kept only as a SHA-256 hash).
+const V2: &str = "
+CREATE TABLE acct_sessions (
+    id_hash       TEXT PRIMARY KEY NOT NULL,
+    user_login    TEXT NOT NULL REFERENCES acct_users (login),
+    csrf_token    TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    last_seen_at  TEXT NOT NULL
+);
+CREATE INDEX acct_sessions_user ON acct_sessions (user_login);
+";
+
 /// Brings the account tables up to [`VERSION`], creating them on a fresh database.
 pub fn upgrade(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch("CREATE TABLE IF NOT EXISTS acct_schema (version INTEGER NOT NULL)")?;
@@ -91,6 +103,7 @@ pub fn upgrade(tx: &Transaction<'_>) -> Result<()> {
 fn upgrade_from(tx: &Transaction<'_>, version: i64) -> Result<()> {
     match version {
         0 => tx.execute_batch(V1)?,
+        1 => tx.execute_batch(V2)?,
         other => {
             return Err(RelayError::Internal(format!(
                 "no upgrade step from account schema version {other}"

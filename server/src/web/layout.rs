@@ -1,0 +1,133 @@
+//! What every page shows around its content (title, navigation, who is signed in) and small
+//! formatting helpers shared by the pages.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{FixedOffset, TimeZone};
+use fieldledger_core::report::Campaign;
+
+use super::error::WebError;
+use super::session::Viewer;
+use crate::accounts::{Role, Unit};
+use crate::app::AppState;
+
+/// The frame of a page: title, active navigation entry, the signed-in user, the CSRF token of
+/// the logout form.
+pub(crate) struct Layout {
+    pub title: String,
+    pub nav: &'static str,
+    pub user_name: String,
+    pub role_label: &'static str,
+    pub unit_name: String,
+    pub csrf: String,
+    pub is_office: bool,
+}
+
+impl Layout {
+    pub fn new(viewer: &Viewer, title: impl Into<String>, nav: &'static str) -> Layout {
+        Layout {
+            title: title.into(),
+            nav,
+            user_name: viewer.name.clone(),
+            role_label: role_label(viewer.role),
+            unit_name: viewer.unit_name.clone(),
+            csrf: viewer.csrf.clone(),
+            is_office: viewer.is_office(),
+        }
+    }
+}
+
+/// A role as the bureau names it.
+pub(crate) fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Office => "领导小组办公室",
+        Role::UnitHead => "单位负责人",
+        Role::Staff => "工作人员",
+        Role::Leader => "责任领导",
+    }
+}
+
+/// Renders a page template into an HTML answer.
+pub(crate) fn render<T: Template>(page: &T) -> Result<Response, WebError> {
+    Ok(Html(page.render()?).into_response())
+}
+
+/// A moment (ms since the epoch) as local time of the campaign, `2019-10-10 14:03`.
+pub(crate) fn local_time(campaign: &Campaign, ms: i64) -> String {
+    let offset = FixedOffset::east_opt(campaign.utc_offset_minutes * 60)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"));
+    match offset.timestamp_millis_opt(ms).single() {
+        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        None => String::new(),
+    }
+}
+
+/// An RFC 3339 time from the account registry as local time, `2019-10-10 14:03`.
+pub(crate) fn local_time_rfc3339(campaign: &Campaign, at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| local_time(campaign, t.timestamp_millis()))
+        .unwrap_or_else(|_| at.to_owned())
+}
+
+/// Units by code, every unit of the registry.
+pub(crate) async fn units(state: &AppState) -> Result<BTreeMap<String, Unit>, WebError> {
+    Ok(state
+        .with_accounts(|a| a.list_units())
+        .await?
+        .into_iter()
+        .map(|u| (u.code.clone(), u))
+        .collect())
+}
+
+/// A unit's display name: `疾控科（WJK）`, or the code of an unknown unit.
+pub(crate) fn unit_label(units: &BTreeMap<String, Unit>, code: &str) -> String {
+    match units.get(code) {
+        Some(u) => format!("{}（{}）", u.name, u.code),
+        None => code.to_owned(),
+    }
+}
+
+/// A select option: value, label, whether selected.
+pub(crate) struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Opt {
+    pub fn new(value: impl Into<String>, label: impl Into<String>, current: &str) -> Opt {
+        let value = value.into();
+        Opt {
+            selected: value == current,
+            label: label.into(),
+            value,
+        }
+    }
+}
+
+/// Percent-encodes a file name for `Content-Disposition: attachment; filename*=UTF-8''…`.
+pub(crate) fn attachment(file_name: &str) -> String {
+    let encoded: String = file_name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let ascii: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
