@@ -107,8 +107,8 @@ fun scenario() {
         a.setFields(petition, pairs("disposition" to "合理诉求解决到位", "status" to "resolved"))
         a.signOff(petition, "群众满意")
         check(a.petition(petition).status == "signed_off") { "signed off" }
-        // Reopened before the first sync: the relay checks a new record's rules against no
-        // earlier state, so it refuses a case created and signed off offline (reported).
+        // Signed off and reopened offline, before the first sync: the relay checks each change
+        // in its own causal context, so the whole offline history is accepted.
         a.reopen(petition, "又来信")
         check(a.petition(petition).signoffs.map { it.action } == listOf("sign_off", "reopen")) { "log" }
 
