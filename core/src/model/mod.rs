@@ -350,6 +350,33 @@ impl Record {
         }
     }
 
+    /// Checks the rules of the record's kind for a change from `before` to `self`.
+    pub fn check_rules(&self, before: Option<&Record>, author: &Author) -> Result<()> {
+        macro_rules! by_kind {
+            ($($variant:ident => $ty:ty),*) => {
+                match self {
+                    $(Record::$variant(after) => {
+                        let before = match before {
+                            Some(Record::$variant(b)) => Some(b),
+                            _ => None,
+                        };
+                        <$ty>::check_rules(before, after, author)
+                    })*
+                    Record::UnitProfile(_) => Ok(()),
+                }
+            };
+        }
+        by_kind!(
+            Visit => Visit,
+            Dispute => Dispute,
+            Petition => PetitionCase,
+            RiskAssessment => RiskAssessment,
+            Screening => ScreeningRound,
+            Inspection => Inspection,
+            MonthlyReport => MonthlyReport
+        )
+    }
+
     /// A one-line title for lists.
     pub fn title(&self) -> String {
         match self {

@@ -482,71 +482,18 @@ impl Store {
     ) -> Result<()> {
         let json = serde_json::to_value(after)?;
         validate_stored_values(kind, &json)?;
-        match (before, after) {
-            (b, Record::Dispute(a)) => {
-                let b = match b {
-                    Some(Record::Dispute(b)) => Some(b),
-                    _ => None,
-                };
-                if let Some(cat) = &a.category {
-                    if b.and_then(|b| b.category.as_ref()) != Some(cat)
-                        && !self.categories(&a.meta.unit)?.contains(cat)
-                    {
-                        return Err(Error::UnknownCategory(cat.clone()));
-                    }
+        if let Record::Dispute(a) = after {
+            let old = match before {
+                Some(Record::Dispute(b)) => b.category.as_ref(),
+                _ => None,
+            };
+            if let Some(cat) = &a.category {
+                if old != Some(cat) && !self.categories(&a.meta.unit)?.contains(cat) {
+                    return Err(Error::UnknownCategory(cat.clone()));
                 }
-                Dispute::check_rules(b, a, author)
             }
-            (b, Record::Visit(a)) => model::Visit::check_rules(
-                match b {
-                    Some(Record::Visit(b)) => Some(b),
-                    _ => None,
-                },
-                a,
-                author,
-            ),
-            (b, Record::Petition(a)) => model::PetitionCase::check_rules(
-                match b {
-                    Some(Record::Petition(b)) => Some(b),
-                    _ => None,
-                },
-                a,
-                author,
-            ),
-            (b, Record::RiskAssessment(a)) => model::RiskAssessment::check_rules(
-                match b {
-                    Some(Record::RiskAssessment(b)) => Some(b),
-                    _ => None,
-                },
-                a,
-                author,
-            ),
-            (b, Record::Screening(a)) => model::ScreeningRound::check_rules(
-                match b {
-                    Some(Record::Screening(b)) => Some(b),
-                    _ => None,
-                },
-                a,
-                author,
-            ),
-            (b, Record::Inspection(a)) => model::Inspection::check_rules(
-                match b {
-                    Some(Record::Inspection(b)) => Some(b),
-                    _ => None,
-                },
-                a,
-                author,
-            ),
-            (b, Record::MonthlyReport(a)) => model::MonthlyReport::check_rules(
-                match b {
-                    Some(Record::MonthlyReport(b)) => Some(b),
-                    _ => None,
-                },
-                a,
-                author,
-            ),
-            (_, Record::UnitProfile(_)) => Ok(()),
         }
+        after.check_rules(before, author)
     }
 
     /// Checks that `author` may change records of `unit`.
