@@ -163,6 +163,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::disable())
                 .layer(RequestBodyLimitLayer::new(config.max_body_bytes)),
         )
+        .merge(crate::web::routes())
         .with_state(state)
 }
 

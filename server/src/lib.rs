@@ -12,6 +12,7 @@ pub mod error;
 pub mod rate_limit;
 pub mod records;
 pub mod reports;
+pub mod web;
 
 pub use accounts::{AccountStore, Principal, Role};
 pub use app::{AppConfig, AppState, app, serve};

@@ -5,8 +5,8 @@
 //!
 //! The relay runs as a child process so that tests can kill it with SIGKILL and restart it on
 //! the same database and port. The binary is found next to the test executable
-//! (`target/<profile>/fieldledger`) and built with `cargo build -p fieldledger-server` once per
-//! test process, so `cargo test -p fieldledger-e2e` needs no separate build step. Set
+//! (`target/<profile>/fieldledger`) and rebuilt with `cargo build -p fieldledger-server` when it is
+//! missing or older than its sources, so `cargo test -p fieldledger-e2e` needs no build step. Set
 //! `FIELDLEDGER_BIN` to use another binary.
 
 pub mod device;

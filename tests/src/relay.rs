@@ -13,12 +13,13 @@ use tempfile::TempDir;
 
 use crate::snapshot::{Snapshot, snapshot};
 
-/// The `fieldledger` binary, built (or found up to date) once per test process.
+/// The `fieldledger` binary, found up to date or built, once per test process.
 ///
 /// `FIELDLEDGER_BIN` overrides it. Otherwise the binary is expected in the profile directory
-/// of the running test executable (`target/debug/deps/e2e-…` → `target/debug/fieldledger`)
-/// and `cargo build -p fieldledger-server --bin fieldledger` is run first, which is a no-op
-/// when it is up to date.
+/// of the running test executable (`target/debug/deps/e2e-…` → `target/debug/fieldledger`),
+/// where `cargo test --workspace` or `cargo nextest run --workspace` puts it. If it is missing
+/// or older than the relay's sources (as after `cargo test -p fieldledger-e2e` following an
+/// edit), `cargo build -p fieldledger-server --bin fieldledger` is run first.
 pub fn relay_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -31,12 +32,17 @@ pub fn relay_binary() -> PathBuf {
             profile_dir.pop();
         }
         let bin = profile_dir.join(format!("fieldledger{}", std::env::consts::EXE_SUFFIX));
-        let target_dir = profile_dir.parent().expect("target directory");
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("workspace root");
+        if !is_stale(&bin, workspace) {
+            return bin;
+        }
+        let target_dir = profile_dir.parent().expect("target directory");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        eprintln!("building {} (missing or older than its sources)", bin.display());
         let mut build = Command::new(cargo);
+        scrub_cargo_env(&mut build, target_dir);
         build
             .args(["build", "--quiet", "-p", "fieldledger-server", "--bin", "fieldledger"])
             .arg("--manifest-path")
@@ -62,6 +68,74 @@ pub fn relay_binary() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// Whether `bin` is missing or older than a source or manifest of the crates it is built from.
+fn is_stale(bin: &Path, workspace: &Path) -> bool {
+    let Ok(built) = bin.metadata().and_then(|m| m.modified()) else {
+        return true;
+    };
+    let mut pending = vec![
+        workspace.join("Cargo.toml"),
+        workspace.join("Cargo.lock"),
+        workspace.join("core"),
+        workspace.join("server"),
+    ];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = path.metadata() else { continue };
+        if meta.is_dir() {
+            let skip = ["target", "fuzz", "tests", "benches"];
+            if path
+                .file_name()
+                .is_some_and(|n| skip.iter().any(|s| n == *s))
+            {
+                continue;
+            }
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                pending.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if meta.modified().is_ok_and(|m| m > built) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Removes what `cargo test` adds to a test's environment, so that the nested build sees the
+/// environment a build from the shell sees (build scripts that watch `CARGO_PKG_NAME` or
+/// similar would otherwise rebuild on every alternation between the two).
+fn scrub_cargo_env(cmd: &mut Command, target_dir: &Path) {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let added_by_cargo = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+            || [
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+                "RUST_RECURSION_COUNT",
+            ]
+            .contains(&key.as_ref());
+        if added_by_cargo {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
+        let kept: Vec<PathBuf> = std::env::split_paths(&paths)
+            .filter(|p| !p.starts_with(target_dir) && !p.to_string_lossy().contains(".rustup"))
+            .collect();
+        if kept.is_empty() {
+            cmd.env_remove("LD_LIBRARY_PATH");
+        } else if let Ok(joined) = std::env::join_paths(kept) {
+            cmd.env("LD_LIBRARY_PATH", joined);
+        }
+    }
 }
 
 /// How the relay process is started.

@@ -87,7 +87,10 @@ impl IntoResponse for WebError {
             WebError::TooManyRequests => ("请求过于频繁", "请稍候再试。"),
             WebError::Internal(detail) => {
                 tracing::error!(error = %detail, "dashboard request failed");
-                ("服务器出错", "处理请求时出错，请稍后再试；详情见中继服务日志。")
+                (
+                    "服务器出错",
+                    "处理请求时出错，请稍后再试；详情见中继服务日志。",
+                )
             }
         };
         let page = ErrorPage {

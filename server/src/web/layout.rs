@@ -81,6 +81,16 @@ pub(crate) async fn units(state: &AppState) -> Result<BTreeMap<String, Unit>, We
         .collect())
 }
 
+/// The units that do field work: every unit but the bureau office itself. Roll-ups over "all
+/// units" (supervision, who reported on time) are over these.
+pub(crate) fn field_units(units: &BTreeMap<String, Unit>) -> Vec<String> {
+    units
+        .values()
+        .filter(|u| !u.is_office)
+        .map(|u| u.code.clone())
+        .collect()
+}
+
 /// A unit's display name: `疾控科（WJK）`, or the code of an unknown unit.
 pub(crate) fn unit_label(units: &BTreeMap<String, Unit>, code: &str) -> String {
     match units.get(code) {

@@ -116,10 +116,7 @@ pub fn routes_with(config: WebConfig) -> Router<AppState> {
         .route("/", get(home))
         .route("/ui", get(home))
         .route("/ui/", get(home))
-        .route(
-            "/ui/login",
-            get(session::login_page).post(session::login),
-        )
+        .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/ledger", get(ledger::page))
         .route("/ui/ledger/download", get(ledger::download))
@@ -160,7 +157,10 @@ pub fn routes_with(config: WebConfig) -> Router<AppState> {
                     StatusCode::REQUEST_TIMEOUT,
                     web.config.request_timeout,
                 ))
-                .layer(middleware::from_fn_with_state(web.clone(), limit_by_address))
+                .layer(middleware::from_fn_with_state(
+                    web.clone(),
+                    limit_by_address,
+                ))
                 .layer(RequestBodyLimitLayer::new(web.config.max_form_bytes))
                 .layer(Extension(web)),
         )

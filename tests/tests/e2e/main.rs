@@ -4,3 +4,5 @@
 //! The randomized scenario prints its seed; replay one with `FIELDLEDGER_SEED=<n>`.
 
 mod basics;
+mod merge;
+mod scenario;

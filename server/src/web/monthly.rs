@@ -1,0 +1,281 @@
+//! The monthly report (月报): a unit's report, or for the office the bureau's view of who
+//! reported on time; with visit coverage per round as a chart, and downloads.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use fieldledger_core::report::monthly::{MonthlyQuery, bureau_monthly, unit_monthly};
+use fieldledger_core::report::render::{Block, Document};
+use fieldledger_core::report::{Campaign, Month};
+use serde::{Deserialize, Serialize};
+
+use super::charts::{Coverage, coverage_chart};
+use super::error::WebError;
+use super::layout::{self, Layout, Opt, attachment, field_units, render, unit_label};
+use super::ledger::date;
+use super::session::Viewer;
+use crate::app::AppState;
+use crate::records::RecordStorage;
+use crate::reports::{MonthlyParams, narrow, render_monthly};
+
+/// Query of the monthly page and its downloads.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+pub(crate) struct MonthlyForm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    month: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    as_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+}
+
+fn blank(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+impl MonthlyForm {
+    fn clean(self) -> MonthlyForm {
+        MonthlyForm {
+            month: blank(self.month),
+            unit: blank(self.unit).map(|u| u.to_ascii_uppercase()),
+            as_of: blank(self.as_of),
+            format: blank(self.format),
+        }
+    }
+
+    /// The unit the report is of: the one asked for, else a unit head's own; none is the
+    /// office's bureau view.
+    fn unit(&self, viewer: &Viewer) -> Result<Option<String>, WebError> {
+        narrow(viewer.allowed_units(), self.unit.as_deref())?;
+        Ok(match (&self.unit, viewer.is_office()) {
+            (Some(u), _) => Some(u.clone()),
+            (None, false) => Some(viewer.unit.clone()),
+            (None, true) => None,
+        })
+    }
+
+    fn link(&self, month: &str, format: &str) -> String {
+        let mut f = self.clone();
+        f.month = Some(month.to_owned());
+        f.format = Some(format.to_owned());
+        format!(
+            "/ui/monthly/download?{}",
+            serde_urlencoded::to_string(&f).unwrap_or_default()
+        )
+    }
+}
+
+struct BlockView {
+    kind: &'static str,
+    level: u8,
+    text: String,
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+fn blocks(doc: Document) -> Vec<BlockView> {
+    doc.blocks
+        .into_iter()
+        .map(|b| match b {
+            Block::Heading { level, text } => BlockView {
+                kind: "heading",
+                level,
+                text,
+                headers: Vec::new(),
+                rows: Vec::new(),
+            },
+            Block::Paragraph { text } => BlockView {
+                kind: "paragraph",
+                level: 0,
+                text,
+                headers: Vec::new(),
+                rows: Vec::new(),
+            },
+            Block::Table { headers, rows } => BlockView {
+                kind: "table",
+                level: 0,
+                text: String::new(),
+                headers,
+                rows,
+            },
+            Block::Text { text } => BlockView {
+                kind: "text",
+                level: 0,
+                text: if text.trim().is_empty() {
+                    "无".into()
+                } else {
+                    text
+                },
+                headers: Vec::new(),
+                rows: Vec::new(),
+            },
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "monthly.html")]
+struct MonthlyPage {
+    layout: Layout,
+    title: String,
+    month: String,
+    as_of: String,
+    unit_options: Vec<Opt>,
+    blocks: Vec<BlockView>,
+    chart: String,
+    md_link: String,
+    html_link: String,
+    xlsx_link: String,
+}
+
+/// `GET /ui/monthly?month=YYYY-MM&unit=&as_of=`.
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(form): Query<MonthlyForm>,
+) -> Result<Response, WebError> {
+    let form = form.clean();
+    let unit = form.unit(&viewer)?;
+    let units = layout::units(&state).await?;
+    let campaign = Campaign::default();
+    let as_of = date("截至", &form.as_of)?.map(|d| campaign.end_of_day_ms(d));
+    if let Some(m) = &form.month {
+        Month::parse(m).map_err(|_| WebError::BadRequest(format!("月份：“{m}”不是 YYYY-MM")))?;
+    }
+    let asked_month = form.month.clone();
+    let for_unit = unit.clone();
+    let all_units = field_units(&units);
+    let (month, doc, coverage) = state
+        .with_records(move |r| {
+            let store = r.store();
+            let month = asked_month.unwrap_or_else(|| {
+                Month::of(campaign.local_date(as_of.unwrap_or_else(|| store.now_ms()))).to_string()
+            });
+            let one = |unit: &str| {
+                unit_monthly(
+                    store,
+                    &MonthlyQuery {
+                        unit: unit.to_owned(),
+                        month: month.clone(),
+                        as_of,
+                    },
+                    &campaign,
+                )
+            };
+            let (doc, reports) = match &for_unit {
+                Some(u) => {
+                    let report = one(u)?;
+                    (report.document(), vec![report])
+                }
+                None => {
+                    let bureau = bureau_monthly(store, &month, Some(&all_units), as_of, &campaign)?;
+                    let reports = bureau
+                        .units
+                        .iter()
+                        .map(|s| one(&s.unit))
+                        .collect::<fieldledger_core::Result<Vec<_>>>()?;
+                    (bureau.document(), reports)
+                }
+            };
+            let coverage: Vec<(String, String, usize, usize)> = reports
+                .iter()
+                .flat_map(|r| {
+                    r.rounds.iter().filter_map(|round| {
+                        round.targets_covered.map(|covered| {
+                            (
+                                r.unit.clone(),
+                                round.label.clone(),
+                                covered,
+                                round.targets_total,
+                            )
+                        })
+                    })
+                })
+                .collect();
+            Ok((month, doc, coverage))
+        })
+        .await?;
+    let coverage: Vec<Coverage> = coverage
+        .into_iter()
+        .map(|(unit, round, covered, total)| Coverage {
+            unit: units.get(&unit).map_or(unit, |u| u.name.clone()),
+            round,
+            covered,
+            total,
+        })
+        .collect();
+    let chart = if coverage.is_empty() {
+        String::new()
+    } else {
+        coverage_chart(&format!("{month} 走访覆盖情况（按轮次）"), &coverage)?
+    };
+    let current_unit = unit.clone().unwrap_or_default();
+    let unit_options = if viewer.is_office() {
+        let mut o = vec![Opt::new("", "各单位报送情况", &current_unit)];
+        o.extend(
+            units
+                .values()
+                .filter(|u| !u.is_office)
+                .map(|u| Opt::new(u.code.clone(), unit_label(&units, &u.code), &current_unit)),
+        );
+        o
+    } else {
+        Vec::new()
+    };
+    let page = MonthlyPage {
+        layout: Layout::new(&viewer, doc.title.clone(), "monthly"),
+        title: doc.title.clone(),
+        as_of: form.as_of.clone().unwrap_or_default(),
+        unit_options,
+        blocks: blocks(doc),
+        chart,
+        md_link: form.link(&month, "md"),
+        html_link: form.link(&month, "html"),
+        xlsx_link: form.link(&month, "xlsx"),
+        month,
+    };
+    render(&page)
+}
+
+/// `GET /ui/monthly/download?format=md|html|xlsx&month=&unit=`: the report as a file.
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(form): Query<MonthlyForm>,
+) -> Result<Response, WebError> {
+    let form = form.clean();
+    let unit = form.unit(&viewer)?;
+    let all_units = field_units(&layout::units(&state).await?);
+    let units = viewer.allowed_units().or(Some(all_units));
+    let params = MonthlyParams {
+        month: form
+            .month
+            .clone()
+            .ok_or_else(|| WebError::BadRequest("缺少月份（month=YYYY-MM）。".into()))?,
+        unit: unit.clone(),
+        format: Some(form.format.clone().unwrap_or_else(|| "xlsx".into())),
+        as_of: form.as_of.clone(),
+    };
+    let r = state
+        .with_records(move |r| {
+            render_monthly(
+                r.store(),
+                unit.as_deref(),
+                units,
+                &params,
+                &Campaign::default(),
+            )
+        })
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, r.content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, attachment(&r.file_name)),
+        ],
+        r.bytes,
+    )
+        .into_response())
+}

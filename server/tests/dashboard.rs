@@ -1,0 +1,1084 @@
+//! The office dashboard (`/ui/…`): HTTP-level tests of sign-in, sessions, CSRF and scoping, and
+//! an end-to-end test that drives a real headless Chromium (through chromedriver) against a
+//! real relay on a loopback port, with real devices syncing before and after.
+//!
+//! The browser test needs Debian's `chromium` and `chromium-driver` packages
+//! (`apt-get install -y chromium chromium-driver`). Without them it fails — it never skips.
+//! Screenshots of the pages it visits are written to `$CARGO_TARGET_TMPDIR/dashboard-*.png`.
+
+use std::io::Cursor;
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use calamine::{Reader, Xlsx, open_workbook_from_rs};
+use fantoccini::{Client, ClientBuilder, Locator};
+use fieldledger_core::model::unit::profile_id;
+use fieldledger_core::sync::sync_with;
+use fieldledger_core::{Edit, FieldValue, Record, RecordKind, Store};
+use fieldledger_server::Role;
+use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::app::{AppConfig, AppState, app, serve};
+use fieldledger_server::client::{HttpTransport, enroll};
+use fieldledger_server::records::{RecordStorage, SqliteRecords};
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A relay database with two units, people of every role, and disputes in both units.
+struct Fixture {
+    _dir: TempDir,
+    state: AppState,
+    /// 张某医疗纠纷 (WJK, 医疗卫生, major).
+    wjk_medical: String,
+    /// 李某劳动争议 (WJK, 劳动就业).
+    wjk_labour: String,
+    /// 监督所的纠纷 (JKK, 医疗卫生, major).
+    jkk_dispute: String,
+    /// One-time enrollment codes for the devices of zhang and li (staff of WJK).
+    zhang_code: String,
+    li_code: String,
+}
+
+fn user(accounts: &mut AccountStore, login: &str, name: &str, unit: &str, role: Role) {
+    accounts
+        .add_user(
+            "test",
+            &NewUser {
+                login: login.into(),
+                name: name.into(),
+                unit: unit.into(),
+                role,
+            },
+        )
+        .unwrap();
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    let mut accounts = AccountStore::open(&db).unwrap();
+    accounts.ensure_bootstrap(DEFAULT_OFFICE_CODE).unwrap();
+    let mut records = SqliteRecords::open(&db).unwrap();
+    records
+        .ensure_unit_profile(DEFAULT_OFFICE_CODE, "领导小组办公室")
+        .unwrap();
+    for (code, name) in [("WJK", "疾控科"), ("JKK", "监督所")] {
+        accounts.add_unit("test", code, name).unwrap();
+        records.ensure_unit_profile(code, name).unwrap();
+    }
+    user(&mut accounts, "boss", "王科长", "WJK", Role::UnitHead);
+    user(&mut accounts, "zhang", "张三", "WJK", Role::Staff);
+    user(&mut accounts, "li", "李四", "WJK", Role::Staff);
+    user(&mut accounts, "clerk", "赵文员", "WJK", Role::Staff);
+    for login in ["admin", "boss", "clerk"] {
+        accounts.set_password("test", login, PASSWORD).unwrap();
+    }
+    let zhang_code = accounts.create_enrollment("test", "zhang").unwrap().code;
+    let li_code = accounts.create_enrollment("test", "li").unwrap().code;
+
+    let store = records.store();
+    let dispute = |store: &mut Store, unit: &str, edits: Vec<Edit>| {
+        store
+            .create(RecordKind::Dispute, Some(unit), &edits)
+            .unwrap()
+    };
+    let flag = |k: &str, v: bool| Edit::set(k, FieldValue::Bool(v));
+    let wjk_medical = dispute(
+        store,
+        "WJK",
+        vec![
+            Edit::text("name", "张某医疗纠纷"),
+            Edit::text("category", "医疗卫生"),
+            Edit::text("situation", "家属对治疗结果有异议，多次到医院反映。"),
+            Edit::text("difficulties", "涉及医疗鉴定，责任认定周期长。"),
+            Edit::text("trend", "stable"),
+            Edit::text("leader", "王科长"),
+            Edit::set("people_involved", FieldValue::Int(3)),
+            flag("is_major", true),
+            Edit::text("found_on", "2019-10-08"),
+            Edit::text("deadline", "2019-11-08"),
+        ],
+    );
+    store
+        .edit(
+            &wjk_medical,
+            &[Edit::Append {
+                list: "measures".into(),
+                values: vec![
+                    ("date".into(), FieldValue::text("2019-10-09")),
+                    ("by".into(), FieldValue::text("张三")),
+                    ("what".into(), FieldValue::text("上门沟通，解释鉴定流程")),
+                ],
+            }],
+        )
+        .unwrap();
+    let wjk_labour = dispute(
+        store,
+        "WJK",
+        vec![
+            Edit::text("name", "李某劳动争议"),
+            Edit::text("category", "劳动就业"),
+            Edit::text("trend", "escalating"),
+            Edit::set("people_involved", FieldValue::Int(12)),
+            flag("is_group", true),
+            Edit::text("found_on", "2019-10-12"),
+        ],
+    );
+    dispute(
+        store,
+        "WJK",
+        vec![
+            Edit::text("name", "王某拆迁补偿"),
+            Edit::text("category", "征地拆迁"),
+            Edit::text("trend", "resolved"),
+            flag("is_legacy", true),
+            Edit::text("found_on", "2019-10-20"),
+            Edit::text("resolved_on", "2019-10-28"),
+        ],
+    );
+    let jkk_dispute = dispute(
+        store,
+        "JKK",
+        vec![
+            Edit::text("name", "监督所的纠纷"),
+            Edit::text("category", "医疗卫生"),
+            flag("is_major", true),
+            Edit::text("found_on", "2019-10-15"),
+        ],
+    );
+    // Visit targets and one visit, so the coverage chart has something to show.
+    for (code, name) in [("T1", "王家村"), ("T2", "李家村")] {
+        store
+            .edit(
+                &profile_id("WJK"),
+                &[Edit::Append {
+                    list: "visit_targets".into(),
+                    values: vec![
+                        ("code".into(), FieldValue::text(code)),
+                        ("name".into(), FieldValue::text(name)),
+                    ],
+                }],
+            )
+            .unwrap();
+    }
+    store
+        .create(
+            RecordKind::Visit,
+            Some("WJK"),
+            &[
+                Edit::text("visit_date", "2019-10-05"),
+                Edit::text("round", "1"),
+                Edit::text("method", "入户"),
+                Edit::text("target", "T1"),
+                Edit::text("visited_name", "王家村"),
+            ],
+        )
+        .unwrap();
+    let state = AppState::new(accounts, records, AppConfig::default());
+    Fixture {
+        _dir: dir,
+        state,
+        wjk_medical,
+        wjk_labour,
+        jkk_dispute,
+        zhang_code,
+        li_code,
+    }
+}
+
+// ---- HTTP-level tests (no browser) ---------------------------------------------------------
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The `Set-Cookie` header setting `name`.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+}
+
+async fn send(state: &AppState, req: Request<Body>) -> Answer {
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+async fn get(state: &AppState, uri: &str, cookie: &str) -> Answer {
+    let req = Request::get(uri)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap();
+    send(state, req).await
+}
+
+async fn post(state: &AppState, uri: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
+    let req = Request::post(uri)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(serde_urlencoded::to_string(form).unwrap()))
+        .unwrap();
+    send(state, req).await
+}
+
+/// The value of the first hidden `csrf` input of a page.
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// `name=value` of a `Set-Cookie` header.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Attempts a sign-in through the form, as a browser would.
+async fn try_sign_in(state: &AppState, login: &str, password: &str) -> Answer {
+    let form = get(state, "/ui/login", "").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let login_cookie = cookie_pair(&form.set_cookie("fl_login_csrf").expect("login CSRF cookie"));
+    let csrf = csrf_of(&form.body);
+    post(
+        state,
+        "/ui/login",
+        &login_cookie,
+        &[
+            ("login", login),
+            ("password", password),
+            ("csrf", &csrf),
+            ("next", ""),
+        ],
+    )
+    .await
+}
+
+/// A signed-in session: its cookie and the CSRF token its pages carry.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(state: &AppState, login: &str) -> Session {
+    let answer = try_sign_in(state, login, PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let cookie = cookie_pair(&answer.set_cookie("fl_session").expect("session cookie"));
+    let page = get(state, "/ui/ledger", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    Session {
+        cookie,
+        csrf: csrf_of(&page.body),
+    }
+}
+
+async fn people_involved(state: &AppState, id: &str) -> Option<i64> {
+    let id = id.to_owned();
+    state
+        .with_records(move |r| match r.store().record(&id)? {
+            Record::Dispute(d) => Ok(d.people_involved),
+            _ => unreachable!(),
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_cookie_and_logout_ends_the_session() {
+    let f = fixture();
+    let start = get(&f.state, "/", "").await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    let to_ledger = get(&f.state, start.location(), "").await;
+    assert_eq!(to_ledger.status, StatusCode::SEE_OTHER);
+    assert!(
+        to_ledger.location().starts_with("/ui/login?next="),
+        "{}",
+        to_ledger.location()
+    );
+
+    let answer = try_sign_in(&f.state, "admin", PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(answer.location(), "/ui/ledger");
+    let set = answer.set_cookie("fl_session").unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{attribute} missing in {set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP without configuration");
+    let id = cookie_pair(&set)["fl_session=".len()..].to_owned();
+    assert_eq!(id.len(), 64, "32 random bytes as hex");
+    let stored: Vec<String> = f
+        .state
+        .with_accounts(|a| {
+            let mut stmt = a.conn().prepare("SELECT id_hash FROM acct_sessions")?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], id, "only a hash of the session id is stored");
+
+    let cookie = cookie_pair(&set);
+    let page = get(&f.state, "/ui/ledger", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for label in [
+        "序号",
+        "名称",
+        "类型",
+        "基本情况",
+        "工作措施",
+        "处置难点",
+        "状态趋势",
+        "责任领导",
+        "责任人",
+        "备注情况",
+        "所涉人数",
+        "是否重大问题",
+        "是否群体性问题",
+        "是否跨区域问题",
+        "是否历史遗留问题",
+    ] {
+        assert!(page.body.contains(&format!(">{label}</th>")), "{label}");
+    }
+    assert!(page.body.contains("张某医疗纠纷") && page.body.contains("监督所的纠纷"));
+    assert_eq!(
+        page.headers.get(header::CACHE_CONTROL).unwrap(),
+        "no-store",
+        "pages with personal data are not cached"
+    );
+    assert!(
+        page.headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .is_some_and(|v| v.to_str().unwrap().contains("script-src 'self'"))
+    );
+
+    let csrf = csrf_of(&page.body);
+    let out = post(&f.state, "/ui/logout", &cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/ui/login");
+    let cleared = out.set_cookie("fl_session").unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let after = get(&f.state, "/ui/ledger", &cookie).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "old cookie is dead");
+    assert!(after.location().starts_with("/ui/login"));
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_https() {
+    let f = fixture();
+    let req = Request::get("/ui/login")
+        .header("x-forwarded-proto", "https")
+        .body(Body::empty())
+        .unwrap();
+    let form = send(&f.state, req).await;
+    assert!(form.set_cookie("fl_login_csrf").unwrap().contains("Secure"));
+}
+
+#[tokio::test]
+async fn bad_password_unknown_user_staff_and_a_forged_sign_in_are_refused() {
+    let f = fixture();
+    for (login, password) in [("admin", "wrong password"), ("nobody", PASSWORD)] {
+        let answer = try_sign_in(&f.state, login, password).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{login}");
+        assert!(answer.body.contains("用户名或密码错误"), "{}", answer.body);
+        assert!(answer.set_cookie("fl_session").is_none());
+    }
+    let staff = try_sign_in(&f.state, "clerk", PASSWORD).await;
+    assert_eq!(staff.status, StatusCode::FORBIDDEN);
+    assert!(staff.body.contains("仅供领导小组办公室和单位负责人使用"));
+    assert!(staff.set_cookie("fl_session").is_none());
+
+    // A sign-in posted from elsewhere carries no matching token: refused before the password
+    // is even looked at.
+    let forged = post(
+        &f.state,
+        "/ui/login",
+        "",
+        &[("login", "admin"), ("password", PASSWORD), ("csrf", "x")],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.set_cookie("fl_session").is_none());
+}
+
+#[tokio::test]
+async fn every_post_needs_the_sessions_csrf_token() {
+    let f = fixture();
+    let s = sign_in(&f.state, "admin").await;
+    let other = sign_in(&f.state, "boss").await;
+    assert_ne!(s.csrf, other.csrf, "one token per session");
+    let edit = format!("/ui/records/{}/edit", f.wjk_medical);
+    for token in [None, Some("0".repeat(64)), Some(other.csrf.clone())] {
+        let mut form = vec![("f.people_involved", "99"), ("o.people_involved", "")];
+        if let Some(t) = &token {
+            form.push(("csrf", t));
+        }
+        let answer = post(&f.state, &edit, &s.cookie, &form).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "token {token:?}");
+        assert!(answer.body.contains("表单已失效"));
+    }
+    assert_eq!(people_involved(&f.state, &f.wjk_medical).await, Some(3));
+    let resolve = format!("/ui/records/{}/resolve", f.wjk_medical);
+    let answer = post(
+        &f.state,
+        &resolve,
+        &s.cookie,
+        &[("field", "people_involved"), ("value", "99")],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    let answer = post(&f.state, "/ui/logout", &s.cookie, &[]).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "logout needs it too");
+    assert_eq!(
+        get(&f.state, "/ui/ledger", &s.cookie).await.status,
+        StatusCode::OK
+    );
+    let enroll = post(
+        &f.state,
+        "/ui/units/WJK/enroll",
+        &s.cookie,
+        &[("login", "zhang")],
+    )
+    .await;
+    assert_eq!(enroll.status, StatusCode::FORBIDDEN);
+
+    // With the token, the same edit goes through, recorded as the signed-in user.
+    let answer = post(
+        &f.state,
+        &edit,
+        &s.cookie,
+        &[
+            ("csrf", &s.csrf),
+            ("f.people_involved", "99"),
+            ("o.people_involved", ""),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(people_involved(&f.state, &f.wjk_medical).await, Some(99));
+    let id = f.wjk_medical.clone();
+    let last = f
+        .state
+        .with_records(move |r| Ok(r.store().history(&id)?.pop().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!((last.user.as_str(), last.device.as_str()), ("admin", "web"));
+    assert_eq!(last.fields, vec!["people_involved"]);
+}
+
+#[tokio::test]
+async fn a_unit_head_sees_and_changes_only_the_unit() {
+    let f = fixture();
+    let s = sign_in(&f.state, "boss").await;
+    let ledger = get(&f.state, "/ui/ledger", &s.cookie).await;
+    assert!(ledger.body.contains("张某医疗纠纷"));
+    assert!(!ledger.body.contains("监督所的纠纷"), "another unit leaked");
+    assert!(!ledger.body.contains("name=\"unit\""), "no unit filter");
+    let other = format!("/ui/records/{}", f.jkk_dispute);
+    let page = get(&f.state, &other, &s.cookie).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("未找到该记录"));
+    assert!(!page.body.contains("监督所的纠纷"));
+    let unknown = get(&f.state, "/ui/records/no-such-record", &s.cookie).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.body, page.body,
+        "unknown and out of scope look alike"
+    );
+    let edit = post(
+        &f.state,
+        &format!("{other}/edit"),
+        &s.cookie,
+        &[("csrf", &s.csrf), ("f.name", "改名"), ("o.name", "")],
+    )
+    .await;
+    assert_eq!(edit.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&f.state, "/ui/ledger?unit=JKK", &s.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csv = get(&f.state, "/ui/ledger/download?format=csv", &s.cookie).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.body.contains("张某医疗纠纷") && !csv.body.contains("监督所的纠纷"));
+    assert_eq!(
+        get(&f.state, "/ui/units/JKK", &s.cookie).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let mine = get(
+        &f.state,
+        &format!("/ui/records/{}", f.wjk_labour),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(mine.status, StatusCode::OK);
+    assert!(mine.body.contains("李某劳动争议"));
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle() {
+    let f = fixture();
+    let s = sign_in(&f.state, "admin").await;
+    f.state
+        .with_accounts(|a| {
+            a.conn().execute(
+                "UPDATE acct_sessions SET last_seen_at = '2000-01-01T00:00:00.000Z'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let answer = get(&f.state, "/ui/supervision", &s.cookie).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(answer.location(), "/ui/login?next=%2Fui%2Fsupervision");
+}
+
+#[tokio::test]
+async fn pages_of_the_dashboard_render() {
+    let f = fixture();
+    let s = sign_in(&f.state, "admin").await;
+    for (uri, expect) in [
+        ("/ui/supervision", "逾期矛盾纠纷"),
+        ("/ui/monthly?month=2019-10", "各单位月报报送情况"),
+        ("/ui/monthly?month=2019-10&unit=WJK", "走访覆盖情况"),
+        ("/ui/units", "监督所"),
+        ("/ui/units/WJK", "张三"),
+        ("/ui/ledger?category=医疗卫生&major=true", "张某医疗纠纷"),
+    ] {
+        let page = get(&f.state, uri, &s.cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.body);
+        assert!(page.body.contains(expect), "{uri} lacks {expect}");
+    }
+    let filtered = get(
+        &f.state,
+        "/ui/ledger?category=医疗卫生&major=true",
+        &s.cookie,
+    )
+    .await;
+    assert!(!filtered.body.contains("李某劳动争议"));
+    let xlsx = get(
+        &f.state,
+        "/ui/monthly/download?format=xlsx&month=2019-10&unit=WJK",
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    let code = post(
+        &f.state,
+        "/ui/units/WJK/enroll",
+        &s.cookie,
+        &[("csrf", &s.csrf), ("login", "zhang")],
+    )
+    .await;
+    assert_eq!(code.status, StatusCode::OK);
+    assert!(code.body.contains("id=\"new-code\""));
+    let wrong_unit = post(
+        &f.state,
+        "/ui/units/JKK/enroll",
+        &s.cookie,
+        &[("csrf", &s.csrf), ("login", "zhang")],
+    )
+    .await;
+    assert_eq!(
+        wrong_unit.status,
+        StatusCode::NOT_FOUND,
+        "zhang is not in JKK"
+    );
+    let missing = get(&f.state, "/ui/nothing-here", &s.cookie).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("<html"), "an HTML page, not JSON");
+}
+
+// ---- the browser ---------------------------------------------------------------------------
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_chromedriver() -> Driver {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start chromedriver ({e}). The dashboard test needs a real browser: \
+                 apt-get install -y chromium chromium-driver"
+            )
+        });
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    driver
+}
+
+fn chromium_binary() -> Option<String> {
+    std::env::var("CHROMIUM_BIN").ok().or_else(|| {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .map(str::to_owned)
+    })
+}
+
+async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
+    let mut options = serde_json::json!({
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1440,1000",
+            format!("--user-data-dir={}", profile.display()),
+        ],
+        "prefs": {
+            "download.default_directory": downloads.display().to_string(),
+            "download.prompt_for_download": false,
+            "download.directory_upgrade": true,
+            "safebrowsing.enabled": false,
+        },
+    });
+    if let Some(binary) = chromium_binary() {
+        options["binary"] = serde_json::Value::String(binary);
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), "chrome".into());
+    caps.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("chromedriver starts a headless Chromium session")
+}
+
+/// A device of a staff member: its own store file, enrolled with the relay, syncing over HTTP.
+fn device(dir: &Path, name: &str, relay: &str, code: &str) -> Store {
+    let mut store = Store::open(dir.join(format!("{name}.db"))).unwrap();
+    enroll(&mut store, relay, code, Some(name)).unwrap();
+    sync(&mut store);
+    store
+}
+
+fn sync(store: &mut Store) {
+    let mut transport = HttpTransport::for_store(store).unwrap();
+    sync_with(store, &mut transport, &mut |_| {}).unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn row_names(c: &Client) -> Vec<String> {
+    let mut names = Vec::new();
+    for cell in c
+        .find_all(Locator::Css("#ledger tbody td.name a"))
+        .await
+        .unwrap()
+    {
+        names.push(cell.text().await.unwrap());
+    }
+    names
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let input = c.find(Locator::Css(css)).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+/// Clicks an element that loads a new page, and waits until the new page shows `then` (a mark
+/// set on the old document tells the pages apart, since both may hold `then`).
+async fn click_and_wait(c: &Client, css: &str, then: &str) {
+    c.execute("document.documentElement.dataset.stale = '1';", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = c
+            .execute(
+                "return document.readyState === 'complete' \
+                 && !document.documentElement.dataset.stale \
+                 && document.querySelector(arguments[0]) !== null;",
+                vec![serde_json::Value::String(then.to_owned())],
+            )
+            .await;
+        // While the new page loads, scripts may fail to run: not ready yet.
+        if matches!(ready, Ok(serde_json::Value::Bool(true))) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after clicking {css}, no new page with {then}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sign_in_browser(c: &Client, base: &str, login: &str) {
+    c.goto(&format!("{base}/ui/login")).await.unwrap();
+    fill(c, "#login", login).await;
+    fill(c, "#password", PASSWORD).await;
+    click_and_wait(c, "#sign-in", "#ledger").await;
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dashboard-{name}.png"));
+    std::fs::write(&path, png).unwrap();
+}
+
+/// Fetches a URL from inside the page (with the browser's cookies): status and headers.
+async fn fetch_in_page(c: &Client, url: &str) -> (u16, String, String) {
+    let v = c
+        .execute(
+            "return fetch(arguments[0]).then(r => [r.status, \
+             r.headers.get('content-type') || '', r.headers.get('content-disposition') || '']);",
+            vec![serde_json::Value::String(url.to_owned())],
+        )
+        .await
+        .unwrap();
+    (
+        v[0].as_u64().unwrap() as u16,
+        v[1].as_str().unwrap().to_owned(),
+        v[2].as_str().unwrap().to_owned(),
+    )
+}
+
+fn wait_for_download(dir: &Path, ext: &str) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let done = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == ext));
+        if let Some(path) = done {
+            return path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no .{ext} file was downloaded into {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_sign_in_filter_resolve_edit_download_and_stay_in_scope() {
+    let f = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, f.state.clone(), async {
+        let _ = stopped.await;
+    }));
+
+    // Two staff devices edit 所涉人数 of the same dispute offline, then both sync: the relay
+    // keeps both values as a conflict.
+    let (relay, dir, id) = (base.clone(), work.path().to_owned(), f.wjk_medical.clone());
+    let (zhang_code, li_code) = (f.zhang_code.clone(), f.li_code.clone());
+    let mut zhang = tokio::task::spawn_blocking(move || {
+        let mut zhang = device(&dir, "zhang", &relay, &zhang_code);
+        let mut li = device(&dir, "li", &relay, &li_code);
+        zhang
+            .edit(&id, &[Edit::set("people_involved", FieldValue::Int(5))])
+            .unwrap();
+        li.edit(&id, &[Edit::set("people_involved", FieldValue::Int(8))])
+            .unwrap();
+        sync(&mut zhang);
+        sync(&mut li);
+        sync(&mut zhang);
+        assert_eq!(zhang.conflicts(&id).unwrap().len(), 1);
+        zhang
+    })
+    .await
+    .unwrap();
+
+    let driver = start_chromedriver();
+    let downloads = work.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let c = browser(&driver, &work.path().join("profile"), &downloads).await;
+
+    // Not signed in: the start page leads to the sign-in form.
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/ui/login");
+    fill(&c, "#login", "admin").await;
+    fill(&c, "#password", "wrong password").await;
+    click_and_wait(&c, "#sign-in", "#login-error").await;
+    assert!(text(&c, "#login-error").await.contains("用户名或密码错误"));
+    fill(&c, "#password", PASSWORD).await;
+    click_and_wait(&c, "#sign-in", "#ledger").await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/ui/ledger");
+    assert_eq!(row_names(&c).await.len(), 4, "the office sees both units");
+    screenshot(&c, "ledger").await;
+
+    // Filter: 类型 医疗卫生 and 是否重大问题 是.
+    c.find(Locator::Css("#f-category"))
+        .await
+        .unwrap()
+        .select_by_value("医疗卫生")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#f-major"))
+        .await
+        .unwrap()
+        .select_by_value("true")
+        .await
+        .unwrap();
+    click_and_wait(&c, "#apply-filters", "#ledger").await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("major=true")
+    );
+    let mut names = row_names(&c).await;
+    names.sort();
+    assert_eq!(names, vec!["张某医疗纠纷", "监督所的纠纷"]);
+    assert_eq!(text(&c, "#row-count").await, "2");
+
+    // The table sorts in the browser, in pinyin order: 监 (jiān) before 张 (zhāng). The
+    // ledger's own order (by unit) already puts 监督所 first, so descending is the proof.
+    let name_header = c
+        .find(Locator::XPath("//table[@id='ledger']//th[text()='名称']"))
+        .await
+        .unwrap();
+    name_header.click().await.unwrap();
+    assert_eq!(row_names(&c).await[0], "监督所的纠纷");
+    name_header.click().await.unwrap();
+    assert_eq!(
+        name_header.attr("aria-sort").await.unwrap().as_deref(),
+        Some("descending")
+    );
+    assert_eq!(row_names(&c).await[0], "张某医疗纠纷");
+
+    // Download the filtered ledger as XLSX: the file the browser saved is the form's ledger.
+    let href = c
+        .find(Locator::Css("#download-xlsx"))
+        .await
+        .unwrap()
+        .prop("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let (status, content_type, disposition) = fetch_in_page(&c, &href).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        content_type,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(disposition.starts_with("attachment;") && disposition.contains(".xlsx"));
+    c.find(Locator::Css("#download-xlsx"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let file = tokio::task::spawn_blocking(move || wait_for_download(&downloads, "xlsx"))
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"PK"), "an XLSX (zip) file");
+    let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let header = rows
+        .iter()
+        .position(|r| r.first().is_some_and(|c| c == "序号"))
+        .expect("the form's header row");
+    assert_eq!(rows[header][1], "名称");
+    assert_eq!(rows[header][14], "是否历史遗留问题");
+    let mut in_file: Vec<&str> = rows[header + 1..]
+        .iter()
+        .map(|r| r[1].as_str())
+        .filter(|n| !n.is_empty())
+        .collect();
+    in_file.sort();
+    assert_eq!(in_file, vec!["张某医疗纠纷", "监督所的纠纷"]);
+
+    // The record with the conflict: both values, who set them, a button for each.
+    c.goto(&format!("{base}/ui/records/{}", f.wjk_medical))
+        .await
+        .unwrap();
+    let conflict = text(&c, "#conflicts").await;
+    for expected in ["所涉人数", "5", "8", "张三（zhang）", "李四（li）"] {
+        assert!(
+            conflict.contains(expected),
+            "{expected} missing: {conflict}"
+        );
+    }
+    screenshot(&c, "record-conflict").await;
+    click_and_wait(&c, "#conflicts button.choose[value='8']", "#notice").await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("done=resolved")
+    );
+    assert!(
+        c.find(Locator::Css("#conflicts")).await.is_err(),
+        "resolved"
+    );
+    assert_eq!(text(&c, ".field[data-key='people_involved'] dd").await, "8");
+    let newest = text(&c, "#history tbody tr").await;
+    assert!(
+        newest.contains("裁决冲突")
+            && newest.contains("管理员（admin）")
+            && newest.contains("网页工作台"),
+        "{newest}"
+    );
+
+    // An edit from the page: 责任人.
+    c.find(Locator::Css("#edit summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "#f-responsible", "赵六").await;
+    click_and_wait(&c, "#save", "#notice").await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("done=saved")
+    );
+    assert_eq!(text(&c, ".field[data-key='responsible'] dd").await, "赵六");
+    screenshot(&c, "record").await;
+
+    // Both changes reach the device on its next sync, as ordinary changes by admin.
+    let id = f.wjk_medical.clone();
+    tokio::task::spawn_blocking(move || {
+        sync(&mut zhang);
+        let Record::Dispute(d) = zhang.record(&id).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(d.people_involved, Some(8));
+        assert_eq!(d.responsible.as_deref(), Some("赵六"));
+        assert!(zhang.conflicts(&id).unwrap().is_empty());
+        let history = zhang.history(&id).unwrap();
+        let by_admin: Vec<_> = history.iter().filter(|h| h.user == "admin").collect();
+        assert_eq!(by_admin.len(), 2, "{history:?}");
+        assert!(by_admin.iter().all(|h| h.device == "web"));
+    })
+    .await
+    .unwrap();
+
+    // Other pages render in the browser too.
+    c.goto(&format!("{base}/ui/supervision")).await.unwrap();
+    c.find(Locator::Css("#supervision-summary")).await.unwrap();
+    screenshot(&c, "supervision").await;
+    c.goto(&format!("{base}/ui/monthly?month=2019-10&unit=WJK"))
+        .await
+        .unwrap();
+    c.find(Locator::Css("#coverage-chart svg")).await.unwrap();
+    screenshot(&c, "monthly").await;
+
+    // Sign out: the ledger is closed again.
+    c.goto(&format!("{base}/ui/ledger")).await.unwrap();
+    click_and_wait(&c, "#logout", "#sign-in").await;
+    c.goto(&format!("{base}/ui/ledger")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/ui/login");
+
+    // A unit head sees the unit only, and cannot open another unit's record.
+    sign_in_browser(&c, &base, "boss").await;
+    let mut names = row_names(&c).await;
+    names.sort();
+    assert_eq!(names, vec!["张某医疗纠纷", "李某劳动争议", "王某拆迁补偿"]);
+    assert!(c.find(Locator::Css("#f-unit")).await.is_err());
+    let other = format!("{base}/ui/records/{}", f.jkk_dispute);
+    c.goto(&other).await.unwrap();
+    assert_eq!(text(&c, "#error-heading").await, "未找到");
+    assert!(!c.source().await.unwrap().contains("监督所的纠纷"));
+    let (status, _, _) = fetch_in_page(&c, &other).await;
+    assert_eq!(status, 404);
+    screenshot(&c, "not-found").await;
+
+    c.close().await.unwrap();
+    drop(driver);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
