@@ -297,6 +297,19 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `f` acting as `identity` without storing it: the relay's dashboard records each
+    /// edit as the signed-in user while the relay keeps its own identity.
+    pub fn act_as<T>(
+        &mut self,
+        identity: Identity,
+        f: impl FnOnce(&mut Store) -> Result<T>,
+    ) -> Result<T> {
+        let saved = self.identity.replace(identity);
+        let out = f(self);
+        self.identity = saved;
+        out
+    }
+
     /// Reads a meta value.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self

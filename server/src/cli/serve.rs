@@ -73,7 +73,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut records = SqliteRecords::open(&args.db)
         .with_context(|| format!("opening records in {}", args.db.display()))?;
-    for unit in accounts.list_units()? {
+    // Every unit supervised gets a profile (its categories and visit targets); the bureau
+    // office itself is not supervised.
+    for unit in accounts.list_units()?.into_iter().filter(|u| !u.is_office) {
         records.ensure_unit_profile(&unit.code, &unit.name)?;
     }
     let state = AppState::new(accounts, records, config);

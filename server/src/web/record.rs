@@ -164,19 +164,13 @@ fn scoped(store: &Store, viewer: &Viewer, id: &str) -> Result<Record, RelayError
     }
 }
 
-/// Runs `f` on the store acting as the viewer, then restores the relay's own identity.
+/// Runs `f` on the store acting as the viewer (the relay's stored identity is untouched).
 fn as_viewer<T>(
     store: &mut Store,
     viewer: &Viewer,
     f: impl FnOnce(&mut Store) -> fieldledger_core::Result<T>,
 ) -> Result<fieldledger_core::Result<T>, RelayError> {
-    let relay = store.identity().cloned();
-    store.set_identity(viewer.identity())?;
-    let out = f(store);
-    if let Some(relay) = relay {
-        store.set_identity(relay)?;
-    }
-    Ok(out)
+    Ok(store.act_as(viewer.identity(), f))
 }
 
 /// Whether a core error is the user's to fix (shown on the page) rather than a failure.
