@@ -236,6 +236,7 @@ fn bench_core() {
     let _ = Command::new("sqlite3")
         .arg(&path)
         .arg("PRAGMA wal_checkpoint(TRUNCATE);")
+        .stdout(Stdio::null())
         .status();
     let size: u64 = ["device.db", "device.db-wal"]
         .iter()
@@ -360,7 +361,7 @@ fn bench_merge() {
         conflicts.len()
     );
     println!(
-        "| conflict scan of the merged record | {} |",
+        "| load the merged record and scan it for conflicts | {} |",
         ms(conflict_scan)
     );
     println!("| compacted document size | {} bytes |", size);

@@ -207,6 +207,12 @@ impl RecordDoc {
                 }
             }
         }
+        if all.len() > 1 {
+            // Resolving a conflict: clear every concurrent value first, so the choice is a new
+            // value. Writing the shown value over the others would ride on the old value, and
+            // a concurrent edit elsewhere would then replace the choice without a conflict.
+            self.doc.delete(obj, key)?;
+        }
         self.doc.put(obj, key, new)?;
         Ok(true)
     }

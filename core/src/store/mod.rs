@@ -878,6 +878,52 @@ impl Store {
                 ));
             }
         }
+        // Who created a record is written once, by the device that sends it first; the meta
+        // keys never change afterwards (only `_unit`, by the office, checked above).
+        let meta = m.after.meta();
+        match &m.before {
+            None if meta.created_by != author.user || meta.device != author.device => {
+                return Err(Error::PermissionDenied(format!(
+                    "a new record must be created by the sending user and device, not {} on {}",
+                    meta.created_by, meta.device
+                )));
+            }
+            Some(b) => {
+                let old = b.meta();
+                if (
+                    &old.id,
+                    &old.kind,
+                    &old.number,
+                    &old.created_by,
+                    old.created_at,
+                    &old.device,
+                    old.schema,
+                ) != (
+                    &meta.id,
+                    &meta.kind,
+                    &meta.number,
+                    &meta.created_by,
+                    meta.created_at,
+                    &meta.device,
+                    meta.schema,
+                ) {
+                    return Err(Error::PermissionDenied(
+                        "a record's id, kind, number, creator and creation time cannot be changed"
+                            .into(),
+                    ));
+                }
+            }
+            None => {}
+        }
+        // Fast path: the merged record keeps the rules relative to what the relay had. Sign-off
+        // logs are always replayed, so no forged step hides inside an honest-looking end state.
+        if m.kind != RecordKind::Petition
+            && self
+                .check_record(m.kind, m.before.as_ref(), &m.after, author)
+                .is_ok()
+        {
+            return Ok(());
+        }
         // Each added change is checked in its own causal context — the record as its author
         // saw it, and with the change applied — which is what the author's device checked.
         // Checking only the merged result would refuse honest edits that merely ran

@@ -117,6 +117,38 @@ fn doc_seq(store: &Store, id: &str) -> Result<Option<i64>> {
         .optional()?)
 }
 
+/// Local write sequence up to which every document is known to be acknowledged, so finding
+/// what to push reads only documents written since (cost grows with changes, not the store).
+const CLEAN_UPTO: &str = "sync/clean_upto";
+
+fn dirty_docs(store: &Store) -> Result<Vec<(String, i64)>> {
+    let clean: i64 = store
+        .meta(CLEAN_UPTO)?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut stmt = store.connection().prepare_cached(
+        "SELECT d.id, d.seq FROM documents d LEFT JOIN sync_docs s ON s.id = d.id
+         WHERE d.seq > ?1 AND (s.id IS NULL OR d.seq > s.pushed_seq) ORDER BY d.seq",
+    )?;
+    let rows = stmt
+        .query_map([clean], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// Moves the clean watermark up to just below the oldest document still to push.
+fn advance_clean_watermark(store: &Store) -> Result<()> {
+    let upto = match dirty_docs(store)?.first() {
+        Some((_, seq)) => seq - 1,
+        None => store.connection().query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM documents",
+            [],
+            |r| r.get(0),
+        )?,
+    };
+    store.set_meta(CLEAN_UPTO, &upto.to_string())
+}
+
 impl DeviceSync {
     /// Starts a sync from the store's saved cursor with every document not yet acknowledged.
     pub fn new(store: &Store) -> Result<DeviceSync> {
@@ -124,13 +156,7 @@ impl DeviceSync {
             .meta("sync/cursor")?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let mut stmt = store.connection().prepare(
-            "SELECT d.id, d.seq FROM documents d LEFT JOIN sync_docs s ON s.id = d.id
-             WHERE s.id IS NULL OR d.seq > s.pushed_seq ORDER BY d.seq",
-        )?;
-        let mut to_push: Vec<(String, i64)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let mut to_push = dirty_docs(store)?;
         to_push.reverse();
         let progress = SyncProgress {
             to_push: to_push.len() as u64,
@@ -190,6 +216,7 @@ impl DeviceSync {
             None => (self.cursor, Vec::new()),
         };
         if push.is_empty() && want.is_empty() && self.feed_done {
+            advance_clean_watermark(store)?;
             return Ok(None);
         }
         Ok(Some(SyncRequest {

@@ -4,5 +4,8 @@
 //! The randomized scenario prints its seed; replay one with `FIELDLEDGER_SEED=<n>`.
 
 mod basics;
+mod decode;
+mod fuzz;
 mod merge;
 mod scenario;
+mod security;

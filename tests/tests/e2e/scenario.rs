@@ -35,11 +35,10 @@ const LEADERS: [&str; 4] = ["王局长", "李主任", "赵科长", "陈书记"];
 const TRENDS: [&str; 4] = ["escalating", "stable", "easing", "resolved"];
 
 /// Whether devices may write, to a field that holds several concurrent values, the value
-/// Automerge shows (the commonest way a person resolves a conflict). Automerge 0.12 writes that
-/// as a delete of the other values, not as a new value, so a concurrent edit on another device
-/// drops it silently; `merge::choosing_the_shown_value_of_a_conflict_survives_a_concurrent_edit`
-/// fails on it. Set to `true` once the core writes such a choice as a new value.
-const CHOOSE_SHOWN_VALUE: bool = false;
+/// Automerge shows (the commonest way a person resolves a conflict). The core writes such a
+/// choice as a new value (it clears the concurrent values first), so a concurrent edit on
+/// another device meets it as a conflict; `merge::choosing_the_shown_value_…` checks that.
+const CHOOSE_SHOWN_VALUE: bool = true;
 
 /// Whether writing `value` to `field` of `id` would re-write the shown one of several values.
 fn rewrites_shown_value(store: &Store, id: &str, field: &str, value: &FieldValue) -> bool {
@@ -716,14 +715,13 @@ fn many_devices_converge_through_faults_restarts_and_a_killed_relay() {
     let mut ledger = Ledger::default();
 
     // Each unit head opens two disputes the whole unit works on.
-    for i in 0..members.len() {
-        if members[i].dev.identity().author.role == fieldledger_core::Role::UnitHead {
+    for m in &mut members {
+        if m.dev.identity().author.role == fieldledger_core::Role::UnitHead {
             for _ in 0..2 {
-                let id = create_record(&mut rng, &mut members[i], &mut ledger);
-                let unit = members[i].unit.clone();
-                ledger.shared.entry(unit).or_default().push(id);
+                let id = create_record(&mut rng, m, &mut ledger);
+                ledger.shared.entry(m.unit.clone()).or_default().push(id);
             }
-            members[i].dev.sync_clean();
+            m.dev.sync_clean();
         }
     }
     for m in &mut members {
