@@ -696,3 +696,66 @@ fn a_killed_writer_loses_no_committed_write() {
     }
     assert!(s.count(RecordKind::Dispute).unwrap() as usize >= committed.len());
 }
+
+#[test]
+fn a_unit_adds_its_own_categories_through_its_profile() {
+    let mut office = memory_store("admin", "OFFICE", Role::Office, "D0");
+    let profile = fieldledger_core::model::unit::profile_id("WJK");
+    office
+        .create_with_id(
+            &profile,
+            RecordKind::UnitProfile,
+            Some("WJK"),
+            &[Edit::text("unit_name", "疾控科")],
+            None,
+        )
+        .unwrap();
+    let mut s = memory_store("wang", "WJK", Role::UnitHead, "D1");
+    s.merge_remote(&profile, &office.document_bytes(&profile).unwrap())
+        .unwrap();
+    assert!(matches!(
+        s.create(
+            RecordKind::Dispute,
+            None,
+            &[Edit::text("name", "x"), Edit::text("category", "疫苗接种")]
+        ),
+        Err(Error::UnknownCategory(_))
+    ));
+    s.edit(
+        &profile,
+        &[Edit::set(
+            "自定义类型",
+            FieldValue::List(vec!["疫苗接种".into()]),
+        )],
+    )
+    .unwrap();
+    let cats = s.categories("WJK").unwrap();
+    assert_eq!(cats.len(), 18);
+    assert_eq!(
+        cats[..17],
+        fieldledger_core::model::FORM_CATEGORIES.map(String::from)
+    );
+    let id = s
+        .create(
+            RecordKind::Dispute,
+            None,
+            &[Edit::text("name", "x"), Edit::text("category", "疫苗接种")],
+        )
+        .unwrap();
+    assert_eq!(
+        s.dispute(&id).unwrap().category.as_deref(),
+        Some("疫苗接种")
+    );
+    // Staff cannot create a unit profile.
+    let mut staff = memory_store("zhang", "WJK", Role::Staff, "D2");
+    assert!(matches!(
+        staff.create_with_id(
+            "unit-X",
+            RecordKind::UnitProfile,
+            None,
+            &[Edit::text("unit_name", "x")],
+            None
+        ),
+        Err(Error::PermissionDenied(_))
+    ));
+}
