@@ -583,7 +583,7 @@ impl Store {
         touched.insert(0, "_created".into());
         let after = Record::from_json(kind, doc.to_json()?)?;
         // Dropping `tx` on error rolls the counter back.
-        self.check_record_tx(kind, None, &after, &author)?;
+        self.check_record(kind, None, &after, &author)?;
         doc.commit(&self.note(&author, touched, Some("create")), now);
         write_doc(&tx, id, kind, &unit, &mut doc, None, now)?;
         if let Some((other_id, other_edits)) = extra {
@@ -591,16 +591,6 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
-    }
-
-    fn check_record_tx(
-        &self,
-        kind: RecordKind,
-        before: Option<&Record>,
-        after: &Record,
-        author: &Author,
-    ) -> Result<()> {
-        self.check_record(kind, before, after, author)
     }
 
     /// Applies edits to a record as the acting user.
