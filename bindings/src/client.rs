@@ -50,6 +50,9 @@ struct ErrorJson {
 }
 
 fn error_of(status: u16, body: &[u8]) -> TransportError {
+    let code = serde_json::from_slice::<ErrorJson>(body)
+        .ok()
+        .map(|e| e.error);
     let message = match serde_json::from_slice::<ErrorJson>(body) {
         Ok(e) => format!("the relay answered {status} ({}): {}", e.error, e.message),
         Err(_) => format!(
@@ -60,6 +63,7 @@ fn error_of(status: u16, body: &[u8]) -> TransportError {
     TransportError {
         message,
         status: Some(status),
+        code,
     }
 }
 
@@ -67,6 +71,7 @@ fn unreachable(e: ureq::Error) -> TransportError {
     TransportError {
         message: format!("cannot reach the relay: {e}"),
         status: None,
+        code: None,
     }
 }
 
@@ -82,7 +87,7 @@ impl HttpTransport {
     pub(crate) fn new(relay_url: &str, token: &str) -> HttpTransport {
         HttpTransport {
             agent: agent(),
-            url: format!("{}/v1/sync", relay_url.trim_end_matches('/')),
+            url: relay_url.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
         }
     }
@@ -92,7 +97,7 @@ impl Transport for HttpTransport {
     fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
         let mut resp = self
             .agent
-            .post(&self.url)
+            .post(&format!("{}/v1/sync", self.url))
             .header("Authorization", &format!("Bearer {}", self.token))
             .content_type("application/octet-stream")
             .send(&request[..])
@@ -106,11 +111,28 @@ impl Transport for HttpTransport {
             .map_err(|e| TransportError {
                 message: format!("reading the relay's answer failed: {e}"),
                 status: None,
+                code: None,
             })?;
         if status != 200 {
             return Err(error_of(status, &body));
         }
         Ok(body)
+    }
+
+    fn report_loss(&mut self, report: Vec<u8>) -> Result<(), TransportError> {
+        let mut resp = self
+            .agent
+            .post(&format!("{}/v1/device/lost", self.url))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .content_type("application/json")
+            .send(&report[..])
+            .map_err(unreachable)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = resp.body_mut().read_to_vec().unwrap_or_default();
+            return Err(error_of(status, &body));
+        }
+        Ok(())
     }
 }
 
@@ -152,6 +174,7 @@ pub(crate) fn enroll(
         .map_err(|e| TransportError {
             message: format!("reading the relay's answer failed: {e}"),
             status: None,
+            code: None,
         })?;
     if status != 200 {
         let e = error_of(status, &bytes);

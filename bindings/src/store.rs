@@ -543,11 +543,13 @@ mod tests {
             let req = SyncRequest::decode(&request).map_err(|e| TransportError {
                 message: e.to_string(),
                 status: Some(400),
+                code: None,
             })?;
             let resp = handle_request(&mut lock(&self.relay), &self.peer, &req).map_err(|e| {
                 TransportError {
                     message: e.to_string(),
                     status: Some(500),
+                    code: None,
                 }
             })?;
             Ok(resp.encode())

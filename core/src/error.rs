@@ -77,6 +77,12 @@ pub enum Error {
         /// Newest version this build knows.
         supported: i64,
     },
+    /// The store file cannot be decrypted with the key given (or is not a store at all);
+    /// nothing was written to it.
+    #[error(
+        "cannot open the store: the key is wrong, or the file is not a fieldledger store (the file was not changed)"
+    )]
+    WrongKey,
     /// An error from SQLite.
     #[error("store error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -97,6 +103,10 @@ pub enum Error {
         /// HTTP status, if the relay answered.
         status: Option<u16>,
     },
+    /// The relay revoked this device (lost or stolen): its store must be erased, see
+    /// [`crate::sync::erase_revoked`].
+    #[error("this device was revoked by the bureau office: {0}")]
+    DeviceRevoked(String),
     /// An I/O error (for example writing an export file).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -27,17 +27,20 @@ impl Transport for Direct {
             return Err(TransportError {
                 message: "network down".into(),
                 status: None,
+                code: None,
             });
         }
         self.log.push(request.clone());
         let req = SyncRequest::decode(&request).map_err(|e| TransportError {
             message: e.to_string(),
             status: Some(400),
+            code: None,
         })?;
         let resp = handle_request(&mut self.relay.borrow_mut(), &self.peer, &req).map_err(|e| {
             TransportError {
                 message: e.to_string(),
                 status: Some(500),
+                code: None,
             }
         })?;
         Ok(resp.encode())
@@ -315,6 +318,7 @@ fn invalid_values_pushed_by_a_hostile_client_are_refused() {
         cursor: 0,
         push: vec![fieldledger_core::sync::PushDoc {
             id: id.clone(),
+            generation: 0,
             changes: bytes,
         }],
         want: vec![],

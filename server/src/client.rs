@@ -29,6 +29,9 @@ struct ErrorJson {
 }
 
 fn error_of(status: u16, body: &[u8]) -> TransportError {
+    let code = serde_json::from_slice::<ErrorJson>(body)
+        .ok()
+        .map(|e| e.error);
     let message = match serde_json::from_slice::<ErrorJson>(body) {
         Ok(e) => format!("{} ({}): {}", status, e.error, e.message),
         Err(_) => format!("HTTP {status}: {}", String::from_utf8_lossy(body)),
@@ -36,6 +39,7 @@ fn error_of(status: u16, body: &[u8]) -> TransportError {
     TransportError {
         message,
         status: Some(status),
+        code,
     }
 }
 
@@ -51,7 +55,7 @@ impl HttpTransport {
     pub fn new(relay_url: &str, token: &str) -> HttpTransport {
         HttpTransport {
             agent: agent(),
-            url: format!("{}/v1/sync", relay_url.trim_end_matches('/')),
+            url: relay_url.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
         }
     }
@@ -72,13 +76,14 @@ impl Transport for HttpTransport {
     fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
         let mut resp = self
             .agent
-            .post(&self.url)
+            .post(&format!("{}/v1/sync", self.url))
             .header("Authorization", &format!("Bearer {}", self.token))
             .content_type("application/octet-stream")
             .send(&request[..])
             .map_err(|e| TransportError {
                 message: format!("cannot reach the relay: {e}"),
                 status: None,
+                code: None,
             })?;
         let status = resp.status().as_u16();
         let body = resp
@@ -89,11 +94,32 @@ impl Transport for HttpTransport {
             .map_err(|e| TransportError {
                 message: format!("reading the relay's answer: {e}"),
                 status: Some(status),
+                code: None,
             })?;
         if status != 200 {
             return Err(error_of(status, &body));
         }
         Ok(body)
+    }
+
+    fn report_loss(&mut self, report: Vec<u8>) -> Result<(), TransportError> {
+        let mut resp = self
+            .agent
+            .post(&format!("{}/v1/device/lost", self.url))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .content_type("application/json")
+            .send(&report[..])
+            .map_err(|e| TransportError {
+                message: format!("cannot reach the relay: {e}"),
+                status: None,
+                code: None,
+            })?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = resp.body_mut().read_to_vec().unwrap_or_default();
+            return Err(error_of(status, &body));
+        }
+        Ok(())
     }
 }
 
@@ -119,6 +145,7 @@ pub fn enroll(
     let actor_hex = store.rotate_actor().map_err(|e| TransportError {
         message: e.to_string(),
         status: None,
+        code: None,
     })?;
     let url = format!("{}/v1/enroll", relay_url.trim_end_matches('/'));
     let req = EnrollRequest {
@@ -132,11 +159,13 @@ pub fn enroll(
         .map_err(|e| TransportError {
             message: format!("cannot reach the relay: {e}"),
             status: None,
+            code: None,
         })?;
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_to_vec().map_err(|e| TransportError {
         message: e.to_string(),
         status: Some(status),
+        code: None,
     })?;
     if status != 200 {
         return Err(error_of(status, &body));
@@ -144,10 +173,12 @@ pub fn enroll(
     let e: EnrollmentJson = serde_json::from_slice(&body).map_err(|e| TransportError {
         message: format!("unexpected enrollment answer: {e}"),
         status: Some(status),
+        code: None,
     })?;
     let role: Role = e.role.parse().map_err(|_| TransportError {
         message: format!("unknown role {}", e.role),
         status: Some(status),
+        code: None,
     })?;
     let identity = Identity {
         author: Author {
@@ -166,6 +197,7 @@ pub fn enroll(
         .map_err(|e| TransportError {
             message: e.to_string(),
             status: None,
+            code: None,
         })?;
     Ok(identity)
 }

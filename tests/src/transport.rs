@@ -39,6 +39,7 @@ fn dropped(what: &str) -> TransportError {
     TransportError {
         message: format!("connection dropped {what} (injected)"),
         status: None,
+        code: None,
     }
 }
 

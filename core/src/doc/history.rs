@@ -26,29 +26,29 @@ pub struct HistoryEntry {
 }
 
 impl RecordDoc {
-    /// Every change of the document in causal order.
+    /// Every change of the record in causal order: the notes kept from earlier generations
+    /// (see [`crate::doc::erase`]), then the changes of this document.
     pub fn history(&mut self) -> Vec<HistoryEntry> {
-        self.doc
-            .get_changes_meta(&[])
-            .into_iter()
-            .map(|m| {
-                let note: ChangeNote = m
-                    .message
-                    .as_deref()
-                    .and_then(|s| serde_json::from_str(s).ok())
-                    .unwrap_or_default();
-                HistoryEntry {
-                    hash: m.hash.to_string(),
-                    actor: m.actor.to_hex_string(),
-                    user: note.user,
-                    device: note.device,
-                    at_ms: m.timestamp,
-                    fields: note.fields,
-                    action: note.action,
-                    deps: m.deps.iter().map(|d| d.to_string()).collect(),
-                }
-            })
-            .collect()
+        let mut all = self.archived_history();
+        let own = self.doc.get_changes_meta(&[]).into_iter().map(|m| {
+            let note: ChangeNote = m
+                .message
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            HistoryEntry {
+                hash: m.hash.to_string(),
+                actor: m.actor.to_hex_string(),
+                user: note.user,
+                device: note.device,
+                at_ms: m.timestamp,
+                fields: note.fields,
+                action: note.action,
+                deps: m.deps.iter().map(|d| d.to_string()).collect(),
+            }
+        });
+        all.extend(own);
+        all
     }
 
     /// Heads of the document as it stood at `at_ms`: the changes made up to then whose

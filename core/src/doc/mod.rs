@@ -7,6 +7,7 @@
 //! with an `id`, `_at` and `_by`, only ever appended to.
 
 pub mod conflict;
+pub mod erase;
 pub mod history;
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -64,6 +65,13 @@ pub(crate) fn field_value_of(v: &Value<'_>) -> FieldValue {
         },
         Value::Object(_) => FieldValue::Null,
     }
+}
+
+fn without_archive(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(m) = v.as_object_mut() {
+        m.remove(erase::HISTORY_KEY);
+    }
+    v
 }
 
 impl RecordDoc {
@@ -164,14 +172,19 @@ impl RecordDoc {
     }
 
     /// The whole document as JSON (text objects as strings), the form typed records are read from.
+    /// (The archived history of earlier generations is left out; see [`RecordDoc::history`].)
     pub fn to_json(&self) -> Result<serde_json::Value> {
-        Ok(serde_json::to_value(AutoSerde::from(&self.doc))?)
+        Ok(without_archive(serde_json::to_value(AutoSerde::from(
+            &self.doc,
+        ))?))
     }
 
     /// The document as it stood at `heads`, as JSON.
     pub fn to_json_at(&mut self, heads: &[ChangeHash]) -> Result<serde_json::Value> {
         let fork = self.doc.fork_at(heads)?;
-        Ok(serde_json::to_value(AutoSerde::from(&fork))?)
+        Ok(without_archive(serde_json::to_value(AutoSerde::from(
+            &fork,
+        ))?))
     }
 
     /// Current heads.

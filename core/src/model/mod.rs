@@ -238,6 +238,14 @@ pub struct RecordMeta {
     /// Device the record was created on.
     #[serde(rename = "_device", default)]
     pub device: String,
+    /// How many times personal data was erased from the record (each erasure starts a new
+    /// document generation; see [`crate::doc::erase`]).
+    #[serde(rename = "_generation", default, skip_serializing_if = "is_zero")]
+    pub generation: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// Keys of [`RecordMeta`] in the document root.

@@ -146,33 +146,49 @@ fn push_units(sql: &mut String, args: &mut Vec<SqlValue>, col: &str, units: &Opt
     }
 }
 
+fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordSummary> {
+    Ok(RecordSummary {
+        id: r.get(0)?,
+        kind: r
+            .get::<_, String>(1)?
+            .parse()
+            .unwrap_or(RecordKind::Dispute),
+        unit: r.get(2)?,
+        number: r.get(3)?,
+        title: r.get(4)?,
+        status: r.get(5)?,
+        created_by: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        conflicts: r.get(9)?,
+    })
+}
+
+const SUMMARY_COLUMNS: &str =
+    "id, kind, unit, number, title, status, created_by, created_at, updated_at, conflicts";
+
 impl Store {
+    /// One record's summary row from the index.
+    pub fn summary(&self, id: &str) -> Result<RecordSummary> {
+        use rusqlite::OptionalExtension;
+        self.connection()
+            .query_row(
+                &format!("SELECT {SUMMARY_COLUMNS} FROM records WHERE id = ?1"),
+                [id],
+                summary_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| crate::error::Error::UnknownRecord(id.to_owned()))
+    }
+
     /// Lists records of a kind (optionally of some units), newest first, from the index.
     pub fn list(&self, kind: RecordKind, units: Option<&[String]>) -> Result<Vec<RecordSummary>> {
-        let mut sql = "SELECT id, kind, unit, number, title, status, created_by, created_at, updated_at, conflicts
-                       FROM records WHERE kind = ?"
-            .to_owned();
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM records WHERE kind = ?");
         let mut args = vec![SqlValue::Text(kind.code().into())];
         push_units(&mut sql, &mut args, "unit", &units.map(<[String]>::to_vec));
         sql.push_str(" ORDER BY created_at DESC, id");
         let mut stmt = self.connection().prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok(RecordSummary {
-                id: r.get(0)?,
-                kind: r
-                    .get::<_, String>(1)?
-                    .parse()
-                    .unwrap_or(RecordKind::Dispute),
-                unit: r.get(2)?,
-                number: r.get(3)?,
-                title: r.get(4)?,
-                status: r.get(5)?,
-                created_by: r.get(6)?,
-                created_at: r.get(7)?,
-                updated_at: r.get(8)?,
-                conflicts: r.get(9)?,
-            })
-        })?;
+        let rows = stmt.query_map(params_from_iter(args), summary_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -5,6 +5,7 @@
 //! index rows in one SQLite transaction. Lists and reports read the index, not the documents.
 
 mod as_of;
+pub mod erase;
 mod index;
 pub mod schema;
 
@@ -15,6 +16,7 @@ use automerge::{ActorId, ChangeHash};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+pub use erase::{ErasureOutcome, ErasureRequest, Regenerated};
 pub use index::{DisputeFilter, RecordSummary};
 
 use crate::doc::{ChangeNote, Conflict, HistoryEntry, RecordDoc};
@@ -149,14 +151,95 @@ fn heads_from_json(s: &str) -> Result<Vec<ChangeHash>> {
     parse_heads(&v)
 }
 
+/// Length of a store key in bytes (AES-256).
+pub const STORE_KEY_LEN: usize = 32;
+
+/// Reads the schema once, so a wrong key (or a file that is no store) fails here, before
+/// anything is written.
+fn check_readable(conn: &Connection) -> Result<()> {
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            Err(Error::WrongKey)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Changes kept as incremental chunks before a document is compacted again.
 const COMPACT_AFTER: i64 = 32;
 
 impl Store {
-    /// Opens (or creates) a store in a SQLite file.
+    /// Opens (or creates) an unencrypted store in a SQLite file (the relay, whose disk the
+    /// office protects; devices use [`Store::open_encrypted`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let conn = Connection::open(path)?;
+        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+        check_readable(&conn)?;
         Self::init(conn)
+    }
+
+    /// Opens (or creates) a store encrypted at rest with SQLCipher (AES-256, every page and
+    /// the write-ahead log). `key` is the raw 32-byte key the app keeps in the platform
+    /// keystore. A wrong key gives [`Error::WrongKey`] and writes nothing to the file.
+    pub fn open_encrypted(path: impl AsRef<Path>, key: &[u8]) -> Result<Store> {
+        if key.len() != STORE_KEY_LEN {
+            return Err(Error::invalid(
+                "store key",
+                format!("must be {STORE_KEY_LEN} bytes, got {}", key.len()),
+            ));
+        }
+        let conn = Connection::open(path)?;
+        // A raw key (`x'…'`) skips SQLCipher's passphrase derivation: the keystore's key is
+        // already random.
+        // SQLCipher would log a failed page check to stderr; the caller gets `WrongKey` instead.
+        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+        conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))?;
+        check_readable(&conn)?;
+        Self::init(conn)
+    }
+
+    /// Re-encrypts a plaintext store file (written by a build before encryption) in place
+    /// with `key`, through SQLCipher's `sqlcipher_export`. The plaintext file is replaced
+    /// only after the encrypted copy is complete.
+    pub fn encrypt_plaintext_file(path: impl AsRef<Path>, key: &[u8]) -> Result<()> {
+        let path = path.as_ref();
+        if key.len() != STORE_KEY_LEN {
+            return Err(Error::invalid(
+                "store key",
+                format!("must be {STORE_KEY_LEN} bytes, got {}", key.len()),
+            ));
+        }
+        let tmp = path.with_extension("encrypting");
+        let _ = std::fs::remove_file(&tmp);
+        {
+            let conn = Connection::open(path)?;
+            check_readable(&conn)?;
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            conn.execute(
+                &format!(
+                    "ATTACH DATABASE ?1 AS encrypted KEY \"x'{}'\"",
+                    hex::encode(key)
+                ),
+                [tmp.to_string_lossy()],
+            )?;
+            conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            conn.execute_batch(&format!(
+                "PRAGMA encrypted.user_version = {version}; DETACH DATABASE encrypted;"
+            ))?;
+        }
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+        }
+        std::fs::rename(&tmp, path)?;
+        Ok(())
     }
 
     /// Opens a store in memory (tests, scratch work).
@@ -165,6 +248,8 @@ impl Store {
     }
 
     fn init(mut conn: Connection) -> Result<Store> {
+        // Freed pages are overwritten, so erased personal data does not linger in the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -251,6 +336,11 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Closes the SQLite connection, reporting any error (dropping a store also closes it).
+    pub fn close(self) -> Result<()> {
+        self.conn.close().map_err(|(_, e)| e.into())
     }
 
     /// Replaces the clock (tests, reproducible reports).
@@ -577,6 +667,7 @@ impl Store {
             created_by: author.user.clone(),
             created_at: now,
             device: author.device.clone(),
+            generation: 0,
         };
         let mut doc = RecordDoc::create(self.actor.clone(), &meta)?;
         let mut touched = doc.apply(&checked, &mut new_entry_id, &author.user, now)?;
@@ -862,6 +953,15 @@ impl Store {
         Self::check_scope(author, &m.after.meta().unit)?;
         if let Some(b) = &m.before {
             Self::check_scope(author, &b.meta().unit)?;
+            // A rebuilt generation has one root change; changes of the erased generation
+            // would bring a second `_id` (and the erased values) back.
+            if b.meta().generation > 0
+                && automerge::ReadDoc::get_all(m.doc.automerge(), automerge::ROOT, "_id")?.len() > 1
+            {
+                return Err(Error::PermissionDenied(
+                    "these changes belong to a generation of the record that was erased".into(),
+                ));
+            }
             if b.meta().unit != m.after.meta().unit && author.role != Role::Office {
                 return Err(Error::PermissionDenied(
                     "only the bureau office moves records between units".into(),
@@ -888,6 +988,7 @@ impl Store {
                     old.created_at,
                     &old.device,
                     old.schema,
+                    old.generation,
                 ) != (
                     &meta.id,
                     &meta.kind,
@@ -896,6 +997,7 @@ impl Store {
                     meta.created_at,
                     &meta.device,
                     meta.schema,
+                    meta.generation,
                 ) {
                     return Err(Error::PermissionDenied(
                         "a record's id, kind, number, creator and creation time cannot be changed"
@@ -1084,10 +1186,11 @@ fn write_doc(
             let bytes = doc.save();
             tx.execute("DELETE FROM doc_changes WHERE id=?1", [id])?;
             tx.execute(
-                "INSERT INTO documents(id, kind, unit, bytes, heads, seq, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO documents(id, kind, unit, bytes, heads, seq, updated_at, generation)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(id) DO UPDATE SET unit=excluded.unit, bytes=excluded.bytes, heads=excluded.heads,
-                 seq=excluded.seq, updated_at=excluded.updated_at",
-                params![id, kind.code(), unit, bytes, heads_to_json(&heads), seq, now],
+                 seq=excluded.seq, updated_at=excluded.updated_at, generation=excluded.generation",
+                params![id, kind.code(), unit, bytes, heads_to_json(&heads), seq, now, doc.generation()],
             )?;
         }
     }

@@ -5,7 +5,7 @@ use rusqlite::Transaction;
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Version 1: documents, the record index and the dispute index.
 const V1: &str = "
@@ -71,6 +71,11 @@ CREATE TABLE sync_docs (
 );
 ";
 
+/// Version 3: the document generation (raised by each personal-data erasure).
+const V3: &str = "
+ALTER TABLE documents ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Brings a database from `from` to [`VERSION`]. Returns whether records must be reindexed.
 pub fn upgrade(tx: &Transaction<'_>, from: i64) -> Result<bool> {
     if from > VERSION {
@@ -88,6 +93,9 @@ pub fn upgrade(tx: &Transaction<'_>, from: i64) -> Result<bool> {
         // Version 1 indexes have no conflict counts: recompute them from the documents.
         reindex = from >= 1;
     }
+    if from < 3 {
+        tx.execute_batch(V3)?;
+    }
     tx.pragma_update(None, "user_version", VERSION)?;
     Ok(reindex)
 }
@@ -100,6 +108,9 @@ pub fn create_at_version(tx: &Transaction<'_>, version: i64) -> Result<()> {
     }
     if version >= 2 {
         tx.execute_batch(V2)?;
+    }
+    if version >= 3 {
+        tx.execute_batch(V3)?;
     }
     tx.pragma_update(None, "user_version", version)?;
     Ok(())

@@ -8,8 +8,9 @@ use super::message::{
     FeedItem, PROTOCOL_VERSION, PushDoc, Rejection, SyncRequest, SyncResponse, WantDoc,
     hashes_from_wire, hashes_to_wire,
 };
+use super::relay::STALE_GENERATION;
 use crate::error::{Error, Result};
-use crate::store::{Store, parse_heads};
+use crate::store::{Regenerated, Store, parse_heads};
 
 /// Most documents pushed in one request.
 const PUSH_BATCH_DOCS: usize = 200;
@@ -26,12 +27,39 @@ pub struct TransportError {
     pub message: String,
     /// HTTP status, if the relay answered.
     pub status: Option<u16>,
+    /// The relay's error code (`device_revoked`, `unauthorized`, …), if it sent one.
+    pub code: Option<String>,
+}
+
+impl TransportError {
+    /// A failure before any answer (no network, timeout).
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        TransportError {
+            message: message.into(),
+            status: None,
+            code: None,
+        }
+    }
+
+    /// Whether the relay refused the device because it was revoked.
+    pub fn is_revoked(&self) -> bool {
+        self.code.as_deref() == Some(super::revoke::DEVICE_REVOKED)
+    }
 }
 
 /// Carries one encoded request to the relay and returns the encoded response.
 pub trait Transport {
     /// Sends `request`, returns the response body.
     fn exchange(&mut self, request: Vec<u8>) -> std::result::Result<Vec<u8>, TransportError>;
+
+    /// Sends a revoked device's last word: the records it held that the relay never got
+    /// (JSON of [`super::LossReport`]). The relay accepts it with the revoked token.
+    fn report_loss(&mut self, report: Vec<u8>) -> std::result::Result<(), TransportError> {
+        let _ = report;
+        Err(TransportError::unreachable(
+            "this transport cannot report lost records",
+        ))
+    }
 }
 
 /// Progress of a running sync, reported after each round.
@@ -66,6 +94,10 @@ pub struct SyncReport {
     pub bytes_received: u64,
     /// Feed cursor after the sync.
     pub cursor: u64,
+    /// Records replaced by a newer generation (personal data erased on the relay), with the
+    /// unsynced local edits re-applied or dropped.
+    #[serde(default)]
+    pub regenerated: Vec<Regenerated>,
 }
 
 /// The device-side state machine of one sync.
@@ -121,7 +153,7 @@ fn doc_seq(store: &Store, id: &str) -> Result<Option<i64>> {
 /// what to push reads only documents written since (cost grows with changes, not the store).
 const CLEAN_UPTO: &str = "sync/clean_upto";
 
-fn dirty_docs(store: &Store) -> Result<Vec<(String, i64)>> {
+pub(super) fn dirty_docs(store: &Store) -> Result<Vec<(String, i64)>> {
     let clean: i64 = store
         .meta(CLEAN_UPTO)?
         .and_then(|s| s.parse().ok())
@@ -206,7 +238,12 @@ impl DeviceSync {
             // What the relay will know once it acknowledges: the heads sent, not its own heads
             // (those may include changes of others this device has not received yet).
             self.in_flight.push((id.clone(), seq, store.heads(&id)?));
-            push.push(PushDoc { id, changes });
+            let generation = store.generation(&id)? as u64;
+            push.push(PushDoc {
+                id,
+                generation,
+                changes,
+            });
         }
         let (cursor, want) = match self.pending.take() {
             Some((end, want)) => {
@@ -245,6 +282,10 @@ impl DeviceSync {
             }
         }
         for r in &resp.rejected {
+            if r.code == STALE_GENERATION {
+                // Kept as unsynced: re-applied on the new generation when it arrives.
+                continue;
+            }
             if let Some((_, seq, _)) = in_flight.iter().find(|(id, _, _)| *id == r.id) {
                 // Refused changes stay local and visible in the report; they are not resent
                 // until the record changes again.
@@ -258,6 +299,26 @@ impl DeviceSync {
         }
         self.progress.to_push = self.to_push.len() as u64;
         for d in &resp.docs {
+            if store.contains(&d.id)? && store.generation(&d.id)? as u64 != d.generation {
+                let acked = relay_state(store, &d.id)?
+                    .map(|(h, _)| h)
+                    .unwrap_or_default();
+                let r = store.replace_generation(&d.id, &d.changes, &acked)?;
+                let seq = doc_seq(store, &d.id)?;
+                if r.reapplied.is_empty() {
+                    set_relay_state(store, &d.id, &hashes_from_wire(&d.heads)?, seq)?;
+                } else {
+                    // The re-applied edits are new local changes: push them in this sync.
+                    set_relay_state(store, &d.id, &hashes_from_wire(&d.heads)?, None)?;
+                    if let Some(seq) = seq {
+                        self.to_push.push((d.id.clone(), seq));
+                    }
+                }
+                self.report.regenerated.push(r);
+                self.progress.received += 1;
+                self.report.received += 1;
+                continue;
+            }
             let was_clean = match (relay_state(store, &d.id)?, doc_seq(store, &d.id)?) {
                 (Some((_, pushed)), Some(seq)) => seq <= pushed,
                 (_, None) => true,
@@ -303,6 +364,16 @@ impl DeviceSync {
     /// Whether the device lacks changes of a feed item, and what it has that the relay knows.
     fn want_for(&self, store: &Store, item: &FeedItem) -> Result<Option<WantDoc>> {
         let relay_heads = hashes_from_wire(&item.heads)?;
+        if store.contains(&item.id)? {
+            let generation = store.generation(&item.id)? as u64;
+            if generation != item.generation {
+                return Ok(Some(WantDoc {
+                    id: item.id.clone(),
+                    generation,
+                    have: Vec::new(),
+                }));
+            }
+        }
         let known = relay_state(store, &item.id)?;
         if let Some((h, _)) = &known {
             if *h == relay_heads {
@@ -321,6 +392,7 @@ impl DeviceSync {
         }
         Ok(Some(WantDoc {
             id: item.id.clone(),
+            generation: item.generation,
             have: known.map(|(h, _)| hashes_to_wire(&h)).unwrap_or_default(),
         }))
     }
@@ -348,9 +420,15 @@ pub fn sync_with(
         }
         let body = req.encode();
         s.report.bytes_sent += body.len() as u64;
-        let resp = transport.exchange(body).map_err(|e| Error::Transport {
-            message: e.message,
-            status: e.status,
+        let resp = transport.exchange(body).map_err(|e| {
+            if e.is_revoked() {
+                Error::DeviceRevoked(e.message)
+            } else {
+                Error::Transport {
+                    message: e.message,
+                    status: e.status,
+                }
+            }
         })?;
         s.report.bytes_received += resp.len() as u64;
         let resp = SyncResponse::decode(&resp)?;

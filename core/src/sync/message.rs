@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// Version of the sync protocol; a message of another version is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest number of documents one request may push or want.
 pub const MAX_DOCS_PER_REQUEST: usize = 2_000;
@@ -15,6 +15,8 @@ pub const MAX_DOCS_PER_REQUEST: usize = 2_000;
 pub struct PushDoc {
     /// Record id.
     pub id: String,
+    /// The document generation the changes belong to (see [`crate::doc::erase`]).
+    pub generation: u64,
     /// Automerge changes (`save_after` the relay's last acknowledged heads, or a whole document).
     pub changes: Vec<u8>,
 }
@@ -24,6 +26,9 @@ pub struct PushDoc {
 pub struct WantDoc {
     /// Record id.
     pub id: String,
+    /// The generation the device holds (0 if it holds none); another generation on the
+    /// relay is sent whole.
+    pub generation: u64,
     /// Change hashes (32 bytes each) the device has and the relay knows.
     pub have: Vec<Vec<u8>>,
 }
@@ -70,6 +75,8 @@ pub struct FeedItem {
     pub id: String,
     /// Relay feed position of this change.
     pub seq: u64,
+    /// The document's generation on the relay.
+    pub generation: u64,
     /// The relay's heads of the document.
     pub heads: Vec<Vec<u8>>,
 }
@@ -81,6 +88,9 @@ pub struct DocData {
     pub id: String,
     /// The relay's heads after these changes.
     pub heads: Vec<Vec<u8>>,
+    /// The document's generation on the relay; if it differs from the device's, `changes`
+    /// is the whole document, which replaces the device's copy.
+    pub generation: u64,
     /// Automerge changes the device lacks.
     pub changes: Vec<u8>,
 }
@@ -193,10 +203,12 @@ mod tests {
             cursor: 7,
             push: vec![PushDoc {
                 id: "a".into(),
+                generation: 0,
                 changes: vec![1, 2, 3],
             }],
             want: vec![WantDoc {
                 id: "b".into(),
+                generation: 1,
                 have: vec![vec![0; 32]],
             }],
             feed_limit: 100,
@@ -213,7 +225,7 @@ mod tests {
         extra.push(0);
         assert!(SyncRequest::decode(&extra).is_err());
         let mut v2 = r.clone();
-        v2.version = 2;
+        v2.version = 99;
         assert!(
             SyncRequest::decode(&v2.encode())
                 .unwrap_err()

@@ -11,10 +11,12 @@
 mod device;
 mod message;
 mod relay;
+mod revoke;
 
 pub use device::{DeviceSync, SyncProgress, SyncReport, Transport, TransportError, sync_with};
 pub use message::{
     Ack, DocData, FeedItem, PROTOCOL_VERSION, PushDoc, Rejection, SyncRequest, SyncResponse,
     WantDoc,
 };
-pub use relay::{Peer, Scope, handle_request};
+pub use relay::{Peer, STALE_GENERATION, Scope, handle_request};
+pub use revoke::{DEVICE_REVOKED, LossReport, LostRecord, erase_revoked, loss_report};

@@ -57,6 +57,9 @@ pub struct Peer {
     pub scope: Scope,
 }
 
+/// Rejection code of a push built on a replaced generation; the device keeps the changes.
+pub const STALE_GENERATION: &str = "stale_generation";
+
 fn rejection(id: &str, e: &Error) -> Rejection {
     let code = match e {
         Error::PermissionDenied(_) => "forbidden",
@@ -74,11 +77,33 @@ fn rejection(id: &str, e: &Error) -> Rejection {
     }
 }
 
-fn push_one(store: &mut Store, peer: &Peer, id: &str, changes: &[u8]) -> Result<Ack> {
+/// A push built on a generation the relay has replaced (after a personal-data erasure).
+struct StaleGeneration(u64);
+
+fn push_one(
+    store: &mut Store,
+    peer: &Peer,
+    id: &str,
+    generation: u64,
+    changes: &[u8],
+) -> Result<std::result::Result<Ack, StaleGeneration>> {
     if id.is_empty() || id.len() > 100 {
         return Err(Error::MalformedDocument(
             "a record id is 1 to 100 characters".into(),
         ));
+    }
+    let relay_generation = if store.contains(id)? {
+        store.generation(id)? as u64
+    } else {
+        0
+    };
+    if generation != relay_generation {
+        if generation > relay_generation {
+            return Err(Error::MalformedDocument(format!(
+                "generation {generation} of {id} does not exist"
+            )));
+        }
+        return Ok(Err(StaleGeneration(relay_generation)));
     }
     let m = store.prepare_merge(id, changes)?;
     if let Some(a) = m.new_actors.iter().find(|a| **a != peer.actor_hex) {
@@ -98,10 +123,10 @@ fn push_one(store: &mut Store, peer: &Peer, id: &str, changes: &[u8]) -> Result<
     }
     store.check_merge(&m, &peer.author)?;
     let out = store.commit_merge(m)?;
-    Ok(Ack {
+    Ok(Ok(Ack {
         id: out.id,
         heads: hashes_to_wire(&parse_heads(&out.heads)?),
-    })
+    }))
 }
 
 fn doc_unit(store: &Store, id: &str) -> Result<Option<String>> {
@@ -122,8 +147,17 @@ fn answer(store: &mut Store, peer: &Peer, req: &SyncRequest) -> Result<SyncRespo
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
     for p in &req.push {
-        match push_one(store, peer, &p.id, &p.changes) {
-            Ok(ack) => accepted.push(ack),
+        match push_one(store, peer, &p.id, p.generation, &p.changes) {
+            Ok(Ok(ack)) => accepted.push(ack),
+            Ok(Err(StaleGeneration(g))) => rejected.push(Rejection {
+                id: p.id.clone(),
+                code: STALE_GENERATION.into(),
+                message: format!(
+                    "record {} was rebuilt after a personal-data erasure (generation {g}); \
+                     the device re-applies its edits to the new version and sends them again",
+                    p.id
+                ),
+            }),
             Err(e @ (Error::Sqlite(_) | Error::Io(_))) => return Err(e),
             Err(e) => rejected.push(rejection(&p.id, &e)),
         }
@@ -133,14 +167,20 @@ fn answer(store: &mut Store, peer: &Peer, req: &SyncRequest) -> Result<SyncRespo
         match doc_unit(store, &w.id)? {
             Some(unit) if peer.scope.contains(&unit) => {
                 let mut doc = store.document(&w.id)?;
-                let have: Vec<_> = hashes_from_wire(&w.have)?
-                    .into_iter()
-                    .filter(|h| doc.automerge_mut().get_change_by_hash(h).is_some())
-                    .collect();
-                let changes = doc.save_after(&have);
+                let generation = doc.generation() as u64;
+                let changes = if w.generation == generation {
+                    let have: Vec<_> = hashes_from_wire(&w.have)?
+                        .into_iter()
+                        .filter(|h| doc.automerge_mut().get_change_by_hash(h).is_some())
+                        .collect();
+                    doc.save_after(&have)
+                } else {
+                    doc.save()
+                };
                 docs.push(DocData {
                     id: w.id.clone(),
                     heads: hashes_to_wire(&doc.heads()),
+                    generation,
                     changes,
                 });
             }
@@ -152,7 +192,7 @@ fn answer(store: &mut Store, peer: &Peer, req: &SyncRequest) -> Result<SyncRespo
         }
     }
     let limit = req.feed_limit.clamp(1, 5_000) as i64;
-    let mut sql = "SELECT id, seq, heads FROM documents WHERE seq > ?".to_owned();
+    let mut sql = "SELECT id, seq, heads, generation FROM documents WHERE seq > ?".to_owned();
     let mut args = vec![SqlValue::Integer(req.cursor.min(i64::MAX as u64) as i64)];
     if let Some(units) = peer.scope.units() {
         sql.push_str(&format!(
@@ -173,17 +213,19 @@ fn answer(store: &mut Store, peer: &Peer, req: &SyncRequest) -> Result<SyncRespo
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let more = feed.len() as i64 > limit;
     feed.truncate(limit as usize);
     let mut items = Vec::with_capacity(feed.len());
-    for (id, seq, heads) in feed {
+    for (id, seq, heads, generation) in feed {
         let hex: Vec<String> = serde_json::from_str(&heads)?;
         items.push(FeedItem {
             id,
             seq: seq as u64,
+            generation: generation as u64,
             heads: hashes_to_wire(&parse_heads(&hex)?),
         });
     }

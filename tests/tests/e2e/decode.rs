@@ -25,11 +25,19 @@ fn request() -> impl Strategy<Value = SyncRequest> {
     (
         any::<u64>(),
         vec(
-            (id(), vec(any::<u8>(), 0..64)).prop_map(|(id, changes)| PushDoc { id, changes }),
+            (id(), vec(any::<u8>(), 0..64)).prop_map(|(id, changes)| PushDoc {
+                id,
+                generation: 0,
+                changes,
+            }),
             0..4,
         ),
         vec(
-            (id(), hashes()).prop_map(|(id, have)| WantDoc { id, have }),
+            (id(), hashes()).prop_map(|(id, have)| WantDoc {
+                id,
+                generation: 0,
+                have,
+            }),
             0..4,
         ),
         any::<u32>(),
@@ -58,13 +66,19 @@ fn response() -> impl Strategy<Value = SyncResponse> {
             0..3,
         ),
         vec(
-            (id(), any::<u64>(), hashes()).prop_map(|(id, seq, heads)| FeedItem { id, seq, heads }),
+            (id(), any::<u64>(), hashes()).prop_map(|(id, seq, heads)| FeedItem {
+                id,
+                seq,
+                generation: 0,
+                heads,
+            }),
             0..3,
         ),
         vec(
             (id(), hashes(), vec(any::<u8>(), 0..64)).prop_map(|(id, heads, changes)| DocData {
                 id,
                 heads,
+                generation: 0,
                 changes,
             }),
             0..3,
@@ -231,10 +245,12 @@ fn write_fuzz_corpus() {
         cursor: 3,
         push: vec![PushDoc {
             id: id.clone(),
+            generation: 0,
             changes: doc.clone(),
         }],
         want: vec![WantDoc {
             id: id.clone(),
+            generation: 0,
             have: vec![vec![7; 32]],
         }],
         feed_limit: 500,
@@ -249,11 +265,13 @@ fn write_fuzz_corpus() {
         feed: vec![FeedItem {
             id: id.clone(),
             seq: 9,
+            generation: 0,
             heads: vec![vec![2; 32]],
         }],
         docs: vec![DocData {
             id: id.clone(),
             heads: vec![vec![3; 32]],
+            generation: 0,
             changes: change.clone(),
         }],
         cursor: 9,

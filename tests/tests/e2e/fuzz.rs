@@ -156,10 +156,12 @@ fn mutate_message(rng: &mut StdRng, base: &[u8], ids: &[String]) -> Vec<u8> {
             rng.fill_bytes(&mut hash);
             req.want.push(WantDoc {
                 id: ids.choose(rng).unwrap().clone(),
+                generation: 0,
                 have: vec![hash],
             });
             req.want.push(WantDoc {
                 id: String::new(),
+                generation: 0,
                 have: vec![],
             });
         }
@@ -168,6 +170,7 @@ fn mutate_message(rng: &mut StdRng, base: &[u8], ids: &[String]) -> Vec<u8> {
             rng.fill_bytes(&mut junk);
             req.push.push(PushDoc {
                 id: ids.choose(rng).unwrap().clone(),
+                generation: 0,
                 changes: junk,
             });
         }

@@ -175,6 +175,7 @@ fn records_of_another_unit_are_neither_stored_nor_sent() {
             vec![],
             vec![WantDoc {
                 id: theirs.clone(),
+                generation: 0,
                 have: vec![],
             }],
         ),
@@ -265,6 +266,7 @@ fn changes_authored_by_another_actor_or_author_are_refused() {
         &sync_request(
             vec![PushDoc {
                 id: shared.clone(),
+                generation: 0,
                 changes,
             }],
             vec![],
@@ -548,6 +550,7 @@ fn malformed_sync_bodies_get_400_with_a_message_and_change_nothing() {
         vec![],
         vec![WantDoc {
             id: "x".into(),
+            generation: 0,
             have: vec![vec![0; 31]],
         }],
     );
@@ -558,6 +561,7 @@ fn malformed_sync_bodies_get_400_with_a_message_and_change_nothing() {
         (0..=2_000)
             .map(|i| WantDoc {
                 id: i.to_string(),
+                generation: 0,
                 have: vec![],
             })
             .collect(),

@@ -1,0 +1,110 @@
+//! A revoked device (lost, stolen, handed back) erases itself on its next contact with the
+//! relay, after telling the office which records it held that the relay never received.
+
+use serde::{Deserialize, Serialize};
+
+use super::device::{Transport, dirty_docs};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// The relay's error code for a revoked device.
+pub const DEVICE_REVOKED: &str = "device_revoked";
+
+/// A record with local changes the relay has not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostRecord {
+    /// Record id.
+    pub id: String,
+    /// Kind code.
+    pub kind: String,
+    /// Unit code.
+    pub unit: String,
+    /// Case number.
+    pub number: String,
+    /// One-line title, so the office can find or re-create the case.
+    pub title: String,
+    /// Whether the relay never had the record at all (created on this device offline).
+    pub new_record: bool,
+    /// Last written on the device (ms since the Unix epoch).
+    pub updated_at: i64,
+}
+
+/// What a revoked device reports before it erases its store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LossReport {
+    /// Records whose latest changes never reached the relay.
+    pub records: Vec<LostRecord>,
+    /// Whether the relay received this report.
+    #[serde(default)]
+    pub delivered: bool,
+}
+
+/// The records of `store` with changes the relay has not acknowledged.
+pub fn loss_report(store: &Store) -> Result<LossReport> {
+    let mut records = Vec::new();
+    for (id, _) in dirty_docs(store)? {
+        let s = store.summary(&id)?;
+        let new_record = store
+            .connection()
+            .query_row("SELECT 1 FROM sync_docs WHERE id=?1", [&id], |_| Ok(()))
+            .map(|_| false)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(true),
+                e => Err(e),
+            })?;
+        records.push(LostRecord {
+            id,
+            kind: s.kind.code().to_owned(),
+            unit: s.unit,
+            number: s.number,
+            title: s.title,
+            new_record,
+            updated_at: s.updated_at,
+        });
+    }
+    Ok(LossReport {
+        records,
+        delivered: false,
+    })
+}
+
+/// What a device does when the relay says it was revoked: reports its unsynced records
+/// through `transport` (up to three tries), then erases the store file, its write-ahead log
+/// and its shared-memory file, whether or not the report got through. The app should also
+/// delete the store key from the platform keystore.
+pub fn erase_revoked(store: Store, transport: &mut dyn Transport) -> Result<LossReport> {
+    let mut report = loss_report(&store)?;
+    let body = serde_json::to_vec(&report)?;
+    for _ in 0..3 {
+        if transport.report_loss(body.clone()).is_ok() {
+            report.delivered = true;
+            break;
+        }
+    }
+    store.erase()?;
+    Ok(report)
+}
+
+impl Store {
+    /// Closes the store and deletes its files (database, `-wal`, `-shm`).
+    pub fn erase(self) -> Result<()> {
+        let path = self
+            .connection()
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from);
+        self.close()?;
+        if let Some(path) = path {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::Io(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
