@@ -49,6 +49,14 @@ pub enum FfiError {
     /// The store file cannot be read or written.
     #[error("{0}")]
     Storage(String),
+    /// The store cannot be decrypted with this key (or the file is not a store); the file
+    /// was not changed.
+    #[error("{0}")]
+    WrongKey(String),
+    /// The bureau office revoked this device: the local store was erased, and the records
+    /// not yet synced were reported to the office. Delete the store key and enroll again.
+    #[error("{0}")]
+    DeviceErased(String),
     /// The store was written by a newer version of the app.
     #[error("{0}")]
     StoreTooNew(String),
@@ -78,6 +86,8 @@ impl From<CoreError> for FfiError {
             CoreError::NotEnrolled => FfiError::NotEnrolled(msg),
             CoreError::Transport { message, status } => transport_error(message, status),
             CoreError::MalformedSync(_) => FfiError::Relay(msg),
+            CoreError::WrongKey => FfiError::WrongKey(msg),
+            CoreError::DeviceRevoked(_) => FfiError::Unauthorized(msg),
             CoreError::SchemaTooNew { .. } => {
                 FfiError::StoreTooNew(format!("{msg}; update the app to open this store"))
             }
@@ -138,6 +148,8 @@ mod tests {
             FfiError::Relay(_) => "Relay",
             FfiError::Storage(_) => "Storage",
             FfiError::StoreTooNew(_) => "StoreTooNew",
+            FfiError::WrongKey(_) => "WrongKey",
+            FfiError::DeviceErased(_) => "DeviceErased",
             FfiError::Export(_) => "Export",
             FfiError::Internal(_) => "Internal",
         }
@@ -147,6 +159,7 @@ mod tests {
     fn core_errors_map_to_the_variant_an_app_acts_on() {
         let cases: Vec<(CoreError, &str)> = vec![
             (CoreError::UnknownRecord("x".into()), "NotFound"),
+            (CoreError::WrongKey, "WrongKey"),
             (
                 CoreError::UnknownEntry {
                     list: "measures".into(),

@@ -111,6 +111,16 @@ fn kind_of(ty: FieldType) -> (FieldKind, bool, Vec<ChoiceInfo>) {
     }
 }
 
+/// Encrypts a store file written by an app version before encryption, in place, with `key`
+/// (32 bytes from the platform keystore). Call once, before `FieldStore.open`, when opening
+/// with the key fails with `WrongKey` on an old install.
+#[uniffi::export]
+pub fn encrypt_plaintext_store(path: String, key: Vec<u8>) -> crate::error::Result<()> {
+    Ok(fieldledger_core::Store::encrypt_plaintext_file(
+        &path, &key,
+    )?)
+}
+
 /// The fields of a record kind in form order, with labels, value kinds and choices.
 #[uniffi::export]
 pub fn record_fields(kind: RecordKind) -> Vec<FieldInfo> {

@@ -103,8 +103,11 @@ impl FieldStore {
 #[uniffi::export]
 impl FieldStore {
     /// Opens the store at `path`, creating the file if it does not exist yet.
+    /// The store is encrypted at rest with `key`: 32 random bytes the app keeps in the
+    /// platform keystore (Android Keystore, iOS Keychain). A wrong key fails with
+    /// `WrongKey` and leaves the file unchanged.
     #[uniffi::constructor]
-    pub fn open(path: String) -> Result<Arc<Self>> {
+    pub fn open(path: String, key: Vec<u8>) -> Result<Arc<Self>> {
         if path.trim().is_empty() {
             return Err(FfiError::InvalidArgument("the store path is empty".into()));
         }
@@ -116,16 +119,16 @@ impl FieldStore {
                 )));
             }
         }
-        Ok(Self::wrap(Store::open(&path)?))
+        Ok(Self::wrap(Store::open_encrypted(&path, &key)?))
     }
 
-    /// Opens the store at `path`, which must exist already.
+    /// Opens the store at `path`, which must exist already, with its key.
     #[uniffi::constructor]
-    pub fn open_existing(path: String) -> Result<Arc<Self>> {
+    pub fn open_existing(path: String, key: Vec<u8>) -> Result<Arc<Self>> {
         if !Path::new(&path).is_file() {
             return Err(FfiError::NotFound(format!("no store at {path}")));
         }
-        Self::open(path)
+        Self::open(path, key)
     }
 
     /// A store in memory, gone when the object is (tests, previews).
@@ -719,7 +722,7 @@ mod tests {
             FfiError::NotEnrolled(_)
         ));
         assert!(matches!(
-            FieldStore::open("/nonexistent-dir/x/y.db".into())
+            FieldStore::open("/nonexistent-dir/x/y.db".into(), vec![1; 32])
                 .err()
                 .unwrap(),
             FfiError::InvalidArgument(_)
@@ -732,14 +735,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db").to_string_lossy().into_owned();
         let id = {
-            let a = FieldStore::open(path.clone()).unwrap();
+            let a = FieldStore::open(path.clone(), vec![1; 32]).unwrap();
             lock(&a.store)
                 .set_identity(identity("zhang", "WJK", Role::Staff, "D1"))
                 .unwrap();
             a.create_dispute(vec![pair("name", "供暖纠纷"), pair("category", "民生保障")])
                 .unwrap()
         };
-        let a = FieldStore::open_existing(path).unwrap();
+        assert!(matches!(
+            FieldStore::open_existing(path.clone(), vec![2; 32])
+                .err()
+                .unwrap(),
+            FfiError::WrongKey(_)
+        ));
+        assert!(matches!(
+            FieldStore::open_existing(path.clone(), vec![1; 7])
+                .err()
+                .unwrap(),
+            FfiError::InvalidValue(_)
+        ));
+        let a = FieldStore::open_existing(path, vec![1; 32]).unwrap();
         assert_eq!(a.identity().unwrap().user, "zhang");
         assert_eq!(a.dispute(id).unwrap().category.as_deref(), Some("民生保障"));
         let csv = String::from_utf8(a.export_ledger(LedgerFormat::Csv).unwrap()).unwrap();
@@ -750,9 +765,12 @@ mod tests {
                 .starts_with(b"PK")
         );
         assert!(matches!(
-            FieldStore::open_existing(dir.path().join("none.db").to_string_lossy().into())
-                .err()
-                .unwrap(),
+            FieldStore::open_existing(
+                dir.path().join("none.db").to_string_lossy().into(),
+                vec![1; 32],
+            )
+            .err()
+            .unwrap(),
             FfiError::NotFound(_)
         ));
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use fieldledger_core::Store;
-use fieldledger_core::sync::{DeviceSync, SyncResponse, Transport};
+use fieldledger_core::sync::{DeviceSync, SyncResponse, Transport, erase_revoked};
 
 use crate::client::HttpTransport;
 use crate::error::{FfiError, Result};
@@ -60,6 +60,11 @@ pub struct SyncReport {
     pub cursor: u64,
     /// Wall-clock duration of the sync (ms).
     pub duration_ms: u64,
+    /// Records replaced by the relay's newer version after the office erased personal data
+    /// from them (unsynced edits of this device are re-applied on top).
+    pub regenerated: Vec<String>,
+    /// Unsynced edits that could not be re-applied after such an erasure, with the reason.
+    pub dropped_edits: Vec<String>,
 }
 
 /// Receives sync progress; implemented by the app (Kotlin, Swift, Python).
@@ -107,7 +112,11 @@ pub(crate) fn run(
         let body = request.encode();
         sent += body.len() as u64;
         // The network round trip runs without the store lock.
-        let answer = transport.exchange(body)?;
+        let answer = match transport.exchange(body) {
+            Ok(a) => a,
+            Err(e) if e.is_revoked() => return Err(erase(store, transport)),
+            Err(e) => return Err(e.into()),
+        };
         received += answer.len() as u64;
         let response = SyncResponse::decode(&answer)?;
         state.handle_response(&mut lock(store), response)?;
@@ -136,7 +145,36 @@ pub(crate) fn run(
         bytes_received: received,
         cursor: r.cursor,
         duration_ms: started.elapsed().as_millis() as u64,
+        regenerated: r.regenerated.iter().map(|g| g.id.clone()).collect(),
+        dropped_edits: r
+            .regenerated
+            .iter()
+            .flat_map(|g| g.dropped.iter().map(move |d| format!("{}: {d}", g.id)))
+            .collect(),
     })
+}
+
+/// The relay revoked this device: report the unsynced records, erase the store file, and
+/// leave an empty in-memory store behind the handle.
+fn erase(store: &Mutex<Store>, transport: &mut dyn Transport) -> FfiError {
+    let empty = match Store::open_in_memory() {
+        Ok(s) => s,
+        Err(e) => return e.into(),
+    };
+    let old = std::mem::replace(&mut *lock(store), empty);
+    match erase_revoked(old, transport) {
+        Ok(report) => FfiError::DeviceErased(format!(
+            "the bureau office revoked this device; its records were erased from it. \
+             {} record(s) not synced were {}",
+            report.records.len(),
+            if report.delivered {
+                "reported to the office as lost"
+            } else {
+                "lost, and the relay could not be told"
+            }
+        )),
+        Err(e) => e.into(),
+    }
 }
 
 /// The HTTP transport of an enrolled store.

@@ -23,7 +23,7 @@ admin user add li --unit WJK --role staff --name 李四 >/dev/null
 CODE_A=$(enroll_code zhang)
 CODE_B=$(enroll_code li)
 CODE_C=$(enroll_code zhang)
-export CODE_A CODE_B CODE_C
+export CODE_A CODE_B CODE_C RELAY_BIN RELAY_DB
 
 # Port 0: the relay picks a free port and prints the address it listens on.
 "$RELAY_BIN" serve --db "$RELAY_DB" --listen 127.0.0.1:0 >"$WORK/relay.out" 2>"$RELAY_LOG" &

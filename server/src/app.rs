@@ -129,7 +129,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/whoami", get(whoami))
         .route("/v1/units", get(units))
         .route("/v1/sync", post(sync))
-        .merge(crate::reports::routes());
+        .merge(crate::reports::routes())
+        .merge(crate::protection::routes());
     routes
         .fallback(not_found)
         .layer(
@@ -180,6 +181,37 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Loads a PEM certificate chain and private key for HTTPS (rustls with the *ring* provider).
+pub async fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> std::io::Result<axum_server::tls_rustls::RustlsConfig> {
+    // The process-wide provider; an error only means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await
+}
+
+/// Serves `app(state)` over HTTPS on `listener` until `shutdown` completes, then gives
+/// running requests up to 30 seconds to finish.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+    });
+    axum_server::from_tcp_rustls(listener, tls)?
+        .handle(handle)
+        .serve(app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .await
 }
 
 /// Completes on Ctrl-C, or on SIGTERM on Unix.
@@ -262,9 +294,10 @@ async fn sync(
     let request = SyncRequest::decode(&body).map_err(|e| RelayError::BadRequest(e.to_string()))?;
     let peer = peer_for(&principal);
     let pushed = request.push.len();
-    let response = state
+    let (response, events) = state
         .with_records(move |records| Ok(records.sync(&peer, &request)?))
         .await?;
+    crate::protection::log_events(&state, &principal, events).await;
     tracing::info!(
         device = %principal.device_code,
         pushed,

@@ -14,12 +14,32 @@ use crate::app::EnrollRequest;
 /// Largest response body a device accepts.
 const MAX_RESPONSE_BYTES: u64 = 256 << 20;
 
+/// Environment variable naming a PEM file of a certificate authority to trust besides the
+/// public ones: for a relay with a certificate from the bureau's own CA.
+pub const RELAY_CA_ENV: &str = "FIELDLEDGER_RELAY_CA";
+
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+    let ca = std::env::var_os(RELAY_CA_ENV).and_then(|p| std::fs::read(p).ok());
+    agent_trusting(ca.as_deref()).unwrap_or_else(|_| agent_trusting(None).expect("no CA"))
+}
+
+/// An HTTP agent; with `ca_pem`, HTTPS trusts only that certificate authority.
+pub fn agent_trusting(ca_pem: Option<&[u8]>) -> Result<ureq::Agent, TransportError> {
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
+        .timeout_global(Some(Duration::from_secs(120)));
+    if let Some(pem) = ca_pem {
+        let cert = ureq::tls::Certificate::from_pem(pem)
+            .map_err(|e| TransportError::unreachable(format!("bad CA certificate: {e}")))?;
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    cert,
+                ])))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
 }
 
 #[derive(Deserialize)]
@@ -53,8 +73,13 @@ pub struct HttpTransport {
 impl HttpTransport {
     /// A transport to `relay_url` (e.g. `http://127.0.0.1:8787`) with `token`.
     pub fn new(relay_url: &str, token: &str) -> HttpTransport {
+        Self::with_agent(agent(), relay_url, token)
+    }
+
+    /// A transport using `agent` (for example one from [`agent_trusting`]).
+    pub fn with_agent(agent: ureq::Agent, relay_url: &str, token: &str) -> HttpTransport {
         HttpTransport {
-            agent: agent(),
+            agent,
             url: relay_url.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
         }
@@ -142,6 +167,17 @@ pub fn enroll(
     code: &str,
     label: Option<&str>,
 ) -> Result<Identity, TransportError> {
+    enroll_with_agent(&agent(), store, relay_url, code, label)
+}
+
+/// [`enroll`] with a given HTTP agent.
+pub fn enroll_with_agent(
+    agent: &ureq::Agent,
+    store: &mut Store,
+    relay_url: &str,
+    code: &str,
+    label: Option<&str>,
+) -> Result<Identity, TransportError> {
     let actor_hex = store.rotate_actor().map_err(|e| TransportError {
         message: e.to_string(),
         status: None,
@@ -153,7 +189,7 @@ pub fn enroll(
         actor_hex,
         device_label: label.map(str::to_owned),
     };
-    let mut resp = agent()
+    let mut resp = agent
         .post(&url)
         .send_json(&req)
         .map_err(|e| TransportError {

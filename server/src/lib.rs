@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod protection;
 pub mod rate_limit;
 pub mod records;
 pub mod reports;

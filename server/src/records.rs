@@ -6,7 +6,9 @@ use std::path::Path;
 
 use fieldledger_core::model::{Author, Role, unit::profile_id};
 use fieldledger_core::store::Identity;
-use fieldledger_core::sync::{Peer, Scope, SyncRequest, SyncResponse, handle_request};
+use fieldledger_core::sync::{
+    Peer, RelayEvent, Scope, SyncRequest, SyncResponse, handle_request_with_events,
+};
 use fieldledger_core::{Edit, RecordKind, Store};
 
 use crate::accounts::Principal;
@@ -16,8 +18,13 @@ pub type Result<T> = fieldledger_core::Result<T>;
 
 /// What the relay needs from its record storage.
 pub trait RecordStorage: Send + 'static {
-    /// Answers one sync round for `peer`: commits accepted pushes before answering.
-    fn sync(&mut self, peer: &Peer, request: &SyncRequest) -> Result<SyncResponse>;
+    /// Answers one sync round for `peer`: commits accepted pushes before answering. Also
+    /// returns what the audit log keeps of the round (sign-offs, unit moves, refusals).
+    fn sync(
+        &mut self,
+        peer: &Peer,
+        request: &SyncRequest,
+    ) -> Result<(SyncResponse, Vec<RelayEvent>)>;
     /// Creates a unit's profile document (its categories and visit targets) if missing.
     fn ensure_unit_profile(&mut self, code: &str, name: &str) -> Result<()>;
     /// The record store, for reports and supervision views.
@@ -72,8 +79,12 @@ impl SqliteRecords {
 }
 
 impl RecordStorage for SqliteRecords {
-    fn sync(&mut self, peer: &Peer, request: &SyncRequest) -> Result<SyncResponse> {
-        handle_request(&mut self.store, peer, request)
+    fn sync(
+        &mut self,
+        peer: &Peer,
+        request: &SyncRequest,
+    ) -> Result<(SyncResponse, Vec<RelayEvent>)> {
+        handle_request_with_events(&mut self.store, peer, request)
     }
 
     fn ensure_unit_profile(&mut self, code: &str, name: &str) -> Result<()> {

@@ -290,11 +290,20 @@ async fn ledger(
     Query(p): Query<LedgerParams>,
 ) -> Result<Response> {
     let units = narrow(allowed(&principal), p.unit.as_deref())?;
+    let detail = format!(
+        "ledger {} of {} from device {}",
+        p.format.as_deref().unwrap_or("csv"),
+        units
+            .as_ref()
+            .map_or("all units".to_owned(), |u| u.join(", ")),
+        principal.device_code
+    );
     let r = state
         .with_records(move |records| {
             render_ledger(records.store(), units, &p, &Campaign::default())
         })
         .await?;
+    crate::protection::log_export(&state, &principal.user_login, "export.ledger", detail).await;
     Ok(download(r))
 }
 
@@ -360,6 +369,7 @@ async fn record(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response> {
+    let login = (principal.user_login.clone(), principal.device_code.clone());
     let v = state
         .with_records(move |records| {
             let store = records.store();
@@ -367,6 +377,15 @@ async fn record(
             Ok(serde_json::json!({"record": store.record(&id)?, "conflicts": store.conflicts(&id)?}))
         })
         .await?;
+    if let Some(r) = v.get("record") {
+        let detail = format!(
+            "record {} ({}) from device {}",
+            r["_number"].as_str().unwrap_or(""),
+            r["_id"].as_str().unwrap_or(""),
+            login.1
+        );
+        crate::protection::log_export(&state, &login.0, "export.record", detail).await;
+    }
     Ok(Json(v).into_response())
 }
 

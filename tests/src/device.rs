@@ -17,6 +17,7 @@ pub struct Device {
     pub name: String,
     store: Store,
     path: PathBuf,
+    key: [u8; 32],
     _dir: TempDir,
 }
 
@@ -35,14 +36,36 @@ impl Device {
             .tempdir()
             .expect("temporary directory");
         let path = dir.path().join("device.db");
-        let mut store = Store::open(&path).expect("open device store");
+        // Encrypted at rest, as on a phone.
+        let key: [u8; 32] = rand::random();
+        let mut store = Store::open_encrypted(&path, &key).expect("open device store");
         enroll(&mut store, url, code, Some(name))?;
         Ok(Device {
             name: name.to_owned(),
             store,
             path,
+            key,
             _dir: dir,
         })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// What a revoked phone does: reports its unsynced records to the relay and erases its
+    /// store. Returns the report and whether any of the store's files remain.
+    pub fn erase_revoked(self) -> (fieldledger_core::sync::LossReport, bool) {
+        let mut t = HttpTransport::for_store(&self.store).expect("enrolled store");
+        let path = self.path.clone();
+        let report = fieldledger_core::sync::erase_revoked(self.store, &mut t).expect("erase");
+        let left = ["", "-wal", "-shm"].iter().any(|s| {
+            let mut p = path.clone().into_os_string();
+            p.push(s);
+            std::path::Path::new(&p).exists()
+        });
+        (report, left)
     }
 
     /// The device's store.
@@ -110,7 +133,7 @@ impl Device {
 
     /// Closes and reopens the store file, as an app restart does.
     pub fn reopen(&mut self) {
-        self.store = Store::open(&self.path).expect("reopen device store");
+        self.store = Store::open_encrypted(&self.path, &self.key).expect("reopen device store");
     }
 
     /// Runs `op` while the store acts under an identity changed by `change` (what a hostile

@@ -27,6 +27,11 @@ impl Answer {
         })
     }
 
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The `error` code of a JSON error body.
     pub fn error_code(&self) -> String {
         self.json()["error"].as_str().unwrap_or_default().to_owned()
@@ -103,4 +108,19 @@ pub fn get(base: &str, path: &str, token: Option<&str>) -> Answer {
     }
     answer(req.call().unwrap_or_else(|e| panic!("GET {path}: {e}")))
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// `POST {base}{path}` with an optional bearer token and a JSON body.
+pub fn post_json(base: &str, path: &str, token: Option<&str>, body: &serde_json::Value) -> Answer {
+    let mut req = agent()
+        .post(format!("{base}{path}"))
+        .content_type("application/json");
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    answer(
+        req.send(serde_json::to_vec(body).expect("json").as_slice())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("POST {path}: {e}"))
 }

@@ -145,6 +145,10 @@ pub struct RelayOptions {
     pub max_body_bytes: Option<usize>,
     /// Whether the binary's default request-rate limits apply (off: unlimited).
     pub rate_limits: bool,
+    /// PEM certificate and key files: serve HTTPS (`--tls-cert`, `--tls-key`).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `RUST_LOG` of the relay (default: `$FIELDLEDGER_RELAY_LOG`, else `info`).
+    pub log_filter: Option<String>,
 }
 
 /// A `fieldledger serve` child process over a database in a temporary directory.
@@ -217,13 +221,18 @@ impl Relay {
             .args(["--listen", &listen])
             .env(
                 "RUST_LOG",
-                std::env::var("FIELDLEDGER_RELAY_LOG").unwrap_or_else(|_| "info".into()),
+                self.options.log_filter.clone().unwrap_or_else(|| {
+                    std::env::var("FIELDLEDGER_RELAY_LOG").unwrap_or_else(|_| "info".into())
+                }),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
         if let Some(max) = self.options.max_body_bytes {
             cmd.args(["--max-body-bytes", &max.to_string()]);
+        }
+        if let Some((cert, key)) = &self.options.tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
         }
         if !self.options.rate_limits {
             cmd.args(["--device-rate", "0", "--address-rate", "0"]);
@@ -260,7 +269,15 @@ impl Relay {
 
     /// Base URL, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port.expect("relay was started"))
+        let scheme = if self.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!(
+            "{scheme}://127.0.0.1:{}",
+            self.port.expect("relay was started")
+        )
     }
 
     /// The relay's database file.

@@ -18,6 +18,12 @@ import kotlin.system.exitProcess
 val relay: String = System.getenv("RELAY_URL") ?: error("RELAY_URL is not set")
 val work: String = System.getenv("WORK") ?: error("WORK is not set")
 
+/** A store key, as the app keeps it in the Android Keystore: 32 random bytes. */
+fun newKey(): ByteArray = ByteArray(32).also { java.security.SecureRandom().nextBytes(it) }
+
+val keyA = newKey()
+val keyB = newKey()
+
 fun pairs(vararg kv: Pair<String, Any>): List<FieldPair> =
     kv.map { (k, v) -> FieldPair(field = k, value = v.toString()) }
 
@@ -63,8 +69,8 @@ fun scenario() {
     lateinit var petition: String
 
     step("bad arguments before enrollment") {
-        raises<FfiException.InvalidArgument> { FieldStore.open("/nonexistent-dir/x/store.db") }
-        raises<FfiException.NotFound> { FieldStore.openExisting("$work/missing.db") }
+        raises<FfiException.InvalidArgument> { FieldStore.open("/nonexistent-dir/x/store.db", keyA) }
+        raises<FfiException.NotFound> { FieldStore.openExisting("$work/missing.db", keyA) }
         FieldStore.inMemory().use { s ->
             check(s.identity() == null) { "a new store has no identity" }
             raises<FfiException.NotEnrolled> { s.createDispute(pairs("name" to "x")) }
@@ -76,7 +82,7 @@ fun scenario() {
     }
 
     step("enroll device A") {
-        a = FieldStore.open("$work/a.db")
+        a = FieldStore.open("$work/a.db", keyA)
         val id = a.enroll(relay, System.getenv("CODE_A"), "张三的手机")
         check(id.user == "zhang" && id.unit == "WJK" && id.role == "staff") { "$id" }
         check(a.identity() == id) { "identity kept" }
@@ -139,7 +145,7 @@ fun scenario() {
     }
 
     step("device B (same unit) syncs and sees the merged result") {
-        b = FieldStore.open("$work/b.db")
+        b = FieldStore.open("$work/b.db", keyB)
         check(b.enroll(relay, System.getenv("CODE_B"), null).user == "li") { "li" }
         b.sync(null)
         check(b.dispute(dispute) == a.dispute(dispute)) { "same dispute on both devices" }
@@ -214,7 +220,24 @@ fun scenario() {
         check(n.toLong() == File(path).length() && File(path).readBytes().take(2) == listOf<Byte>(0x50, 0x4B)) { "xlsx" }
     }
 
-    a.close()
+    step("the store file is encrypted; a wrong key is refused") {
+        val name = a.dispute(dispute).name
+        a.close()
+        val file = File("$work/a.db")
+        val bytes = file.readBytes() + (File("$work/a.db-wal").takeIf { it.exists() }?.readBytes() ?: ByteArray(0))
+        val text = String(bytes, Charsets.ISO_8859_1)
+        for (plain in listOf(name, "张三", "zhang", "SQLite format 3")) {
+            val needle = String(plain.toByteArray(Charsets.UTF_8), Charsets.ISO_8859_1)
+            check(!text.contains(needle)) { "`$plain` is readable in the store file" }
+        }
+        val before = file.readBytes().toList()
+        raises<FfiException.WrongKey> { FieldStore.openExisting("$work/a.db", newKey()) }
+        check(file.readBytes().toList() == before) { "a wrong key changed the file" }
+        FieldStore.openExisting("$work/a.db", keyA).use { again ->
+            check(again.dispute(dispute).name == name) { "reopened with the right key" }
+        }
+    }
+
     b.close()
 }
 

@@ -2,12 +2,15 @@
 
 Run by bindings/tests/run-python.sh, which builds the library, generates the bindings into a
 directory on PYTHONPATH and starts a relay. Environment: RELAY_URL, CODE_A, CODE_B, CODE_C
-(enrollment codes: zhang, li, zhang again; all staff of unit WJK), WORK (a temp dir).
+(enrollment codes: zhang, li, zhang again; all staff of unit WJK), WORK (a temp dir),
+RELAY_BIN and RELAY_DB (for the admin command line: revoking a device).
 
 Plain Python with asserts: exits non-zero on the first failure and prints the timings.
 """
 
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -18,6 +21,31 @@ from fieldledger_ffi import FfiError, FieldPair, FieldStore, LedgerFormat, Recor
 RELAY = os.environ["RELAY_URL"]
 WORK = os.environ["WORK"]
 TIMINGS = []
+# Store keys, as an app keeps them in the platform keystore: 32 random bytes per store.
+KEY_A = os.urandom(32)
+KEY_B = os.urandom(32)
+KEY_C = os.urandom(32)
+
+
+def admin(*args):
+    """Runs the relay's admin command line and returns its standard output."""
+    out = subprocess.run(
+        [os.environ["RELAY_BIN"], "admin", "--db", os.environ["RELAY_DB"], *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout
+
+
+def file_bytes(path):
+    """The store file and its write-ahead log."""
+    data = b""
+    for p in (path, path + "-wal"):
+        if os.path.exists(p):
+            with open(p, "rb") as f:
+                data += f.read()
+    return data
 
 
 def pairs(**kw):
@@ -69,9 +97,10 @@ def step(name):
 
 @step("bad arguments before enrollment")
 def bad_arguments_before_enrollment():
-    raises(FfiError.InvalidArgument, FieldStore.open, "/nonexistent-dir/x/store.db")
-    raises(FfiError.NotFound, FieldStore.open_existing, os.path.join(WORK, "missing.db"))
-    s = FieldStore.open(os.path.join(WORK, "scratch.db"))
+    raises(FfiError.InvalidArgument, FieldStore.open, "/nonexistent-dir/x/store.db", KEY_A)
+    raises(FfiError.NotFound, FieldStore.open_existing, os.path.join(WORK, "missing.db"), KEY_A)
+    raises(FfiError.InvalidValue, FieldStore.open, os.path.join(WORK, "short.db"), b"short")
+    s = FieldStore.open(os.path.join(WORK, "scratch.db"), KEY_A)
     assert s.identity() is None
     raises(FfiError.NotEnrolled, s.create_dispute, pairs(name="x"))
     raises(FfiError.NotEnrolled, s.sync, None)
@@ -86,7 +115,7 @@ def bad_arguments_before_enrollment():
 
 @step("enroll device A")
 def enroll_a():
-    a = FieldStore.open(os.path.join(WORK, "a.db"))
+    a = FieldStore.open(os.path.join(WORK, "a.db"), KEY_A)
     ident = a.enroll(RELAY, os.environ["CODE_A"], "张三的手机")
     assert ident.user == "zhang" and ident.unit == "WJK" and ident.role == "staff", ident
     assert ident.name == "张三"
@@ -209,7 +238,7 @@ def sync_a(a):
 
 @step("device B (same unit) syncs and sees the merged result")
 def device_b(a, ids):
-    b = FieldStore.open(os.path.join(WORK, "b.db"))
+    b = FieldStore.open(os.path.join(WORK, "b.db"), KEY_B)
     assert b.enroll(RELAY, os.environ["CODE_B"], None).user == "li"
     report = b.sync(Progress())
     # The six records of A, and the unit's profile the relay keeps.
@@ -344,9 +373,46 @@ def export(a, b):
 
 @step("reopen the store from its file")
 def reopen(ids):
-    a2 = FieldStore.open_existing(os.path.join(WORK, "a.db"))
+    a2 = FieldStore.open_existing(os.path.join(WORK, "a.db"), KEY_A)
     assert a2.identity().user == "zhang"
     assert a2.dispute(ids["dispute"]).trend == "easing"
+
+
+@step("the store file is encrypted; a wrong key is refused and changes nothing")
+def encrypted_at_rest(a, ids):
+    path = os.path.join(WORK, "a.db")
+    name = a.dispute(ids["dispute"]).name
+    data = file_bytes(path)
+    assert len(data) > 10_000
+    for text in (name, "zhang", "WJK", "张三", "SQLite format 3"):
+        assert text.encode() not in data, f"{text!r} is readable in the store file"
+    before = file_bytes(path)
+    e = raises(FfiError.WrongKey, FieldStore.open_existing, path, os.urandom(32))
+    assert "key is wrong" in str(e), e
+    assert file_bytes(path) == before, "a wrong key changed the file"
+
+
+@step("a revoked device erases itself and reports its unsynced records")
+def revoked_device():
+    path = os.path.join(WORK, "c.db")
+    c = FieldStore.open(path, KEY_C)
+    ident = c.enroll(RELAY, os.environ["CODE_C"], "丢失的手机")
+    c.create_dispute(pairs(name="已同步的纠纷", category="医疗卫生"))
+    c.sync(None)
+    lost_id = c.create_dispute(pairs(name="未同步的纠纷", category="医疗卫生"))
+    number = c.dispute(lost_id).number
+    admin("device", "revoke", ident.device_id)
+    e = raises(FfiError.DeviceErased, c.sync, None)
+    assert "1 record(s) not synced were reported" in str(e), e
+    for suffix in ("", "-wal", "-shm"):
+        assert not os.path.exists(path + suffix), f"{path + suffix} still exists"
+    assert c.identity() is None, "the handle holds nothing any more"
+    lost = json.loads(admin("lost-records", "--json"))
+    assert [r["number"] for r in lost] == [number], lost
+    assert lost[0]["new_record"] is True and lost[0]["user_login"] == "zhang"
+    audit = json.loads(admin("audit", "--action", "device.", "--json"))
+    actions = [x["action"] for x in audit]
+    assert "device.revoke" in actions and "device.lost_records" in actions, actions
 
 
 def main():
@@ -363,6 +429,8 @@ def main():
     threads(a)
     export(a, b)
     reopen(ids)
+    encrypted_at_rest(a, ids)
+    revoked_device()
     total = time.perf_counter() - started
     print(f"python scenario passed: {len(TIMINGS)} steps in {total * 1000:.0f} ms")
     return 0

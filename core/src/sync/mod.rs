@@ -18,5 +18,7 @@ pub use message::{
     Ack, DocData, FeedItem, PROTOCOL_VERSION, PushDoc, Rejection, SyncRequest, SyncResponse,
     WantDoc,
 };
-pub use relay::{Peer, STALE_GENERATION, Scope, handle_request};
+pub use relay::{
+    Peer, RelayEvent, STALE_GENERATION, Scope, handle_request, handle_request_with_events,
+};
 pub use revoke::{DEVICE_REVOKED, LossReport, LostRecord, erase_revoked, loss_report};

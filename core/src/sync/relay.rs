@@ -77,6 +77,19 @@ fn rejection(id: &str, e: &Error) -> Rejection {
     }
 }
 
+/// Something a sync round did that belongs in the relay's audit log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RelayEvent {
+    /// `record.sign_off`, `record.reopen`, `record.unit_move` or `sync.refused`.
+    pub action: String,
+    /// Record id.
+    pub record_id: String,
+    /// Case number, if the record is known.
+    pub number: String,
+    /// What happened, for people (reason of a refusal, units of a move, the sign-off note).
+    pub detail: String,
+}
+
 /// A push built on a generation the relay has replaced (after a personal-data erasure).
 struct StaleGeneration(u64);
 
@@ -86,6 +99,7 @@ fn push_one(
     id: &str,
     generation: u64,
     changes: &[u8],
+    events: &mut Vec<RelayEvent>,
 ) -> Result<std::result::Result<Ack, StaleGeneration>> {
     if id.is_empty() || id.len() > 100 {
         return Err(Error::MalformedDocument(
@@ -122,6 +136,27 @@ fn push_one(
         )));
     }
     store.check_merge(&m, &peer.author)?;
+    let number = m.after.meta().number.clone();
+    for note in &m.new_notes {
+        if let Some(action @ ("sign_off" | "reopen")) = note.action.as_deref() {
+            events.push(RelayEvent {
+                action: format!("record.{action}"),
+                record_id: id.to_owned(),
+                number: number.clone(),
+                detail: format!("{action} by {} on device {}", note.user, note.device),
+            });
+        }
+    }
+    if let Some(b) = &m.before {
+        if b.meta().unit != m.after.meta().unit {
+            events.push(RelayEvent {
+                action: "record.unit_move".into(),
+                record_id: id.to_owned(),
+                number,
+                detail: format!("moved from {} to {}", b.meta().unit, m.after.meta().unit),
+            });
+        }
+    }
     let out = store.commit_merge(m)?;
     Ok(Ok(Ack {
         id: out.id,
@@ -139,15 +174,51 @@ fn doc_unit(store: &Store, id: &str) -> Result<Option<String>> {
 /// Answers one sync request: pushes first (each committed before it is acknowledged), then
 /// the wanted documents, then the feed after the request's cursor.
 pub fn handle_request(store: &mut Store, peer: &Peer, req: &SyncRequest) -> Result<SyncResponse> {
-    // One transaction per round: every accepted push is on disk before the answer leaves.
-    store.batch(|store| answer(store, peer, req))
+    Ok(handle_request_with_events(store, peer, req)?.0)
 }
 
-fn answer(store: &mut Store, peer: &Peer, req: &SyncRequest) -> Result<SyncResponse> {
+/// [`handle_request`], also returning what the round did that the audit log keeps:
+/// sign-offs, reopenings, unit moves and refused changes.
+pub fn handle_request_with_events(
+    store: &mut Store,
+    peer: &Peer,
+    req: &SyncRequest,
+) -> Result<(SyncResponse, Vec<RelayEvent>)> {
+    // One transaction per round: every accepted push is on disk before the answer leaves.
+    store.batch(|store| {
+        let mut events = Vec::new();
+        let resp = answer(store, peer, req, &mut events)?;
+        for r in resp
+            .rejected
+            .iter()
+            .filter(|r| r.code != "unknown" && r.code != STALE_GENERATION)
+        {
+            events.push(RelayEvent {
+                action: "sync.refused".into(),
+                record_id: r.id.clone(),
+                number: store.summary(&r.id).map(|s| s.number).unwrap_or_default(),
+                detail: format!("{}: {}", r.code, r.message),
+            });
+        }
+        Ok((resp, events))
+    })
+}
+
+fn answer(
+    store: &mut Store,
+    peer: &Peer,
+    req: &SyncRequest,
+    events: &mut Vec<RelayEvent>,
+) -> Result<SyncResponse> {
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
     for p in &req.push {
-        match push_one(store, peer, &p.id, p.generation, &p.changes) {
+        let mut found = Vec::new();
+        let result = push_one(store, peer, &p.id, p.generation, &p.changes, &mut found);
+        if matches!(result, Ok(Ok(_))) {
+            events.extend(found);
+        }
+        match result {
             Ok(Ok(ack)) => accepted.push(ack),
             Ok(Err(StaleGeneration(g))) => rejected.push(Rejection {
                 id: p.id.clone(),

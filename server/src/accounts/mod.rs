@@ -13,8 +13,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 pub use model::{
-    AuditEntry, Device, Enrollment, EnrollmentCode, NewUser, Principal, Role, Unit, User,
-    check_name, normalize_actor_hex, normalize_login, normalize_unit_code,
+    AuditEntry, Device, Enrollment, EnrollmentCode, LostRecordEntry, NewUser, Principal, Role,
+    Unit, User, check_name, normalize_actor_hex, normalize_login, normalize_unit_code,
 };
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use session::{NewSession, SESSION_IDLE, SESSION_LIFETIME, Session, SignIn, may_use_dashboard};
@@ -461,11 +461,54 @@ impl AccountStore {
     /// Fails with [`RelayError::Unauthorized`] for an unknown token and
     /// [`RelayError::DeviceRevoked`] for a revoked device.
     pub fn principal_for_token(&self, token: &str) -> Result<Principal> {
+        let row = self.device_by_token(token)?;
+        match row {
+            None => Err(RelayError::Unauthorized),
+            Some((_, Some(_revoked_at))) => Err(RelayError::DeviceRevoked),
+            Some((principal, None)) => Ok(principal),
+        }
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.audit_log_filtered(limit, None)
+    }
+
+    /// The newest `limit` audit entries whose action starts with `action` (`record.`,
+    /// `export.`, `device.revoke`, …), newest first.
+    pub fn audit_log_filtered(
+        &self,
+        limit: usize,
+        action: Option<&str>,
+    ) -> Result<Vec<AuditEntry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let prefix = action.unwrap_or("");
+        let mut stmt = self.conn.prepare(
+            "SELECT at, actor_login, action, detail FROM acct_audit
+             WHERE substr(action, 1, length(?2)) = ?2 ORDER BY id DESC LIMIT ?1",
+        )?;
+        let entries = stmt
+            .query_map(params![limit, prefix], |r| {
+                Ok(AuditEntry {
+                    at: r.get(0)?,
+                    actor_login: r.get(1)?,
+                    action: r.get(2)?,
+                    detail: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(entries)
+    }
+}
+
+impl AccountStore {
+    /// The device behind a token and when it was revoked, if it was.
+    fn device_by_token(&self, token: &str) -> Result<Option<(Principal, Option<String>)>> {
         if !secret::looks_like_token(token) {
-            return Err(RelayError::Unauthorized);
+            return Ok(None);
         }
         let hash = secret::hash_secret(&token.to_ascii_lowercase());
-        let row: Option<(Principal, Option<String>)> = self
+        Ok(self
             .conn
             .query_row(
                 "SELECT d.id, 'D' || d.seq, d.actor_hex, u.login, u.name, d.unit_code, u.role,
@@ -488,31 +531,102 @@ impl AccountStore {
                     ))
                 },
             )
-            .optional()?;
+            .optional()?)
+    }
+
+    /// Appends a line to the audit log: `actor` did `action` to `detail`.
+    pub fn log(&self, actor: &str, action: &str, detail: &str) -> Result<()> {
+        audit(&self.conn, actor, action, detail)
+    }
+
+    /// Resolves the token of a *revoked* device: the only thing such a device may still do
+    /// is report the records it never synced. Unknown tokens are 401, live devices 403.
+    pub fn revoked_principal_for_token(&self, token: &str) -> Result<Principal> {
+        let row = self.device_by_token(token)?;
         match row {
             None => Err(RelayError::Unauthorized),
-            Some((_, Some(_revoked_at))) => Err(RelayError::DeviceRevoked),
-            Some((principal, None)) => Ok(principal),
+            Some((_, None)) => Err(RelayError::Forbidden(
+                "only a revoked device reports lost records; this one syncs them instead".into(),
+            )),
+            Some((principal, Some(_))) => Ok(principal),
         }
     }
 
-    /// The newest `limit` audit entries, newest first.
-    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = self.conn.prepare(
-            "SELECT at, actor_login, action, detail FROM acct_audit ORDER BY id DESC LIMIT ?1",
+    /// Keeps the records a revoked device reports as never synced, and logs the report.
+    /// Reporting the same record again changes nothing. Returns how many were new.
+    pub fn record_lost(
+        &mut self,
+        device: &Principal,
+        records: &[fieldledger_core::sync::LostRecord],
+    ) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let at = now();
+        let mut added = 0;
+        for r in records {
+            added += tx.execute(
+                "INSERT OR IGNORE INTO acct_lost_records
+                   (device_id, user_login, record_id, kind, unit_code, number, title, new_record,
+                    updated_at, reported_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    device.device_id,
+                    device.user_login,
+                    r.id,
+                    r.kind,
+                    r.unit,
+                    r.number,
+                    r.title,
+                    r.new_record,
+                    r.updated_at,
+                    at
+                ],
+            )?;
+        }
+        let numbers: Vec<&str> = records.iter().map(|r| r.number.as_str()).collect();
+        audit(
+            &tx,
+            &device.user_login,
+            "device.lost_records",
+            &format!(
+                "device {} ({}) erased itself after revocation; {} record(s) not synced: {}",
+                device.device_code,
+                device.device_id,
+                records.len(),
+                if numbers.is_empty() {
+                    "none".to_owned()
+                } else {
+                    numbers.join(", ")
+                }
+            ),
         )?;
-        let entries = stmt
-            .query_map([limit], |r| {
-                Ok(AuditEntry {
-                    at: r.get(0)?,
-                    actor_login: r.get(1)?,
-                    action: r.get(2)?,
-                    detail: r.get(3)?,
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Every record reported lost, newest report first.
+    pub fn lost_records(&self) -> Result<Vec<LostRecordEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT device_id, user_login, record_id, kind, unit_code, number, title, new_record,
+                    updated_at, reported_at
+             FROM acct_lost_records ORDER BY id DESC",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LostRecordEntry {
+                    device_id: r.get(0)?,
+                    user_login: r.get(1)?,
+                    record_id: r.get(2)?,
+                    kind: r.get(3)?,
+                    unit_code: r.get(4)?,
+                    number: r.get(5)?,
+                    title: r.get(6)?,
+                    new_record: r.get(7)?,
+                    updated_at: r.get(8)?,
+                    reported_at: r.get(9)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(entries)
+        Ok(rows)
     }
 }
 

@@ -207,6 +207,31 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A record a revoked device reported as not synced before it erased itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostRecordEntry {
+    /// Device that held it.
+    pub device_id: String,
+    /// That device's user.
+    pub user_login: String,
+    /// Record id.
+    pub record_id: String,
+    /// Kind code.
+    pub kind: String,
+    /// Unit of the record.
+    pub unit_code: String,
+    /// Case number.
+    pub number: String,
+    /// Title.
+    pub title: String,
+    /// Whether the relay never had the record at all.
+    pub new_record: bool,
+    /// Last written on the device (ms since the Unix epoch).
+    pub updated_at: i64,
+    /// When the device reported it (RFC 3339, UTC).
+    pub reported_at: String,
+}
+
 /// Checks and normalises a unit code: 1–16 ASCII letters, digits, `_` or `-`, upper-cased.
 pub fn normalize_unit_code(code: &str) -> Result<String> {
     let code = code.trim();

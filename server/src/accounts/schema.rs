@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Transaction};
 use crate::error::{RelayError, Result};
 
 /// Newest account schema version this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Version 1: units, users, devices, enrollment codes, audit log.
 const V1: &str = "
@@ -74,6 +74,26 @@ CREATE TABLE acct_sessions (
 CREATE INDEX acct_sessions_user ON acct_sessions (user_login);
 ";
 
+/// Version 3: records revoked devices reported as never synced, and an index to read the
+/// audit log by action.
+const V3: &str = "
+CREATE TABLE acct_lost_records (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id    TEXT NOT NULL,
+    user_login   TEXT NOT NULL,
+    record_id    TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    unit_code    TEXT NOT NULL,
+    number       TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    new_record   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    reported_at  TEXT NOT NULL,
+    UNIQUE (device_id, record_id)
+);
+CREATE INDEX acct_audit_action ON acct_audit (action, id);
+";
+
 /// Brings the account tables up to [`VERSION`], creating them on a fresh database.
 pub fn upgrade(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch("CREATE TABLE IF NOT EXISTS acct_schema (version INTEGER NOT NULL)")?;
@@ -104,6 +124,7 @@ fn upgrade_from(tx: &Transaction<'_>, version: i64) -> Result<()> {
     match version {
         0 => tx.execute_batch(V1)?,
         1 => tx.execute_batch(V2)?,
+        2 => tx.execute_batch(V3)?,
         other => {
             return Err(RelayError::Internal(format!(
                 "no upgrade step from account schema version {other}"

@@ -38,11 +38,36 @@ enum AdminCommand {
     /// Reports over every unit's records in the relay database.
     #[command(subcommand)]
     Export(super::export::ExportCommand),
-    /// Show the newest entries of the account audit log.
+    /// Show the newest entries of the audit log (enrollments, revocations, sign-offs, unit
+    /// moves, erasures, refused changes, exports).
     Audit {
         /// How many entries to show.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only actions starting with this (record., export., device., sync.refused).
+        #[arg(long)]
+        action: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase a person's data from a record and its history, on the relay and (at their next
+    /// sync) on every device. The rest of the record and the ledger stay.
+    Erase {
+        /// Record id.
+        id: String,
+        /// Fields to erase (key or form label, e.g. 信访人); default: every personal field.
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        /// A string (name, phone, ID number) to mask wherever it appears in the record.
+        #[arg(long = "mask")]
+        masks: Vec<String>,
+        /// Why (the request's reference); kept in the audit log.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Records that revoked devices reported as never synced before they erased themselves.
+    LostRecords {
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -252,10 +277,96 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Export(cmd) => {
             let mut records = SqliteRecords::open(&args.db)?;
+            if let super::export::ExportCommand::Ledger { params, output } = &cmd {
+                store.log(
+                    &cli_actor(),
+                    "export.ledger",
+                    &format!(
+                        "ledger {} of {} to {}",
+                        params.format.as_deref().unwrap_or("csv"),
+                        params.unit.as_deref().unwrap_or("all units"),
+                        output.display()
+                    ),
+                )?;
+            }
             super::export::run(records.store(), None, None, cmd)?;
         }
-        AdminCommand::Audit { limit, json } => {
-            let entries = store.audit_log(limit)?;
+        AdminCommand::Erase {
+            id,
+            fields,
+            masks,
+            reason,
+        } => {
+            let mut records = SqliteRecords::open(&args.db)?;
+            let request = fieldledger_core::store::ErasureRequest {
+                fields,
+                masks,
+                reason: reason.clone(),
+            };
+            let identity = fieldledger_core::store::Identity {
+                author: fieldledger_core::model::Author {
+                    user: cli_actor(),
+                    name: cli_actor(),
+                    device: "cli".into(),
+                    role: fieldledger_core::model::Role::Office,
+                    unit: String::new(),
+                },
+                device_code: "CLI".into(),
+                relay_url: None,
+                token: None,
+            };
+            let out = records
+                .store()
+                .act_as(identity, |s| s.erase_personal_data(&id, &request))?;
+            store.log(
+                &cli_actor(),
+                "record.erase",
+                &format!(
+                    "{} ({}): erased {}; {} masked occurrence(s); now generation {}; reason: {reason}",
+                    out.number,
+                    out.id,
+                    out.fields.join(", "),
+                    out.masked,
+                    out.generation
+                ),
+            )?;
+            println!(
+                "erased {} from {} ({} masked); devices replace their copies at their next sync",
+                out.fields.join(", "),
+                out.number,
+                out.masked
+            );
+        }
+        AdminCommand::LostRecords { json } => {
+            let lost = store.lost_records()?;
+            if json {
+                print_json(&lost)?;
+            } else {
+                for r in lost {
+                    println!(
+                        "{} {:<24} {:<8} {} {} (device {} of {}{})",
+                        r.reported_at,
+                        r.number,
+                        r.unit_code,
+                        r.kind,
+                        r.title,
+                        r.device_id,
+                        r.user_login,
+                        if r.new_record {
+                            ", never on the relay"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
+        AdminCommand::Audit {
+            limit,
+            action,
+            json,
+        } => {
+            let entries = store.audit_log_filtered(limit, action.as_deref())?;
             if json {
                 print_json(&entries)?;
             } else {

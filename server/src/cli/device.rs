@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use fieldledger_core::model::{FieldType, RecordKind};
 use fieldledger_core::store::DisputeFilter;
-use fieldledger_core::sync::sync_with;
+use fieldledger_core::sync::{erase_revoked, sync_with};
 use fieldledger_core::{Edit, FieldValue, Store};
 use fieldledger_server::client::{HttpTransport, enroll};
 use serde_json::json;
@@ -422,10 +422,27 @@ fn common(store: &mut Store, out: &Out, cmd: CommonCommand) -> anyhow::Result<()
     }
 }
 
+/// Environment variable holding the store key (64 hex digits): the store is then encrypted
+/// at rest like a phone's. Without it the command-line device store is plain SQLite.
+pub const STORE_KEY_ENV: &str = "FIELDLEDGER_STORE_KEY";
+
+fn open_store(path: &std::path::Path) -> anyhow::Result<Store> {
+    let store = match std::env::var(STORE_KEY_ENV) {
+        Ok(hex_key) => {
+            let key = hex::decode(hex_key.trim())
+                .ok()
+                .filter(|k| k.len() == fieldledger_core::store::STORE_KEY_LEN)
+                .with_context(|| format!("{STORE_KEY_ENV} must be 64 hex digits"))?;
+            Store::open_encrypted(path, &key)
+        }
+        Err(_) => Store::open(path),
+    };
+    store.with_context(|| format!("opening store {}", path.display()))
+}
+
 /// Runs a device command.
 pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
-    let mut store = Store::open(&args.store)
-        .with_context(|| format!("opening store {}", args.store.display()))?;
+    let mut store = open_store(&args.store)?;
     let out = Out { json: args.json };
     match args.command {
         DeviceCommand::Enroll { relay, code, label } => {
@@ -458,7 +475,24 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
         }
         DeviceCommand::Sync => {
             let mut transport = HttpTransport::for_store(&store)?;
-            let report = sync_with(&mut store, &mut transport, &mut |_| {})?;
+            let report = match sync_with(&mut store, &mut transport, &mut |_| {}) {
+                Err(fieldledger_core::Error::DeviceRevoked(why)) => {
+                    let lost = erase_revoked(store, &mut transport)?;
+                    return out.print(serde_json::to_value(&lost)?, || {
+                        format!(
+                            "this device was revoked ({why}); the store was erased. \
+                             {} record(s) not synced were {} the office as lost",
+                            lost.records.len(),
+                            if lost.delivered {
+                                "reported to"
+                            } else {
+                                "NOT reported to (the relay did not answer)"
+                            }
+                        )
+                    });
+                }
+                other => other?,
+            };
             out.print(serde_json::to_value(&report)?, || {
                 let mut s = format!(
                     "synced: {} pushed, {} received, {} refused, {} rounds, {} bytes sent, {} received",

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use fieldledger_server::accounts::{ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE};
-use fieldledger_server::app::{AppConfig, AppState, DEFAULT_MAX_BODY_BYTES, shutdown_signal};
+use fieldledger_server::app::{
+    AppConfig, AppState, DEFAULT_MAX_BODY_BYTES, serve_tls, shutdown_signal, tls_config,
+};
 use fieldledger_server::rate_limit::Rate;
 use fieldledger_server::records::{RecordStorage, SqliteRecords};
 use tracing_subscriber::EnvFilter;
@@ -39,6 +41,13 @@ pub struct ServeArgs {
     /// Burst of requests allowed per client address.
     #[arg(long, default_value_t = 400)]
     address_burst: u32,
+    /// PEM certificate chain: serve HTTPS (with --tls-key). Without it the relay serves
+    /// plain HTTP, for a reverse proxy that terminates TLS in front of it (see README).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Code of the bureau office unit created on first start.
     #[arg(long, default_value = DEFAULT_OFFICE_CODE)]
     office_code: String,
@@ -82,6 +91,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            let tls = tls_config(cert, key).await.with_context(|| {
+                format!(
+                    "loading the TLS certificate {} and key {}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+            let listener = std::net::TcpListener::bind(args.listen)
+                .with_context(|| format!("listening on {}", args.listen))?;
+            let address = listener.local_addr()?;
+            println!("fieldledger relay listening on https://{address}");
+            tracing::info!(%address, db = %args.db.display(), "relay started (HTTPS)");
+            serve_tls(listener, tls, state, shutdown_signal())
+                .await
+                .context("serving")?;
+            println!("fieldledger relay stopped");
+            return anyhow::Ok(());
+        }
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;

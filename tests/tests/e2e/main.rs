@@ -7,5 +7,6 @@ mod basics;
 mod decode;
 mod fuzz;
 mod merge;
+mod protection;
 mod scenario;
 mod security;
