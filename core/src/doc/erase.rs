@@ -78,7 +78,7 @@ impl Copier<'_> {
             if root && (key == HISTORY_KEY || key == GENERATION_KEY) {
                 continue;
             }
-            let erased = root && self.redaction.fields.iter().any(|f| *f == key);
+            let erased = root && self.redaction.fields.contains(&key);
             // Meta keys and entry bookkeeping (`id`, `_at`, `_by`) are copied as they are.
             let verbatim = key.starts_with('_') || (!root && key == "id");
             let Some((value, obj)) = self.src.get(from, key.as_str())? else {

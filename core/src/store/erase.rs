@@ -143,7 +143,7 @@ impl Store {
         let conflicts = doc.conflicts(kind)?;
         if let Some(c) = conflicts
             .iter()
-            .find(|c| !fields.iter().any(|f| *f == c.field))
+            .find(|c| !fields.contains(&c.field))
         {
             return Err(Error::RuleViolation(format!(
                 "{} stands in a conflict: resolve it before erasing personal data",
