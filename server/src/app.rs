@@ -40,6 +40,9 @@ pub struct AppConfig {
     /// Request rate allowed per client IP address, authenticated or not (`None`: unlimited).
     /// Set it well above `device_rate`: a unit's phones often share one office address.
     pub address_rate: Option<Rate>,
+    /// Reverse proxies (their addresses) whose `X-Forwarded-For` names the real client: the
+    /// per-address rate limit then counts that client, not the proxy.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for AppConfig {
@@ -49,6 +52,7 @@ impl Default for AppConfig {
             request_timeout: Duration::from_secs(60),
             device_rate: Some(Rate::new(50.0, 100)),
             address_rate: Some(Rate::new(200.0, 400)),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -339,12 +343,35 @@ async fn not_found() -> Response {
         .into_response()
 }
 
+/// The client address a request counts against: the peer, or — when the peer is a trusted
+/// reverse proxy — the last address in its `X-Forwarded-For` (the one the proxy saw).
+fn client_address(request: &Request, trusted_proxies: &[std::net::IpAddr]) -> String {
+    let Some(peer) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+    else {
+        return "unknown".to_owned();
+    };
+    if trusted_proxies.contains(&peer) {
+        let forwarded = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .next_back();
+        if let Some(client) = forwarded {
+            return client.to_string();
+        }
+    }
+    peer.to_string()
+}
+
 async fn limit_by_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(limiter) = &state.address_limiter {
-        let key = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+        let key = client_address(&request, &state.config.trusted_proxies);
         if !limiter.check(&key) {
             return RelayError::RateLimited.into_response();
         }

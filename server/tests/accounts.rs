@@ -606,3 +606,54 @@ fn serve_prints_the_admin_code_and_stops_on_sigterm() {
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_rate_limited_not_the_proxy() {
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    let proxy: SocketAddr = "10.0.0.9:40000".parse().unwrap();
+    let health = |peer: SocketAddr, forwarded: &str| {
+        let mut r = Request::get("/health")
+            .header("x-forwarded-for", forwarded)
+            .body(Body::empty())
+            .unwrap();
+        r.extensions_mut().insert(ConnectInfo(peer));
+        r
+    };
+    let config = AppConfig {
+        address_rate: Some(Rate::new(0.001, 2)),
+        trusted_proxies: vec![proxy.ip()],
+        ..AppConfig::default()
+    };
+    let (state, _) = setup(config);
+    for _ in 0..2 {
+        assert_eq!(
+            call(&state, health(proxy, "192.0.2.1")).await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        call(&state, health(proxy, "192.0.2.1")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same proxy has its own budget; the last hop counts.
+    assert_eq!(
+        call(&state, health(proxy, "203.0.113.5, 192.0.2.2"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // An untrusted peer cannot pick its budget with the header.
+    let other: SocketAddr = "198.51.100.7:1234".parse().unwrap();
+    for n in 0..3 {
+        let status = call(&state, health(other, &format!("192.0.2.{}", 100 + n)))
+            .await
+            .0;
+        let want = if n < 2 {
+            StatusCode::OK
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(status, want);
+    }
+}

@@ -618,6 +618,35 @@ async fn pages_of_the_dashboard_render() {
     assert!(missing.body.contains("<html"), "an HTML page, not JSON");
 }
 
+#[tokio::test]
+async fn the_office_reads_the_audit_log_and_unit_heads_cannot() {
+    let f = fixture();
+    let s = sign_in(&f.state, "admin").await;
+    // An export from the dashboard is itself logged.
+    let csv = get(&f.state, "/ui/ledger/download?format=csv", &s.cookie).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let page = get(&f.state, "/ui/audit", &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("审计日志"));
+    assert!(page.body.contains("export.ledger"), "{}", page.body);
+    assert!(page.body.contains("web.sign_in"));
+    assert!(
+        page.body.contains("href=\"/ui/audit\""),
+        "the office has the link"
+    );
+    let exports = get(&f.state, "/ui/audit?action=export.", &s.cookie).await;
+    assert!(exports.body.contains("export.ledger"));
+    assert!(!exports.body.contains("web.sign_in"), "filtered by action");
+    let head = sign_in(&f.state, "boss").await;
+    let refused = get(&f.state, "/ui/audit", &head.cookie).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let ledger = get(&f.state, "/ui/ledger", &head.cookie).await;
+    assert!(
+        !ledger.body.contains("/ui/audit"),
+        "no link for a unit head"
+    );
+}
+
 // ---- the browser ---------------------------------------------------------------------------
 
 /// chromedriver on a free port, killed when dropped.
@@ -715,7 +744,7 @@ async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
 
 /// A device of a staff member: its own store file, enrolled with the relay, syncing over HTTP.
 fn device(dir: &Path, name: &str, relay: &str, code: &str) -> Store {
-    let mut store = Store::open(dir.join(format!("{name}.db"))).unwrap();
+    let mut store = Store::open_encrypted(dir.join(format!("{name}.db")), &[9; 32]).unwrap();
     enroll(&mut store, relay, code, Some(name)).unwrap();
     sync(&mut store);
     store

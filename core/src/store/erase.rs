@@ -141,10 +141,7 @@ impl Store {
             ));
         }
         let conflicts = doc.conflicts(kind)?;
-        if let Some(c) = conflicts
-            .iter()
-            .find(|c| !fields.contains(&c.field))
-        {
+        if let Some(c) = conflicts.iter().find(|c| !fields.contains(&c.field)) {
             return Err(Error::RuleViolation(format!(
                 "{} stands in a conflict: resolve it before erasing personal data",
                 c.label

@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Address of a reverse proxy in front of the relay (repeatable): its `X-Forwarded-For`
+    /// then names the client for the per-address rate limit.
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Code of the bureau office unit created on first start.
     #[arg(long, default_value = DEFAULT_OFFICE_CODE)]
     office_code: String,
@@ -79,6 +83,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         device_rate: rate(args.device_rate, args.device_burst),
         address_rate: rate(args.address_rate, args.address_burst),
+        trusted_proxies: args.trusted_proxies.clone(),
     };
     let mut records = SqliteRecords::open(&args.db)
         .with_context(|| format!("opening records in {}", args.db.display()))?;

@@ -13,6 +13,7 @@
 //! security headers) and answer errors as HTML pages rather than the API's JSON.
 
 mod assets;
+mod audit;
 mod charts;
 mod error;
 mod layout;
@@ -127,6 +128,7 @@ pub fn routes_with(config: WebConfig) -> Router<AppState> {
         .route("/ui/supervision", get(supervision::page))
         .route("/ui/monthly", get(monthly::page))
         .route("/ui/monthly/download", get(monthly::download))
+        .route("/ui/audit", get(audit::page))
         .route("/ui/units", get(units::list))
         .route("/ui/units/{code}", get(units::page))
         .route("/ui/units/{code}/enroll", post(units::enroll))
