@@ -401,7 +401,7 @@ def revoked_device():
     c.sync(None)
     lost_id = c.create_dispute(pairs(name="未同步的纠纷", category="医疗卫生"))
     number = c.dispute(lost_id).number
-    admin("device", "revoke", ident.device_id)
+    admin("device", "revoke", ident.device)
     e = raises(FfiError.DeviceErased, c.sync, None)
     assert "1 record(s) not synced were reported" in str(e), e
     for suffix in ("", "-wal", "-shm"):
