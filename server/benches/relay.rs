@@ -1,7 +1,11 @@
 //! Benchmarks of storage and sync, printed as tables: `cargo bench -p fieldledger-server`.
 //!
-//! Sections (select with `FIELDLEDGER_BENCH=core,merge,sync,initial,devices`; default all):
-//! - core: a device store with 10,000 disputes — create, reopen, list, filter, bytes per record.
+//! Sections (select with `FIELDLEDGER_BENCH=core,merge,erase,sync,initial,devices`; default
+//! all):
+//! - core: a device store with 10,000 disputes — create, reopen, list, filter, bytes per
+//!   record — plain and encrypted (SQLCipher, as on phones).
+//! - erase: personal data erased from 100 of 10,000 petition cases on a relay store, and the
+//!   phone's sync that replaces them.
 //! - merge: one 基本情况 text edited 1,000 times concurrently by 20 devices, then merged.
 //! - sync: a device with 5 changed records syncing against a relay holding 100 / 10,000 /
 //!   100,000 records (set `FIELDLEDGER_BENCH_MAX=10000` to stop earlier).
@@ -219,11 +223,15 @@ fn sync(s: &mut Store) -> fieldledger_core::sync::SyncReport {
     sync_with(s, &mut t, &mut |_| {}).expect("sync")
 }
 
-fn bench_core() {
-    println!("\n## Core on a device: 10,000 disputes in a store file\n");
+/// One device store with 10,000 disputes; returns the measured rows.
+fn core_run(key: Option<&[u8]>) -> Vec<(String, String)> {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("device.db");
-    let mut s = Store::open(&path).expect("open");
+    let open = |p: &Path| match key {
+        Some(k) => Store::open_encrypted(p, k).expect("open"),
+        None => Store::open(p).expect("open"),
+    };
+    let mut s = open(&path);
     s.set_identity(identity("zhang", "U00", CoreRole::Staff, "D1"))
         .expect("id");
     let t = Instant::now();
@@ -232,19 +240,17 @@ fn bench_core() {
             .expect("create");
     }
     let create = t.elapsed();
+    s.connection()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
     drop(s);
-    let _ = Command::new("sqlite3")
-        .arg(&path)
-        .arg("PRAGMA wal_checkpoint(TRUNCATE);")
-        .stdout(Stdio::null())
-        .status();
     let size: u64 = ["device.db", "device.db-wal"]
         .iter()
         .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
         .map(|m| m.len())
         .sum();
     let t = Instant::now();
-    let s = Store::open(&path).expect("reopen");
+    let s = open(&path);
     let reopen = t.elapsed();
     let t = Instant::now();
     let rows = s.list(RecordKind::Dispute, None).expect("list");
@@ -264,37 +270,162 @@ fn bench_core() {
         .connection()
         .query_row("SELECT SUM(LENGTH(bytes)) FROM documents", [], |r| r.get(0))
         .expect("sum");
+    vec![
+        (
+            "create 10,000 disputes (one transaction each)".into(),
+            format!(
+                "{} ({:.2} ms each)",
+                ms(create),
+                create.as_secs_f64() * 1000.0 / 10_000.0
+            ),
+        ),
+        ("reopen store".into(), ms(reopen)),
+        (
+            "list 10,000 (summaries from the index)".into(),
+            format!("{} ({} rows)", ms(list), rows.len()),
+        ),
+        (
+            "read 10,000 typed disputes (index JSON)".into(),
+            format!("{} ({} rows)", ms(typed), all.len()),
+        ),
+        (
+            "filter 类型=医疗卫生 and 重大".into(),
+            format!("{} ({} rows)", ms(filter), filtered.len()),
+        ),
+        (
+            "file size".into(),
+            format!(
+                "{:.1} MiB ({} bytes per record)",
+                size as f64 / 1048576.0,
+                size / 10_000
+            ),
+        ),
+        (
+            "Automerge bytes per record".into(),
+            (doc_bytes / 10_000).to_string(),
+        ),
+    ]
+}
+
+fn bench_core() {
+    println!("\n## Core on a device: 10,000 disputes in a store file\n");
+    let plain = core_run(None);
+    let encrypted = core_run(Some(&[7; 32]));
+    println!("| measure | plain SQLite | SQLCipher (as on phones) |\n| --- | --- | --- |");
+    for ((what, p), (_, e)) in plain.iter().zip(&encrypted) {
+        println!("| {what} | {p} | {e} |");
+    }
+    println!(
+        "| process peak RSS (both runs) | {} MiB | |",
+        rss_kib(std::process::id(), "VmHWM:") / 1024
+    );
+}
+
+fn petition_edits(i: usize) -> Vec<Edit> {
+    vec![
+        Edit::text("title", &format!("信访积案{i}")),
+        Edit::text("petitioner", &format!("信访人{i:05}")),
+        Edit::text("petitioner_contact", &format!("139{i:08}")),
+        Edit::text("petitioner_id_number", &format!("11010119600101{i:04}")),
+        Edit::text("origin", "repeated"),
+        Edit::text(
+            "summary",
+            &format!("信访人{i:05}反映医疗费用报销问题，多次到局上访，联系电话139{i:08}。"),
+        ),
+    ]
+}
+
+fn bench_erase() {
+    use fieldledger_core::store::ErasureRequest;
+    use fieldledger_core::sync::{Peer, Scope, SyncRequest, handle_request};
+    println!("\n## Personal-data erasure: 100 of 10,000 petition cases\n");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut relay = Store::open(dir.path().join("relay.db")).expect("relay");
+    relay
+        .set_identity(identity("admin", "OFFICE", CoreRole::Office, "R"))
+        .expect("id");
+    let mut phone = Store::open_encrypted(dir.path().join("phone.db"), &[5; 32]).expect("phone");
+    phone
+        .set_identity(identity("zhang", "U00", CoreRole::Staff, "D1"))
+        .expect("id");
+    let mut ids = Vec::new();
+    for i in 0..10_000 {
+        ids.push(
+            phone
+                .create(RecordKind::Petition, None, &petition_edits(i))
+                .expect("create"),
+        );
+    }
+    for id in ids.iter().step_by(100) {
+        for n in 0..10 {
+            phone
+                .edit(id, &[Edit::text("plan", &format!("第{n}次约谈"))])
+                .expect("edit");
+        }
+    }
+    struct Direct<'a>(&'a mut Store, Peer);
+    impl Transport for Direct<'_> {
+        fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+            let req = SyncRequest::decode(&request).expect("decode");
+            Ok(handle_request(self.0, &self.1, &req)
+                .expect("answer")
+                .encode())
+        }
+    }
+    let author = phone.identity().expect("id").author.clone();
+    let peer = Peer {
+        scope: Scope::for_author(&author),
+        author,
+        actor_hex: phone.actor_hex(),
+    };
+    sync_with(
+        &mut phone,
+        &mut Direct(&mut relay, peer.clone()),
+        &mut |_| {},
+    )
+    .expect("sync");
+    let erased: Vec<&String> = ids.iter().step_by(100).collect();
+    let before: i64 = erased
+        .iter()
+        .map(|id| relay.document_bytes(id).expect("bytes").len() as i64)
+        .sum();
+    let t = Instant::now();
+    for id in &erased {
+        relay
+            .erase_personal_data(
+                id,
+                &ErasureRequest {
+                    fields: vec![],
+                    masks: vec![],
+                    reason: "bench".into(),
+                },
+            )
+            .expect("erase");
+    }
+    let erase = t.elapsed();
+    let after: i64 = erased
+        .iter()
+        .map(|id| relay.document_bytes(id).expect("bytes").len() as i64)
+        .sum();
+    let t = Instant::now();
+    let report = sync_with(&mut phone, &mut Direct(&mut relay, peer), &mut |_| {}).expect("sync");
+    let sync = t.elapsed();
     println!("| measure | value |\n| --- | --- |");
     println!(
-        "| create 10,000 disputes (one transaction each) | {} ({:.2} ms each) |",
-        ms(create),
-        create.as_secs_f64() * 1000.0 / 10_000.0
-    );
-    println!("| reopen store | {} |", ms(reopen));
-    println!(
-        "| list 10,000 (summaries from the index) | {} ({} rows) |",
-        ms(list),
-        rows.len()
+        "| erase on the relay (rebuild, write, WAL checkpoint) | {} for 100 ({:.1} ms each) |",
+        ms(erase),
+        erase.as_secs_f64() * 10.0
     );
     println!(
-        "| read 10,000 typed disputes (index JSON) | {} ({} rows) |",
-        ms(typed),
-        all.len()
+        "| document size of those records, before → after | {:.0} → {:.0} bytes each (history kept as notes) |",
+        before as f64 / 100.0,
+        after as f64 / 100.0
     );
     println!(
-        "| filter 类型=医疗卫生 and 重大 | {} ({} rows) |",
-        ms(filter),
-        filtered.len()
-    );
-    println!(
-        "| file size | {:.1} MiB ({} bytes per record) |",
-        size as f64 / 1048576.0,
-        size / 10_000
-    );
-    println!("| Automerge bytes per record | {} |", doc_bytes / 10_000);
-    println!(
-        "| process peak RSS | {} MiB |",
-        rss_kib(std::process::id(), "VmHWM:") / 1024
+        "| phone sync that replaces them | {} ({} replaced, {} bytes received) |",
+        ms(sync),
+        report.regenerated.len(),
+        report.bytes_received
     );
 }
 
@@ -584,6 +715,9 @@ fn main() {
     }
     if wanted("merge") {
         bench_merge();
+    }
+    if wanted("erase") {
+        bench_erase();
     }
     if wanted("sync") {
         bench_sync_growth();
