@@ -153,9 +153,24 @@ fn erasure_removes_the_data_from_record_history_and_every_device() {
         let last = h.last().unwrap();
         assert_eq!(last.action.as_deref(), Some("erase"));
         assert_eq!(last.user, "admin");
-        // The record as it stood before the erasure is gone too.
+        // The record as it stood before the erasure is still there for past reports, without
+        // the erased data.
         let as_of = r.record_as_of(&id, i64::MAX).unwrap();
         assert!(!format!("{as_of:?}").contains(NAME));
+        let created = r.record(&id).unwrap().meta().created_at;
+        let Some(Record::Petition(then)) = r.record_as_of(&id, created).unwrap() else {
+            panic!("the record existed before the erasure")
+        };
+        assert_eq!(then.petitioner.as_deref(), Some(ERASED_MARK));
+        assert_eq!(
+            then.summary,
+            format!("{MASK}反映卫生院多收费用，电话{MASK}。")
+        );
+        assert_eq!(
+            h.iter().filter(|e| e.user == "zhang").count(),
+            2,
+            "both of zhang's changes are in the history: {h:?}"
+        );
         assert_eq!(r.generation(&id).unwrap(), 1);
         drop(r);
     }
@@ -282,6 +297,32 @@ fn only_the_office_erases_and_bad_requests_change_nothing() {
         )
         .unwrap();
     assert_eq!(out.fields, ["petitioner_id_number"]);
+    // A second request later: generation 2, the earlier erasure and the history stay.
+    let out = r
+        .erase_personal_data(
+            &id,
+            &ErasureRequest {
+                masks: vec![NAME.into()],
+                reason: "y".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(out.generation, 2);
+    let h = r.history(&id).unwrap();
+    assert_eq!(h[0].action.as_deref(), Some("create"));
+    assert_eq!(
+        h.iter()
+            .filter(|e| e.action.as_deref() == Some("erase"))
+            .count(),
+        2
+    );
+    let bytes = r.document_bytes(&id).unwrap();
+    assert!(!contains(&bytes, NAME) && !contains(&bytes, ID_NUMBER));
+    drop(r);
+    sync(&relay, &mut a);
+    assert_eq!(a.generation(&id).unwrap(), 2);
+    assert_eq!(a.record(&id).unwrap(), relay.borrow().record(&id).unwrap());
 }
 
 #[test]

@@ -26,11 +26,10 @@ pub struct HistoryEntry {
 }
 
 impl RecordDoc {
-    /// Every change of the record in causal order: the notes kept from earlier generations
-    /// (see [`crate::doc::erase`]), then the changes of this document.
+    /// Every change of the record in causal order (after an erasure, the replayed changes
+    /// of earlier generations keep their notes and times; see [`crate::doc::erase`]).
     pub fn history(&mut self) -> Vec<HistoryEntry> {
-        let mut all = self.archived_history();
-        let own = self.doc.get_changes_meta(&[]).into_iter().map(|m| {
+        let all = self.doc.get_changes_meta(&[]).into_iter().map(|m| {
             let note: ChangeNote = m
                 .message
                 .as_deref()
@@ -47,8 +46,7 @@ impl RecordDoc {
                 deps: m.deps.iter().map(|d| d.to_string()).collect(),
             }
         });
-        all.extend(own);
-        all
+        all.collect()
     }
 
     /// Heads of the document as it stood at `at_ms`: the changes made up to then whose

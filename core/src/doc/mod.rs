@@ -67,13 +67,6 @@ pub(crate) fn field_value_of(v: &Value<'_>) -> FieldValue {
     }
 }
 
-fn without_archive(mut v: serde_json::Value) -> serde_json::Value {
-    if let Some(m) = v.as_object_mut() {
-        m.remove(erase::HISTORY_KEY);
-    }
-    v
-}
-
 impl RecordDoc {
     /// Starts a new record document with its meta keys and every text and list object created
     /// up front (so no two devices ever create the same object concurrently).
@@ -172,19 +165,14 @@ impl RecordDoc {
     }
 
     /// The whole document as JSON (text objects as strings), the form typed records are read from.
-    /// (The archived history of earlier generations is left out; see [`RecordDoc::history`].)
     pub fn to_json(&self) -> Result<serde_json::Value> {
-        Ok(without_archive(serde_json::to_value(AutoSerde::from(
-            &self.doc,
-        ))?))
+        Ok(serde_json::to_value(AutoSerde::from(&self.doc))?)
     }
 
     /// The document as it stood at `heads`, as JSON.
     pub fn to_json_at(&mut self, heads: &[ChangeHash]) -> Result<serde_json::Value> {
         let fork = self.doc.fork_at(heads)?;
-        Ok(without_archive(serde_json::to_value(AutoSerde::from(
-            &fork,
-        ))?))
+        Ok(serde_json::to_value(AutoSerde::from(&fork))?)
     }
 
     /// Current heads.
