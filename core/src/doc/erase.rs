@@ -247,41 +247,22 @@ impl RecordDoc {
         time_ms: i64,
     ) -> Result<(RecordDoc, usize)> {
         let generation = self.generation() + 1;
-        let metas: Vec<_> = self
-            .doc
-            .get_changes_meta(&[])
-            .into_iter()
-            .map(|m| {
-                (
-                    m.hash,
-                    m.deps.clone(),
-                    m.message.map(|s| s.into_owned()),
-                    m.timestamp,
-                )
-            })
-            .collect();
+        let changes = self.doc.get_changes(&[]);
+        let mut src = AutoCommit::new();
         let mut dst = AutoCommit::new().with_actor(actor);
-        let mut included = Vec::with_capacity(metas.len());
-        let mut depended = std::collections::HashSet::new();
-        for (hash, deps, message, timestamp) in &metas {
-            included.push(*hash);
-            depended.extend(deps.iter().copied());
-            let heads: Vec<_> = included
-                .iter()
-                .filter(|h| !depended.contains(*h))
-                .copied()
-                .collect();
-            let src = self.doc.fork_at(&heads)?;
+        // Applied one at a time in causal order, so `src` passes through each state once.
+        for change in changes {
+            let mut options = CommitOptions::default().with_time(change.timestamp());
+            if let Some(m) = change.message() {
+                options = options.with_message(m.to_owned());
+            }
+            src.apply_changes([change])?;
             Reconciler {
                 src: &src,
                 dst: &mut dst,
                 redaction,
             }
             .map(&ROOT, &ROOT, true)?;
-            let mut options = CommitOptions::default().with_time(*timestamp);
-            if let Some(m) = message {
-                options = options.with_message(m.clone());
-            }
             if dst.pending_ops() > 0 {
                 dst.commit_with(options);
             } else {
