@@ -93,14 +93,16 @@ impl HttpTransport {
     }
 }
 
-impl Transport for HttpTransport {
-    fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+impl HttpTransport {
+    /// `POST {relay}{path}` with the device's token; the body of a 200 answer, else the
+    /// relay's error.
+    fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         let mut resp = self
             .agent
-            .post(&format!("{}/v1/sync", self.url))
+            .post(&format!("{}{path}", self.url))
             .header("Authorization", &format!("Bearer {}", self.token))
-            .content_type("application/octet-stream")
-            .send(&request[..])
+            .content_type(content_type)
+            .send(body)
             .map_err(unreachable)?;
         let status = resp.status().as_u16();
         let body = resp
@@ -118,21 +120,16 @@ impl Transport for HttpTransport {
         }
         Ok(body)
     }
+}
+
+impl Transport for HttpTransport {
+    fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        self.post("/v1/sync", "application/octet-stream", &request)
+    }
 
     fn report_loss(&mut self, report: Vec<u8>) -> Result<(), TransportError> {
-        let mut resp = self
-            .agent
-            .post(&format!("{}/v1/device/lost", self.url))
-            .header("Authorization", &format!("Bearer {}", self.token))
-            .content_type("application/json")
-            .send(&report[..])
-            .map_err(unreachable)?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            let body = resp.body_mut().read_to_vec().unwrap_or_default();
-            return Err(error_of(status, &body));
-        }
-        Ok(())
+        self.post("/v1/device/lost", "application/json", &report)
+            .map(|_| ())
     }
 }
 

@@ -181,6 +181,22 @@ impl Relay {
         relay
     }
 
+    /// Starts a relay with the people most tests need: units WJK (疾控科) and JKK (卫生监督所);
+    /// staff zhang (张三) and li (李四) of WJK, wu (吴五) of JKK; leader wangju (王局长) of WJK;
+    /// office user boss (办公室主任).
+    pub fn start_with_people(options: RelayOptions) -> Relay {
+        let mut relay = Relay::new(options);
+        relay.add_unit("WJK", "疾控科");
+        relay.add_unit("JKK", "卫生监督所");
+        relay.add_user("zhang", "WJK", "staff", "张三");
+        relay.add_user("li", "WJK", "staff", "李四");
+        relay.add_user("wu", "JKK", "staff", "吴五");
+        relay.add_user("wangju", "WJK", "leader", "王局长");
+        relay.add_user("boss", "OFFICE", "office", "办公室主任");
+        relay.start();
+        relay
+    }
+
     /// Starts a relay with default options (no rate limits) on a free port.
     pub fn start_new() -> Relay {
         let mut relay = Relay::new(RelayOptions::default());

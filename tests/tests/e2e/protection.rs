@@ -14,15 +14,7 @@ const PHONE: &str = "13700002222";
 const ID_NUMBER: &str = "320101196505054321";
 
 fn relay_with(options: RelayOptions) -> Relay {
-    let mut relay = Relay::new(options);
-    relay.add_unit("WJK", "疾控科");
-    relay.add_unit("JKK", "卫生监督所");
-    relay.add_user("zhang", "WJK", "staff", "张三");
-    relay.add_user("li", "WJK", "staff", "李四");
-    relay.add_user("wangju", "WJK", "leader", "王局长");
-    relay.add_user("boss", "OFFICE", "office", "办公室主任");
-    relay.start();
-    relay
+    Relay::start_with_people(options)
 }
 
 fn relay() -> Relay {

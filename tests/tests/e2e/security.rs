@@ -13,19 +13,8 @@ use fieldledger_e2e::http::{self, Answer, post_sync, post_sync_with_header};
 use fieldledger_e2e::snapshot::of_unit;
 use fieldledger_e2e::{Device, Relay, RelayOptions};
 
-/// A relay with units WJK and JKK; staff zhang and li (WJK), wu (JKK), leader wangju (WJK,
-/// named 王局长) and office boss.
 fn relay_with(options: RelayOptions) -> Relay {
-    let mut relay = Relay::new(options);
-    relay.add_unit("WJK", "疾控科");
-    relay.add_unit("JKK", "卫生监督所");
-    relay.add_user("zhang", "WJK", "staff", "张三");
-    relay.add_user("li", "WJK", "staff", "李四");
-    relay.add_user("wu", "JKK", "staff", "吴五");
-    relay.add_user("wangju", "WJK", "leader", "王局长");
-    relay.add_user("boss", "OFFICE", "office", "办公室主任");
-    relay.start();
-    relay
+    Relay::start_with_people(options)
 }
 
 fn relay() -> Relay {
