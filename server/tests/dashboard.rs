@@ -647,6 +647,81 @@ async fn the_office_reads_the_audit_log_and_unit_heads_cannot() {
     );
 }
 
+#[tokio::test]
+async fn the_office_erases_personal_data_from_the_record_page() {
+    let f = fixture();
+    let uri = format!("/ui/records/{}", f.wjk_medical);
+    let erase = format!("{uri}/erase");
+    // A unit head sees no form and may not post it.
+    let head = sign_in(&f.state, "boss").await;
+    assert!(
+        !get(&f.state, &uri, &head.cookie)
+            .await
+            .body
+            .contains("erase-submit")
+    );
+    let refused = post(
+        &f.state,
+        &erase,
+        &head.cookie,
+        &[("csrf", &head.csrf), ("masks", "张某"), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let s = sign_in(&f.state, "admin").await;
+    let page = get(&f.state, &uri, &s.cookie).await;
+    assert!(
+        page.body.contains("erase-submit"),
+        "the office has the form"
+    );
+    // Without a CSRF token, or without a reason, nothing happens.
+    let forged = post(
+        &f.state,
+        &erase,
+        &s.cookie,
+        &[("csrf", "forged"), ("masks", "张某"), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let no_reason = post(
+        &f.state,
+        &erase,
+        &s.cookie,
+        &[("csrf", &s.csrf), ("masks", "张某")],
+    )
+    .await;
+    assert_eq!(
+        no_reason.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        no_reason.body
+    );
+    assert!(
+        get(&f.state, &uri, &s.cookie)
+            .await
+            .body
+            .contains("张某医疗纠纷")
+    );
+    let done = post(
+        &f.state,
+        &erase,
+        &s.cookie,
+        &[
+            ("csrf", &s.csrf),
+            ("masks", "张某\n"),
+            ("reason", "本人申请"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let after = get(&f.state, &format!("{uri}?done=erased"), &s.cookie).await;
+    assert!(after.body.contains("已删除个人信息"));
+    assert!(after.body.contains("＊＊＊医疗纠纷"), "{}", after.body);
+    assert!(!after.body.contains("张某医疗纠纷"));
+    let audit = get(&f.state, "/ui/audit?action=record.erase", &s.cookie).await;
+    assert!(audit.body.contains("本人申请"), "{}", audit.body);
+}
+
 // ---- the browser ---------------------------------------------------------------------------
 
 /// chromedriver on a free port, killed when dropped.

@@ -125,6 +125,7 @@ pub fn routes_with(config: WebConfig) -> Router<AppState> {
         .route("/ui/records/{id}/edit", post(record::edit))
         .route("/ui/records/{id}/append", post(record::append))
         .route("/ui/records/{id}/resolve", post(record::resolve))
+        .route("/ui/records/{id}/erase", post(record::erase))
         .route("/ui/supervision", get(supervision::page))
         .route("/ui/monthly", get(monthly::page))
         .route("/ui/monthly/download", get(monthly::download))

@@ -148,6 +148,8 @@ struct RecordPage {
     conflicts: Vec<ConflictView>,
     inputs: Vec<Input>,
     history: Vec<HistoryView>,
+    /// Labels of the kind's personal fields (what an erasure clears), for the office's form.
+    personal_labels: String,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -505,6 +507,13 @@ fn build_page(
         conflicts,
         inputs,
         history,
+        personal_labels: kind
+            .personal_fields()
+            .iter()
+            .filter_map(|k| kind.field(k).ok())
+            .map(|spec| spec.label)
+            .collect::<Vec<_>>()
+            .join("、"),
         notice,
         error: retry.map(|r| r.error),
     })
@@ -525,6 +534,9 @@ fn notice(q: &Notice) -> Option<&'static str> {
         }
         Some("added") => Some("已添加。各设备下次同步时会收到。"),
         Some("unchanged") => Some("没有修改任何字段。"),
+        Some("erased") => Some(
+            "已删除个人信息（含全部历史）。各设备下次同步时会换成清除后的记录；此操作已记入审计日志。",
+        ),
         _ => None,
     }
 }
@@ -746,4 +758,49 @@ pub(crate) async fn resolve(
         })
         .await?;
     finish(&id, outcome).await
+}
+
+/// Form of `POST /ui/records/{id}/erase`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EraseForm {
+    csrf: String,
+    /// Strings to mask, one a line.
+    #[serde(default)]
+    masks: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /ui/records/{id}/erase`: the office erases personal data from a record and its
+/// history on request (see `fieldledger_core::doc::erase`); logged in the audit log.
+pub(crate) async fn erase(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<EraseForm>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(&form.csrf)?;
+    if !viewer.is_office() {
+        return Err(WebError::Forbidden(
+            "只有领导小组办公室可以删除个人信息。".into(),
+        ));
+    }
+    let rid = id.clone();
+    let v = viewer.clone();
+    state
+        .with_records(move |r| scoped(r.store(), &v, &rid).map(|_| ()))
+        .await?;
+    let request = fieldledger_core::store::ErasureRequest {
+        fields: Vec::new(),
+        masks: form
+            .masks
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        reason: form.reason,
+    };
+    crate::protection::erase(&state, viewer.identity(), id.clone(), request).await?;
+    Ok(Redirect::to(&format!("/ui/records/{id}?done=erased#top")).into_response())
 }
