@@ -385,3 +385,30 @@ fn the_relay_file_keeps_no_copy_of_erased_data() {
     }
     assert_eq!(relay.borrow().count(RecordKind::Petition).unwrap(), 20);
 }
+
+#[test]
+fn a_relay_restored_from_before_an_erasure_never_gives_the_data_back() {
+    let relay = Rc::new(RefCell::new(relay_store(None)));
+    let mut a = memory_store("zhang", "WJK", Role::Staff, "D1");
+    let id = petition(&mut a);
+    sync(&relay, &mut a);
+    // The relay's state before the erasure, as a backup would hold it.
+    let backup = relay.borrow_mut().document_bytes(&id).unwrap();
+    office_erase(&relay, &id);
+    sync(&relay, &mut a);
+    assert_eq!(a.generation(&id).unwrap(), 1);
+    // Restored: a relay holding generation 0 again.
+    let restored = Rc::new(RefCell::new(relay_store(None)));
+    restored.borrow_mut().merge_remote(&id, &backup).unwrap();
+    let report = sync(&restored, &mut a);
+    assert!(report.regenerated.is_empty());
+    assert_eq!(
+        a.generation(&id).unwrap(),
+        1,
+        "the device keeps the erased version"
+    );
+    assert!(!contains(&a.document_bytes(&id).unwrap(), NAME));
+    // Edits still work locally and the sync does not fail.
+    a.edit(&id, &[Edit::text("plan", "回访")]).unwrap();
+    sync(&restored, &mut a);
+}

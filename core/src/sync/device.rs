@@ -299,7 +299,17 @@ impl DeviceSync {
         }
         self.progress.to_push = self.to_push.len() as u64;
         for d in &resp.docs {
-            if store.contains(&d.id)? && store.generation(&d.id)? as u64 != d.generation {
+            let local_generation = if store.contains(&d.id)? {
+                Some(store.generation(&d.id)? as u64)
+            } else {
+                None
+            };
+            if local_generation.is_some_and(|g| g > d.generation) {
+                // The relay is behind this device (restored from a backup taken before an
+                // erasure): never take the erased data back; the office erases again.
+                continue;
+            }
+            if local_generation.is_some_and(|g| g != d.generation) {
                 let acked = relay_state(store, &d.id)?
                     .map(|(h, _)| h)
                     .unwrap_or_default();
@@ -366,6 +376,10 @@ impl DeviceSync {
         let relay_heads = hashes_from_wire(&item.heads)?;
         if store.contains(&item.id)? {
             let generation = store.generation(&item.id)? as u64;
+            if generation > item.generation {
+                // See `apply_response`: an older generation is never taken back.
+                return Ok(None);
+            }
             if generation != item.generation {
                 return Ok(Some(WantDoc {
                     id: item.id.clone(),
