@@ -103,6 +103,9 @@ pub enum Error {
         /// HTTP status, if the relay answered.
         status: Option<u16>,
     },
+    /// Changes depend on earlier changes the receiver does not have.
+    #[error("missing changes: {0}")]
+    MissingChanges(String),
     /// The relay revoked this device (lost or stolen): its store must be erased, see
     /// [`crate::sync::erase_revoked`].
     #[error("this device was revoked by the bureau office: {0}")]

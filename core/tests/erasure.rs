@@ -408,7 +408,21 @@ fn a_relay_restored_from_before_an_erasure_never_gives_the_data_back() {
         "the device keeps the erased version"
     );
     assert!(!contains(&a.document_bytes(&id).unwrap(), NAME));
-    // Edits still work locally and the sync does not fail.
+    // Edits still work locally and wait (the sync does not fail, the refusal is shown).
     a.edit(&id, &[Edit::text("plan", "回访")]).unwrap();
-    sync(&restored, &mut a);
+    let report = sync(&restored, &mut a);
+    assert_eq!(report.rejected[0].code, STALE_GENERATION);
+    assert!(report.rejected[0].message.contains("backup"));
+    // The office erases again on the restored relay: that generation is another document,
+    // so the device's edit is refused visibly (never silently acknowledged), and nothing of
+    // the erased data comes back from either side.
+    office_erase(&restored, &id);
+    let report = sync(&restored, &mut a);
+    assert_eq!(report.rejected.len(), 1, "{:?}", report.rejected);
+    assert_eq!(report.rejected[0].code, "forbidden");
+    assert!(!contains(
+        &restored.borrow_mut().document_bytes(&id).unwrap(),
+        NAME
+    ));
+    assert!(!contains(&a.document_bytes(&id).unwrap(), NAME));
 }

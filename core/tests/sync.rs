@@ -438,3 +438,25 @@ fn a_sign_off_concurrent_with_a_staff_edit_becomes_a_conflict_not_a_refusal() {
     assert_eq!(p.plan, "继续跟进", "the staff's other edits were kept");
     assert_eq!(p.signoffs.len(), 1, "the sign-off is logged");
 }
+
+#[test]
+fn a_relay_restored_from_a_backup_gets_the_changes_it_lost_again() {
+    let relay = relay();
+    let mut a = device("zhang", "WJK", Role::Staff, "D1");
+    let id = add(&mut a, "备份前");
+    sync(&relay, &mut a);
+    let backup = relay.borrow_mut().document_bytes(&id).unwrap();
+    a.edit(&id, &[Edit::text("remarks", "备份后，已确认")])
+        .unwrap();
+    sync(&relay, &mut a);
+    // The relay is restored: it lacks the acknowledged edit.
+    let restored = self::relay();
+    restored.borrow_mut().merge_remote(&id, &backup).unwrap();
+    a.edit(&id, &[Edit::text("difficulties", "恢复后的修改")])
+        .unwrap();
+    let report = sync(&restored, &mut a);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let d = restored.borrow().dispute(&id).unwrap();
+    assert_eq!(d.remarks, "备份后，已确认", "the lost change came back");
+    assert_eq!(d.difficulties, "恢复后的修改");
+}

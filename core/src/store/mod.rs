@@ -1044,6 +1044,12 @@ impl Store {
         validate_stored_values(m.kind, &serde_json::to_value(&m.after)?)
     }
 
+    /// How many changes the merged bytes depend on that this store does not have (their
+    /// changes were queued by Automerge, not applied): the sender must send more.
+    pub fn missing_dependencies(m: &mut PreparedMerge) -> usize {
+        m.doc.automerge_mut().get_missing_deps(&[]).len()
+    }
+
     /// Writes a prepared merge.
     pub fn commit_merge(&mut self, mut m: PreparedMerge) -> Result<MergeOutcome> {
         let heads = m.doc.heads();

@@ -8,7 +8,7 @@ use super::message::{
     FeedItem, PROTOCOL_VERSION, PushDoc, Rejection, SyncRequest, SyncResponse, WantDoc,
     hashes_from_wire, hashes_to_wire,
 };
-use super::relay::STALE_GENERATION;
+use super::relay::{MISSING_CHANGES, STALE_GENERATION};
 use crate::error::{Error, Result};
 use crate::store::{Regenerated, Store, parse_heads};
 
@@ -109,6 +109,8 @@ pub struct DeviceSync {
     to_push: Vec<(String, i64)>,
     in_flight: Vec<(String, i64, Vec<ChangeHash>)>,
     feed_done: bool,
+    /// Records already sent whole again after a `missing_changes` refusal in this sync.
+    resent_whole: std::collections::HashSet<String>,
     progress: SyncProgress,
     report: SyncReport,
 }
@@ -201,6 +203,7 @@ impl DeviceSync {
             to_push,
             in_flight: Vec::new(),
             feed_done: false,
+            resent_whole: Default::default(),
             progress,
             report: SyncReport {
                 cursor,
@@ -282,8 +285,21 @@ impl DeviceSync {
             }
         }
         for r in &resp.rejected {
+            if r.code == MISSING_CHANGES && self.resent_whole.insert(r.id.clone()) {
+                // The relay lost changes it had acknowledged (restored from a backup): forget
+                // what it acknowledged and send the whole record again, in this sync.
+                if let Some((_, seq, _)) = in_flight.iter().find(|(id, _, _)| *id == r.id) {
+                    store
+                        .connection()
+                        .execute("DELETE FROM sync_docs WHERE id=?1", [&r.id])?;
+                    self.to_push.push((r.id.clone(), *seq));
+                    continue;
+                }
+            }
             if r.code == STALE_GENERATION {
-                // Kept as unsynced: re-applied on the new generation when it arrives.
+                // Kept as unsynced: re-applied on the new generation when it arrives (then
+                // the refusal is dropped from the report), or sent again next time.
+                self.report.rejected.push(r.clone());
                 continue;
             }
             if let Some((_, seq, _)) = in_flight.iter().find(|(id, _, _)| *id == r.id) {
@@ -324,6 +340,9 @@ impl DeviceSync {
                         self.to_push.push((d.id.clone(), seq));
                     }
                 }
+                self.report
+                    .rejected
+                    .retain(|x| !(x.id == d.id && x.code == STALE_GENERATION));
                 self.report.regenerated.push(r);
                 self.progress.received += 1;
                 self.report.received += 1;

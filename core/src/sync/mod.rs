@@ -19,6 +19,7 @@ pub use message::{
     WantDoc,
 };
 pub use relay::{
-    Peer, RelayEvent, STALE_GENERATION, Scope, handle_request, handle_request_with_events,
+    MISSING_CHANGES, Peer, RelayEvent, STALE_GENERATION, Scope, handle_request,
+    handle_request_with_events,
 };
 pub use revoke::{DEVICE_REVOKED, LossReport, LostRecord, erase_revoked, loss_report};

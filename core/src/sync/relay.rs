@@ -57,6 +57,10 @@ pub struct Peer {
     pub scope: Scope,
 }
 
+/// Rejection code of a push whose earlier changes the relay lacks; the device resends the
+/// whole record.
+pub const MISSING_CHANGES: &str = "missing_changes";
+
 /// Rejection code of a push built on a replaced generation; the device keeps the changes.
 pub const STALE_GENERATION: &str = "stale_generation";
 
@@ -68,6 +72,7 @@ fn rejection(id: &str, e: &Error) -> Rejection {
         }
         Error::MalformedDocument(_) | Error::MalformedSync(_) | Error::Automerge(_) => "malformed",
         Error::UnknownRecord(_) => "unknown",
+        Error::MissingChanges(_) => MISSING_CHANGES,
         _ => "error",
     };
     Rejection {
@@ -90,8 +95,8 @@ pub struct RelayEvent {
     pub detail: String,
 }
 
-/// A push built on a generation the relay has replaced (after a personal-data erasure).
-struct StaleGeneration(u64);
+/// A push built on another generation than the relay's: the relay's and the device's.
+struct StaleGeneration(u64, u64);
 
 fn push_one(
     store: &mut Store,
@@ -112,14 +117,22 @@ fn push_one(
         0
     };
     if generation != relay_generation {
-        if generation > relay_generation {
+        if generation > relay_generation && relay_generation == 0 && !store.contains(id)? {
             return Err(Error::MalformedDocument(format!(
                 "generation {generation} of {id} does not exist"
             )));
         }
-        return Ok(Err(StaleGeneration(relay_generation)));
+        return Ok(Err(StaleGeneration(relay_generation, generation)));
     }
-    let m = store.prepare_merge(id, changes)?;
+    let mut m = store.prepare_merge(id, changes)?;
+    let missing = Store::missing_dependencies(&mut m);
+    if missing > 0 {
+        // Acknowledging would lose these changes: Automerge only queued them.
+        return Err(Error::MissingChanges(format!(
+            "the relay lacks {missing} earlier change(s) of {id} (restored from a backup?); \
+             send the whole record"
+        )));
+    }
     if let Some(a) = m.new_actors.iter().find(|a| **a != peer.actor_hex) {
         return Err(Error::PermissionDenied(format!(
             "changes by actor {a} are not this device's; each device sends only its own changes"
@@ -220,14 +233,24 @@ fn answer(
         }
         match result {
             Ok(Ok(ack)) => accepted.push(ack),
-            Ok(Err(StaleGeneration(g))) => rejected.push(Rejection {
+            Ok(Err(StaleGeneration(relay, device))) => rejected.push(Rejection {
                 id: p.id.clone(),
                 code: STALE_GENERATION.into(),
-                message: format!(
-                    "record {} was rebuilt after a personal-data erasure (generation {g}); \
-                     the device re-applies its edits to the new version and sends them again",
-                    p.id
-                ),
+                message: if relay > device {
+                    format!(
+                        "record {} was rebuilt after a personal-data erasure (generation \
+                         {relay}); the device re-applies its edits to the new version and \
+                         sends them again",
+                        p.id
+                    )
+                } else {
+                    format!(
+                        "the relay holds an older generation of record {} ({relay}, this \
+                         device {device}): it was restored from a backup; the edits wait \
+                         until the office erases the record again",
+                        p.id
+                    )
+                },
             }),
             Err(e @ (Error::Sqlite(_) | Error::Io(_))) => return Err(e),
             Err(e) => rejected.push(rejection(&p.id, &e)),
