@@ -230,7 +230,15 @@ fn mutated_sync_requests_never_break_the_relay() {
             let resp = SyncResponse::decode(&answer.body).expect("a well-formed answer");
             for r in &resp.rejected {
                 assert!(
-                    ["forbidden", "invalid", "malformed", "unknown"].contains(&r.code.as_str()),
+                    [
+                        "forbidden",
+                        "invalid",
+                        "malformed",
+                        "unknown",
+                        "missing_changes",
+                        "stale_generation",
+                    ]
+                    .contains(&r.code.as_str()),
                     "unexpected refusal {r:?} for {}",
                     context()
                 );
