@@ -33,24 +33,9 @@ pub struct Redaction {
 
 impl Redaction {
     fn mask(&self, s: &str) -> String {
-        let mut out = s.to_owned();
-        for m in &self.masks {
-            if out.contains(m.as_str()) {
-                out = out.replace(m.as_str(), MASK);
-            }
-        }
-        out
-    }
-}
-
-fn generation_of(doc: &AutoCommit) -> i64 {
-    match doc.get(ROOT, GENERATION_KEY).ok().flatten() {
-        Some((Value::Scalar(s), _)) => match s.as_ref() {
-            ScalarValue::Int(n) => *n,
-            ScalarValue::Uint(n) => *n as i64,
-            _ => 0,
-        },
-        _ => 0,
+        self.masks
+            .iter()
+            .fold(s.to_owned(), |out, m| out.replace(m.as_str(), MASK))
     }
 }
 
@@ -230,7 +215,14 @@ impl Reconciler<'_> {
 impl RecordDoc {
     /// The document's generation: 0, or how many times personal data was erased from it.
     pub fn generation(&self) -> i64 {
-        generation_of(&self.doc)
+        match self.doc.get(ROOT, GENERATION_KEY).ok().flatten() {
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Int(n) => *n,
+                ScalarValue::Uint(n) => *n as i64,
+                _ => 0,
+            },
+            _ => 0,
+        }
     }
 
     /// Builds the next generation of this document: every change replayed in causal order

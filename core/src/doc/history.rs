@@ -29,24 +29,27 @@ impl RecordDoc {
     /// Every change of the record in causal order (after an erasure, the replayed changes
     /// of earlier generations keep their notes and times; see [`crate::doc::erase`]).
     pub fn history(&mut self) -> Vec<HistoryEntry> {
-        let all = self.doc.get_changes_meta(&[]).into_iter().map(|m| {
-            let note: ChangeNote = m
-                .message
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or_default();
-            HistoryEntry {
-                hash: m.hash.to_string(),
-                actor: m.actor.to_hex_string(),
-                user: note.user,
-                device: note.device,
-                at_ms: m.timestamp,
-                fields: note.fields,
-                action: note.action,
-                deps: m.deps.iter().map(|d| d.to_string()).collect(),
-            }
-        });
-        all.collect()
+        self.doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| {
+                let note: ChangeNote = m
+                    .message
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or_default();
+                HistoryEntry {
+                    hash: m.hash.to_string(),
+                    actor: m.actor.to_hex_string(),
+                    user: note.user,
+                    device: note.device,
+                    at_ms: m.timestamp,
+                    fields: note.fields,
+                    action: note.action,
+                    deps: m.deps.iter().map(|d| d.to_string()).collect(),
+                }
+            })
+            .collect()
     }
 
     /// Heads of the document as it stood at `at_ms`: the changes made up to then whose

@@ -147,7 +147,6 @@ impl Store {
                 c.label
             )));
         }
-        let before = Record::from_json(kind, doc.to_json()?)?;
         let now = self.now_ms();
         let note = ChangeNote {
             user: author.user.clone(),
@@ -166,7 +165,7 @@ impl Store {
         self.checkpoint();
         Ok(ErasureOutcome {
             id: id.to_owned(),
-            number: before.meta().number.clone(),
+            number: after.meta().number.clone(),
             generation: new.generation(),
             fields: redaction.fields,
             masked,

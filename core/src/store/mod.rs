@@ -83,6 +83,14 @@ pub struct PreparedMerge {
     changed: bool,
 }
 
+impl PreparedMerge {
+    /// How many changes the merged bytes depend on that the store does not have (their
+    /// changes were queued by Automerge, not applied): the sender must send more.
+    pub fn missing_dependencies(&mut self) -> usize {
+        self.doc.automerge_mut().get_missing_deps(&[]).len()
+    }
+}
+
 /// A write transaction: its own SQLite transaction, or a savepoint inside [`Store::batch`].
 struct WriteTx<'c> {
     conn: &'c Connection,
@@ -154,13 +162,33 @@ fn heads_from_json(s: &str) -> Result<Vec<ChangeHash>> {
 /// Length of a store key in bytes (AES-256).
 pub const STORE_KEY_LEN: usize = 32;
 
-/// Reads the schema once, so a wrong key (or a file that is no store) fails here, before
+/// The SQL literal of a raw store key (`"x'…'"`): a raw key skips SQLCipher's passphrase
+/// derivation, as the keystore's key is already random.
+fn key_literal(key: &[u8]) -> Result<String> {
+    if key.len() != STORE_KEY_LEN {
+        return Err(Error::invalid(
+            "store key",
+            format!("must be {STORE_KEY_LEN} bytes, got {}", key.len()),
+        ));
+    }
+    Ok(format!("\"x'{}'\"", hex::encode(key)))
+}
+
+/// Opens a SQLite connection (keyed when `key` is given) and reads the schema once, so a
+/// wrong key (or a file that is no store) fails here with [`Error::WrongKey`], before
 /// anything is written.
-fn check_readable(conn: &Connection) -> Result<()> {
+fn connect(path: &Path, key: Option<&[u8]>) -> Result<Connection> {
+    let key_sql = key.map(key_literal).transpose()?;
+    let conn = Connection::open(path)?;
+    // SQLCipher would log a failed page check to stderr; the caller gets `WrongKey` instead.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+    if let Some(k) = key_sql {
+        conn.execute_batch(&format!("PRAGMA key = {k};"))?;
+    }
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     }) {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(conn),
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::NotADatabase =>
         {
@@ -170,6 +198,20 @@ fn check_readable(conn: &Connection) -> Result<()> {
     }
 }
 
+/// Deletes `path` + each suffix (`""` is the file itself); missing files are fine.
+pub(crate) fn remove_files(path: &Path, suffixes: &[&str]) -> Result<()> {
+    for suffix in suffixes {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Changes kept as incremental chunks before a document is compacted again.
 const COMPACT_AFTER: i64 = 32;
 
@@ -177,30 +219,14 @@ impl Store {
     /// Opens (or creates) an unencrypted store in a SQLite file (the relay, whose disk the
     /// office protects; devices use [`Store::open_encrypted`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        let conn = Connection::open(path)?;
-        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
-        check_readable(&conn)?;
-        Self::init(conn)
+        Self::init(connect(path.as_ref(), None)?)
     }
 
     /// Opens (or creates) a store encrypted at rest with SQLCipher (AES-256, every page and
     /// the write-ahead log). `key` is the raw 32-byte key the app keeps in the platform
     /// keystore. A wrong key gives [`Error::WrongKey`] and writes nothing to the file.
     pub fn open_encrypted(path: impl AsRef<Path>, key: &[u8]) -> Result<Store> {
-        if key.len() != STORE_KEY_LEN {
-            return Err(Error::invalid(
-                "store key",
-                format!("must be {STORE_KEY_LEN} bytes, got {}", key.len()),
-            ));
-        }
-        let conn = Connection::open(path)?;
-        // A raw key (`x'…'`) skips SQLCipher's passphrase derivation: the keystore's key is
-        // already random.
-        // SQLCipher would log a failed page check to stderr; the caller gets `WrongKey` instead.
-        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
-        conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))?;
-        check_readable(&conn)?;
-        Self::init(conn)
+        Self::init(connect(path.as_ref(), Some(key))?)
     }
 
     /// Re-encrypts a plaintext store file (written by a build before encryption) in place
@@ -208,23 +234,14 @@ impl Store {
     /// only after the encrypted copy is complete.
     pub fn encrypt_plaintext_file(path: impl AsRef<Path>, key: &[u8]) -> Result<()> {
         let path = path.as_ref();
-        if key.len() != STORE_KEY_LEN {
-            return Err(Error::invalid(
-                "store key",
-                format!("must be {STORE_KEY_LEN} bytes, got {}", key.len()),
-            ));
-        }
+        let key_sql = key_literal(key)?;
         let tmp = path.with_extension("encrypting");
-        let _ = std::fs::remove_file(&tmp);
+        remove_files(&tmp, &[""])?;
         {
-            let conn = Connection::open(path)?;
-            check_readable(&conn)?;
+            let conn = connect(path, None)?;
             conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
             conn.execute(
-                &format!(
-                    "ATTACH DATABASE ?1 AS encrypted KEY \"x'{}'\"",
-                    hex::encode(key)
-                ),
+                &format!("ATTACH DATABASE ?1 AS encrypted KEY {key_sql}"),
                 [tmp.to_string_lossy()],
             )?;
             conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
@@ -233,11 +250,7 @@ impl Store {
                 "PRAGMA encrypted.user_version = {version}; DETACH DATABASE encrypted;"
             ))?;
         }
-        for suffix in ["-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            let _ = std::fs::remove_file(std::path::PathBuf::from(p));
-        }
+        remove_files(path, &["-wal", "-shm"])?;
         std::fs::rename(&tmp, path)?;
         Ok(())
     }
@@ -1042,12 +1055,6 @@ impl Store {
             self.check_record(m.kind, before.as_ref(), &after, author)?;
         }
         validate_stored_values(m.kind, &serde_json::to_value(&m.after)?)
-    }
-
-    /// How many changes the merged bytes depend on that this store does not have (their
-    /// changes were queued by Automerge, not applied): the sender must send more.
-    pub fn missing_dependencies(m: &mut PreparedMerge) -> usize {
-        m.doc.automerge_mut().get_missing_deps(&[]).len()
     }
 
     /// Writes a prepared merge.

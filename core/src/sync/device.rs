@@ -115,7 +115,7 @@ pub struct DeviceSync {
     report: SyncReport,
 }
 
-fn relay_state(store: &Store, id: &str) -> Result<Option<(Vec<ChangeHash>, i64)>> {
+pub(super) fn relay_state(store: &Store, id: &str) -> Result<Option<(Vec<ChangeHash>, i64)>> {
     let row: Option<(String, i64)> = store
         .connection()
         .query_row(

@@ -111,21 +111,23 @@ fn push_one(
             "a record id is 1 to 100 characters".into(),
         ));
     }
-    let relay_generation = if store.contains(id)? {
-        store.generation(id)? as u64
-    } else {
-        0
-    };
-    if generation != relay_generation {
-        if generation > relay_generation && relay_generation == 0 && !store.contains(id)? {
+    match store
+        .contains(id)?
+        .then(|| store.generation(id))
+        .transpose()?
+    {
+        Some(g) if g as u64 != generation => {
+            return Ok(Err(StaleGeneration(g as u64, generation)));
+        }
+        None if generation != 0 => {
             return Err(Error::MalformedDocument(format!(
                 "generation {generation} of {id} does not exist"
             )));
         }
-        return Ok(Err(StaleGeneration(relay_generation, generation)));
+        _ => {}
     }
     let mut m = store.prepare_merge(id, changes)?;
-    let missing = Store::missing_dependencies(&mut m);
+    let missing = m.missing_dependencies();
     if missing > 0 {
         // Acknowledging would lose these changes: Automerge only queued them.
         return Err(Error::MissingChanges(format!(
@@ -226,13 +228,13 @@ fn answer(
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
     for p in &req.push {
+        // The events of a push count only once it is accepted.
         let mut found = Vec::new();
-        let result = push_one(store, peer, &p.id, p.generation, &p.changes, &mut found);
-        if matches!(result, Ok(Ok(_))) {
-            events.extend(found);
-        }
-        match result {
-            Ok(Ok(ack)) => accepted.push(ack),
+        match push_one(store, peer, &p.id, p.generation, &p.changes, &mut found) {
+            Ok(Ok(ack)) => {
+                events.extend(found);
+                accepted.push(ack);
+            }
             Ok(Err(StaleGeneration(relay, device))) => rejected.push(Rejection {
                 id: p.id.clone(),
                 code: STALE_GENERATION.into(),

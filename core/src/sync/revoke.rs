@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::device::{Transport, dirty_docs};
-use crate::error::{Error, Result};
+use super::device::{Transport, dirty_docs, relay_state};
+use crate::error::Result;
 use crate::store::Store;
 
 /// The relay's error code for a revoked device.
@@ -44,14 +44,7 @@ pub fn loss_report(store: &Store) -> Result<LossReport> {
     let mut records = Vec::new();
     for (id, _) in dirty_docs(store)? {
         let s = store.summary(&id)?;
-        let new_record = store
-            .connection()
-            .query_row("SELECT 1 FROM sync_docs WHERE id=?1", [&id], |_| Ok(()))
-            .map(|_| false)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(true),
-                e => Err(e),
-            })?;
+        let new_record = relay_state(store, &id)?.is_none();
         records.push(LostRecord {
             id,
             kind: s.kind.code().to_owned(),
@@ -95,15 +88,7 @@ impl Store {
             .map(std::path::PathBuf::from);
         self.close()?;
         if let Some(path) = path {
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let mut p = path.clone().into_os_string();
-                p.push(suffix);
-                match std::fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::Io(e)),
-                }
-            }
+            crate::store::remove_files(&path, &["", "-wal", "-shm", "-journal"])?;
         }
         Ok(())
     }
