@@ -72,6 +72,31 @@ pub async fn log_events(state: &AppState, principal: &Principal, events: Vec<Rel
     }
 }
 
+/// The audit detail of an erasure (shared by the relay and the admin command line).
+pub fn erase_detail(outcome: &ErasureOutcome, reason: &str) -> String {
+    format!(
+        "{} ({}): erased {}; {} masked occurrence(s); now generation {}; reason: {reason}",
+        outcome.number,
+        outcome.id,
+        if outcome.fields.is_empty() {
+            "no fields".to_owned()
+        } else {
+            outcome.fields.join(", ")
+        },
+        outcome.masked,
+        outcome.generation,
+    )
+}
+
+/// The audit detail of a ledger export: format, units (`None`: all) and where from.
+pub fn ledger_export_detail(format: Option<&str>, units: Option<&[String]>, from: &str) -> String {
+    format!(
+        "ledger {} of {} {from}",
+        format.unwrap_or("csv"),
+        units.map_or("all units".to_owned(), |u| u.join(", "))
+    )
+}
+
 /// Erases personal data from a record as `author` and logs it: shared by the HTTP endpoint
 /// and the dashboard.
 pub async fn erase(
@@ -89,19 +114,7 @@ pub async fn erase(
                 .act_as(author, |s| s.erase_personal_data(&id, &request))?)
         })
         .await?;
-    let detail = format!(
-        "{} ({}): erased {}; {} masked occurrence(s); now generation {}; reason: {}",
-        outcome.number,
-        outcome.id,
-        if outcome.fields.is_empty() {
-            "no fields".to_owned()
-        } else {
-            outcome.fields.join(", ")
-        },
-        outcome.masked,
-        outcome.generation,
-        reason
-    );
+    let detail = erase_detail(&outcome, &reason);
     state
         .with_accounts(move |accounts| accounts.log(&login, "record.erase", &detail))
         .await?;

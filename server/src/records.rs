@@ -42,21 +42,27 @@ impl std::fmt::Debug for SqliteRecords {
     }
 }
 
-/// The author the relay itself writes as (unit profiles, edits from the office dashboard
-/// are written as the signed-in user instead).
-fn relay_identity() -> Identity {
+/// An identity with the bureau office's role, for writes the relay makes itself or on behalf
+/// of an office user outside sync (the admin command line).
+pub fn office_identity(login: &str, name: &str, device: &str, device_code: &str) -> Identity {
     Identity {
         author: Author {
-            user: "relay".into(),
-            name: "fieldledger relay".into(),
-            device: "relay".into(),
+            user: login.into(),
+            name: name.into(),
+            device: device.into(),
             role: Role::Office,
             unit: String::new(),
         },
-        device_code: "R".into(),
+        device_code: device_code.into(),
         relay_url: None,
         token: None,
     }
+}
+
+/// The author the relay itself writes as (unit profiles; edits from the office dashboard
+/// are written as the signed-in user instead).
+fn relay_identity() -> Identity {
+    office_identity("relay", "fieldledger relay", "relay", "R")
 }
 
 impl SqliteRecords {

@@ -290,13 +290,10 @@ async fn ledger(
     Query(p): Query<LedgerParams>,
 ) -> Result<Response> {
     let units = narrow(allowed(&principal), p.unit.as_deref())?;
-    let detail = format!(
-        "ledger {} of {} from device {}",
-        p.format.as_deref().unwrap_or("csv"),
-        units
-            .as_ref()
-            .map_or("all units".to_owned(), |u| u.join(", ")),
-        principal.device_code
+    let detail = crate::protection::ledger_export_detail(
+        p.format.as_deref(),
+        units.as_deref(),
+        &format!("from device {}", principal.device_code),
     );
     let r = state
         .with_records(move |records| {
@@ -369,23 +366,23 @@ async fn record(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let login = (principal.user_login.clone(), principal.device_code.clone());
-    let v = state
+    let (login, device, rid) = (
+        principal.user_login.clone(),
+        principal.device_code.clone(),
+        id.clone(),
+    );
+    let (v, number) = state
         .with_records(move |records| {
             let store = records.store();
             check_record_scope(store, &principal, &id)?;
-            Ok(serde_json::json!({"record": store.record(&id)?, "conflicts": store.conflicts(&id)?}))
+            let record = store.record(&id)?;
+            let number = record.meta().number.clone();
+            let v = serde_json::json!({"record": record, "conflicts": store.conflicts(&id)?});
+            Ok((v, number))
         })
         .await?;
-    if let Some(r) = v.get("record") {
-        let detail = format!(
-            "record {} ({}) from device {}",
-            r["_number"].as_str().unwrap_or(""),
-            r["_id"].as_str().unwrap_or(""),
-            login.1
-        );
-        crate::protection::log_export(&state, &login.0, "export.record", detail).await;
-    }
+    let detail = format!("record {number} ({rid}) from device {device}");
+    crate::protection::log_export(&state, &login, "export.record", detail).await;
     Ok(Json(v).into_response())
 }
 

@@ -8,7 +8,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use fieldledger_server::Role;
 use fieldledger_server::accounts::{ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE, NewUser};
-use fieldledger_server::records::{RecordStorage, SqliteRecords};
+use fieldledger_server::protection::ledger_export_detail;
+use fieldledger_server::records::{RecordStorage, SqliteRecords, office_identity};
 use serde::Serialize;
 
 /// Options of `fieldledger admin`.
@@ -281,11 +282,10 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 store.log(
                     &cli_actor(),
                     "export.ledger",
-                    &format!(
-                        "ledger {} of {} to {}",
-                        params.format.as_deref().unwrap_or("csv"),
-                        params.unit.as_deref().unwrap_or("all units"),
-                        output.display()
+                    &ledger_export_detail(
+                        params.format.as_deref(),
+                        params.unit.as_ref().map(std::slice::from_ref),
+                        &format!("to {}", output.display()),
                     ),
                 )?;
             }
@@ -303,32 +303,14 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 masks,
                 reason: reason.clone(),
             };
-            let identity = fieldledger_core::store::Identity {
-                author: fieldledger_core::model::Author {
-                    user: cli_actor(),
-                    name: cli_actor(),
-                    device: "cli".into(),
-                    role: fieldledger_core::model::Role::Office,
-                    unit: String::new(),
-                },
-                device_code: "CLI".into(),
-                relay_url: None,
-                token: None,
-            };
+            let identity = office_identity(&cli_actor(), &cli_actor(), "cli", "CLI");
             let out = records
                 .store()
                 .act_as(identity, |s| s.erase_personal_data(&id, &request))?;
             store.log(
                 &cli_actor(),
                 "record.erase",
-                &format!(
-                    "{} ({}): erased {}; {} masked occurrence(s); now generation {}; reason: {reason}",
-                    out.number,
-                    out.id,
-                    out.fields.join(", "),
-                    out.masked,
-                    out.generation
-                ),
+                &fieldledger_server::protection::erase_detail(&out, &reason),
             )?;
             println!(
                 "erased {} from {} ({} masked); devices replace their copies at their next sync",

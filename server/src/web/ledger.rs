@@ -326,12 +326,10 @@ pub(crate) async fn download(
     let form = form.clean();
     let units = narrow(viewer.allowed_units(), form.unit.as_deref())?;
     let params = form.params()?;
-    let detail = format!(
-        "ledger {} of {} from the dashboard",
-        params.format.as_deref().unwrap_or("csv"),
-        units
-            .as_ref()
-            .map_or("all units".to_owned(), |u| u.join(", "))
+    let detail = crate::protection::ledger_export_detail(
+        params.format.as_deref(),
+        units.as_deref(),
+        "from the dashboard",
     );
     let r = state
         .with_records(move |r| render_ledger(r.store(), units, &params, &Campaign::default()))
