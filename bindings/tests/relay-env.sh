@@ -1,5 +1,5 @@
 # Sourced by run-python.sh and run-kotlin.sh: starts a real relay on a free port with a fresh
-# database in $WORK, adds unit WJK with two staff users, and exports
+# database in $WORK, adds unit WJK with its head zhang and staff li, and exports
 #   RELAY_URL, CODE_A (zhang's first device), CODE_B (li's device), CODE_C (zhang, spare)
 # Needs: $ROOT (workspace), $WORK (temp dir), and the relay binary: $RELAY_BIN, else
 # target/debug/fieldledger.
@@ -18,7 +18,7 @@ enroll_code() {
 }
 
 admin unit add WJK 疾控科 >/dev/null
-admin user add zhang --unit WJK --role staff --name 张三 >/dev/null
+admin user add zhang --unit WJK --role unit-head --name 张三 >/dev/null
 admin user add li --unit WJK --role staff --name 李四 >/dev/null
 CODE_A=$(enroll_code zhang)
 CODE_B=$(enroll_code li)

@@ -4,6 +4,7 @@
 //! The core is pure: it does no network I/O and runs no async runtime. Phones link it through
 //! `fieldledger-ffi`; the relay (`fieldledger-server`) runs the same store.
 
+pub mod access;
 pub mod doc;
 pub mod error;
 pub mod model;

@@ -103,7 +103,8 @@ fn office_erase(relay: &Rc<RefCell<Store>>, id: &str) -> fieldledger_core::store
 fn erasure_removes_the_data_from_record_history_and_every_device() {
     let relay = Rc::new(RefCell::new(relay_store(None)));
     let mut a = memory_store("zhang", "WJK", Role::Staff, "D1");
-    let mut b = memory_store("li", "WJK", Role::Leader, "D2");
+    // A unit head: the offline edit below names a new leader.
+    let mut b = memory_store("li", "WJK", Role::UnitHead, "D2");
     let id = petition(&mut a);
     a.edit(&id, &[Edit::text("plan", "约谈当事人，核对收费。")])
         .unwrap();
@@ -328,8 +329,9 @@ fn only_the_office_erases_and_bad_requests_change_nothing() {
 #[test]
 fn a_conflict_elsewhere_blocks_erasure_until_resolved() {
     let relay = Rc::new(RefCell::new(relay_store(None)));
-    let mut a = memory_store("zhang", "WJK", Role::Staff, "D1");
-    let mut b = memory_store("li", "WJK", Role::Staff, "D2");
+    // Two unit heads name different leaders offline (staff may not name one).
+    let mut a = memory_store("zhang", "WJK", Role::UnitHead, "D1");
+    let mut b = memory_store("li", "WJK", Role::UnitHead, "D2");
     let id = petition(&mut a);
     sync(&relay, &mut a);
     sync(&relay, &mut b);

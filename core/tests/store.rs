@@ -365,8 +365,18 @@ fn demand_status_never_moves_backwards_and_answers_need_text() {
 
 #[test]
 fn petition_sign_off_rules() {
+    // The unit head opens the case and names its leader; staff may not name one.
+    let mut head = memory_store("wangke", "WJK", Role::UnitHead, "D2");
     let mut staff = memory_store("zhang", "WJK", Role::Staff, "D1");
-    let case = staff
+    assert!(matches!(
+        staff.create(
+            RecordKind::Petition,
+            None,
+            &[Edit::text("title", "案"), Edit::text("leader", "zhang")],
+        ),
+        Err(Error::PermissionDenied(_))
+    ));
+    let case = head
         .create(
             RecordKind::Petition,
             None,
@@ -377,6 +387,11 @@ fn petition_sign_off_rules() {
             ],
         )
         .unwrap();
+    send(&head, &mut staff, &case);
+    assert!(matches!(
+        staff.edit(&case, &[Edit::text("leader", "zhang")]),
+        Err(Error::PermissionDenied(_))
+    ));
     // Not resolved yet: no sign-off, not even by the leader.
     let mut leader = memory_store("leader1", "WJK", Role::Leader, "D9");
     send(&staff, &mut leader, &case);
@@ -425,8 +440,9 @@ fn petition_sign_off_rules() {
 
 #[test]
 fn sign_off_is_not_silently_undone_by_a_concurrent_offline_edit() {
+    let mut head = memory_store("wangke", "WJK", Role::UnitHead, "D2");
     let mut staff = memory_store("zhang", "WJK", Role::Staff, "D1");
-    let case = staff
+    let case = head
         .create(
             RecordKind::Petition,
             None,
@@ -438,6 +454,7 @@ fn sign_off_is_not_silently_undone_by_a_concurrent_offline_edit() {
             ],
         )
         .unwrap();
+    send(&head, &mut staff, &case);
     let mut leader = memory_store("leader1", "WJK", Role::Leader, "D9");
     send(&staff, &mut leader, &case);
     leader.sign_off(&case, "ok").unwrap();

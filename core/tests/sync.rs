@@ -246,7 +246,8 @@ fn the_relay_refuses_forged_actors_wrong_units_and_forged_sign_offs() {
     assert_eq!(r.rejected[0].code, "forbidden", "{r:?}");
     assert!(!relay.borrow().contains(&other_unit).unwrap());
     // Forged sign-off: staff writes status=signed_off with a log entry, bypassing the API.
-    let mut staff = device("wang", "WJK", Role::Staff, "D5");
+    // The unit head opens the case and names its leader (staff may not).
+    let mut staff = device("wang", "WJK", Role::UnitHead, "D5");
     let case = staff
         .create(
             RecordKind::Petition,
@@ -275,6 +276,7 @@ fn the_relay_refuses_forged_actors_wrong_units_and_forged_sign_offs() {
     forger.sign_off(&case, "forged").unwrap();
     let mut t = transport(&relay, &forger);
     t.peer.author = staff.identity().unwrap().author.clone();
+    t.peer.author.role = Role::Staff;
     t.peer.scope = Scope::Units(vec!["WJK".into()]);
     let r = sync_with(&mut forger, &mut t, &mut |_| {}).unwrap();
     let rej: Vec<_> = r.rejected.iter().filter(|x| x.id == case).collect();
@@ -364,7 +366,8 @@ fn unit_head_filters_still_work_after_sync() {
 #[test]
 fn a_case_resolved_and_signed_off_offline_is_accepted_on_first_sync() {
     let relay = relay();
-    let mut leader = device("leader1", "WJK", Role::Leader, "D9");
+    // A unit head who leads the case themselves (a leader's case is opened by the unit head).
+    let mut leader = device("leader1", "WJK", Role::UnitHead, "D9");
     let case = leader
         .create(
             RecordKind::Petition,
@@ -393,8 +396,9 @@ fn a_case_resolved_and_signed_off_offline_is_accepted_on_first_sync() {
 #[test]
 fn a_sign_off_concurrent_with_a_staff_edit_becomes_a_conflict_not_a_refusal() {
     let relay = relay();
+    let mut head = device("wangke", "WJK", Role::UnitHead, "D2");
     let mut staff = device("zhang", "WJK", Role::Staff, "D1");
-    let case = staff
+    let case = head
         .create(
             RecordKind::Petition,
             None,
@@ -406,6 +410,7 @@ fn a_sign_off_concurrent_with_a_staff_edit_becomes_a_conflict_not_a_refusal() {
             ],
         )
         .unwrap();
+    sync(&relay, &mut head);
     sync(&relay, &mut staff);
     let mut leader = device("leader1", "WJK", Role::Leader, "D9");
     sync(&relay, &mut leader);

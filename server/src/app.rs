@@ -22,8 +22,8 @@ use tracing::Level;
 use crate::accounts::{AccountStore, Enrollment, Principal, Unit};
 use crate::error::{ErrorBody, RelayError, Result};
 use crate::rate_limit::{Rate, RateLimiter};
-use crate::records::{RecordStorage, SqliteRecords, peer_for};
-use fieldledger_core::sync::SyncRequest;
+use crate::records::{ReaderPool, RecordStorage, SqliteRecords, peer_for};
+use fieldledger_core::sync::{SyncRequest, answer_reads};
 
 /// Default largest accepted request body: 16 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -65,13 +65,20 @@ pub struct AppState {
     device_limiter: Option<Arc<RateLimiter>>,
     address_limiter: Option<Arc<RateLimiter>>,
     records: Arc<Mutex<SqliteRecords>>,
+    readers: Option<Arc<ReaderPool>>,
+    read_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Sync answers read at once on reader connections; more wait (the machine has few cores).
+const READ_SLOTS: usize = 4;
 
 impl AppState {
     /// State over an opened account registry.
     pub fn new(accounts: AccountStore, records: SqliteRecords, config: AppConfig) -> Self {
         AppState {
             accounts: Arc::new(Mutex::new(accounts)),
+            readers: records.readers().map(Arc::new),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(READ_SLOTS)),
             records: Arc::new(Mutex::new(records)),
             device_limiter: config.device_rate.map(|r| Arc::new(RateLimiter::new(r))),
             address_limiter: config.address_rate.map(|r| Arc::new(RateLimiter::new(r))),
@@ -112,6 +119,34 @@ impl AppState {
         tokio::task::spawn_blocking(move || {
             let mut records = records.lock().unwrap_or_else(PoisonError::into_inner);
             f(&mut records)
+        })
+        .await?
+    }
+
+    /// Runs `f` on a read-only connection to the record store on a blocking thread, beside
+    /// the writer and other readers (an in-memory store has no second connection: then on
+    /// the record storage itself, under its lock).
+    pub async fn with_record_reader<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&fieldledger_core::Store) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(readers) = self.readers.clone() else {
+            return self.with_records(move |records| f(records.store())).await;
+        };
+        let _slot = self
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| RelayError::Internal("the relay is shutting down".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let mut out = None;
+            readers.read(|store| {
+                out = Some(f(store));
+                Ok(())
+            })?;
+            out.expect("the reader ran")
         })
         .await?
     }
@@ -298,8 +333,16 @@ async fn sync(
     let request = SyncRequest::decode(&body).map_err(|e| RelayError::BadRequest(e.to_string()))?;
     let peer = peer_for(&principal);
     let pushed = request.push.len();
-    let (response, events) = state
-        .with_records(move |records| Ok(records.sync(&peer, &request)?))
+    let request = Arc::new(request);
+    let (push_outcome, events) = {
+        let (peer, request) = (peer.clone(), Arc::clone(&request));
+        state
+            .with_records(move |records| Ok(records.apply_pushes(&peer, &request)?))
+            .await?
+    };
+    // Wanted documents and the feed page are read beside the writer, not under its lock.
+    let response = state
+        .with_record_reader(move |store| Ok(answer_reads(store, &peer, &request, push_outcome)?))
         .await?;
     crate::protection::log_events(&state, &principal, events).await;
     tracing::info!(

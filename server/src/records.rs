@@ -2,12 +2,14 @@
 //! the embedded default; [`RecordStorage`] is the seam a PostgreSQL backend implements to run
 //! several stateless relays (see ARCHITECTURE.md).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use fieldledger_core::model::{Author, Role, unit::profile_id};
 use fieldledger_core::store::Identity;
 use fieldledger_core::sync::{
-    Peer, RelayEvent, Scope, SyncRequest, SyncResponse, handle_request_with_events,
+    Peer, PushOutcome, RelayEvent, Scope, SyncRequest, SyncResponse, apply_pushes,
+    handle_request_with_events,
 };
 use fieldledger_core::{Edit, RecordKind, Store};
 
@@ -25,6 +27,13 @@ pub trait RecordStorage: Send + 'static {
         peer: &Peer,
         request: &SyncRequest,
     ) -> Result<(SyncResponse, Vec<RelayEvent>)>;
+    /// The writing half of a sync round: checks and commits the pushes (see
+    /// [`fieldledger_core::sync::answer_reads`] for the rest, on a reader).
+    fn apply_pushes(
+        &mut self,
+        peer: &Peer,
+        request: &SyncRequest,
+    ) -> Result<(PushOutcome, Vec<RelayEvent>)>;
     /// Creates a unit's profile document (its categories and visit targets) if missing.
     fn ensure_unit_profile(&mut self, code: &str, name: &str) -> Result<()>;
     /// The record store, for reports and supervision views.
@@ -34,6 +43,7 @@ pub trait RecordStorage: Send + 'static {
 /// The embedded default: the core's SQLite store.
 pub struct SqliteRecords {
     store: Store,
+    path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SqliteRecords {
@@ -68,19 +78,25 @@ fn relay_identity() -> Identity {
 impl SqliteRecords {
     /// Opens the record tables in the relay's database file.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteRecords> {
-        Self::from_store(Store::open(path)?)
+        let path = path.as_ref();
+        Self::from_store(Store::open(path)?, Some(path.to_owned()))
     }
 
     /// An in-memory store (tests).
     pub fn open_in_memory() -> Result<SqliteRecords> {
-        Self::from_store(Store::open_in_memory()?)
+        Self::from_store(Store::open_in_memory()?, None)
     }
 
-    fn from_store(mut store: Store) -> Result<SqliteRecords> {
+    fn from_store(mut store: Store, path: Option<PathBuf>) -> Result<SqliteRecords> {
         if store.identity().is_none() {
             store.set_identity(relay_identity())?;
         }
-        Ok(SqliteRecords { store })
+        Ok(SqliteRecords { store, path })
+    }
+
+    /// Read-only connections to the same file (none for an in-memory store).
+    pub fn readers(&self) -> Option<ReaderPool> {
+        self.path.clone().map(ReaderPool::new)
     }
 }
 
@@ -91,6 +107,14 @@ impl RecordStorage for SqliteRecords {
         request: &SyncRequest,
     ) -> Result<(SyncResponse, Vec<RelayEvent>)> {
         handle_request_with_events(&mut self.store, peer, request)
+    }
+
+    fn apply_pushes(
+        &mut self,
+        peer: &Peer,
+        request: &SyncRequest,
+    ) -> Result<(PushOutcome, Vec<RelayEvent>)> {
+        apply_pushes(&mut self.store, peer, request)
     }
 
     fn ensure_unit_profile(&mut self, code: &str, name: &str) -> Result<()> {
@@ -109,6 +133,54 @@ impl RecordStorage for SqliteRecords {
 
     fn store(&mut self) -> &mut Store {
         &mut self.store
+    }
+}
+
+/// Read-only connections to the relay's SQLite file, reused between requests: sync answers
+/// (feed pages, wanted documents) read here, in parallel with each other and with the one
+/// writer (WAL), so one request's bulk reads never hold the lock other devices wait on.
+pub struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Store>>,
+}
+
+impl std::fmt::Debug for ReaderPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderPool")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Idle reader connections kept open.
+const IDLE_READERS: usize = 8;
+
+impl ReaderPool {
+    /// A pool over the store file at `path` (opened lazily).
+    pub fn new(path: PathBuf) -> ReaderPool {
+        ReaderPool {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `f` on a read-only connection (blocking: call it on a blocking thread).
+    pub fn read<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let store = match idle {
+            Some(s) => s,
+            None => Store::open_reader(&self.path)?,
+        };
+        let out = f(&store);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(store);
+        }
+        out
     }
 }
 

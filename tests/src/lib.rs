@@ -1,6 +1,7 @@
 //! Test helpers for end-to-end tests of fieldledger: a real `fieldledger serve` process on a
 //! loopback port ([`Relay`]), enrolled devices each with their own store file ([`Device`]),
-//! transports that fail, drop or replay requests ([`transport`]), raw HTTP calls ([`http`])
+//! transports that fail, drop or replay requests ([`transport`]), raw HTTP calls ([`http`]),
+//! hand-forged changes and requests ([`forge`])
 //! and seeds that can be replayed ([`seed`]).
 //!
 //! The relay runs as a child process so that tests can kill it with SIGKILL and restart it on
@@ -10,6 +11,7 @@
 //! `FIELDLEDGER_BIN` to use another binary.
 
 pub mod device;
+pub mod forge;
 pub mod http;
 pub mod relay;
 pub mod seed;

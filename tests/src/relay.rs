@@ -182,8 +182,9 @@ impl Relay {
     }
 
     /// Starts a relay with the people most tests need: units WJK (疾控科) and JKK (卫生监督所);
-    /// staff zhang (张三) and li (李四) of WJK, wu (吴五) of JKK; leader wangju (王局长) of WJK;
-    /// office user boss (办公室主任).
+    /// staff zhang (张三) and li (李四) of WJK, wu (吴五) of JKK; leader wangju (王局长) and unit
+    /// head wangke (王科长) of WJK; in the office unit, leader liju (李局长) and office user boss
+    /// (办公室主任).
     pub fn start_with_people(options: RelayOptions) -> Relay {
         let mut relay = Relay::new(options);
         relay.add_unit("WJK", "疾控科");
@@ -192,6 +193,8 @@ impl Relay {
         relay.add_user("li", "WJK", "staff", "李四");
         relay.add_user("wu", "JKK", "staff", "吴五");
         relay.add_user("wangju", "WJK", "leader", "王局长");
+        relay.add_user("wangke", "WJK", "unit-head", "王科长");
+        relay.add_user("liju", "OFFICE", "leader", "李局长");
         relay.add_user("boss", "OFFICE", "office", "办公室主任");
         relay.start();
         relay

@@ -1,6 +1,6 @@
 // The phone scenario driven from Kotlin through uniffi's generated bindings (JNA) of the real
 // compiled library. Run by bindings/tests/run-kotlin.sh, which starts a relay and sets
-// RELAY_URL, CODE_A, CODE_B (enrollment codes of zhang and li, staff of unit WJK) and WORK.
+// RELAY_URL, CODE_A, CODE_B (enrollment codes of zhang, head of unit WJK, and li, its staff) and WORK.
 
 import fieldledger.ffi.DisputeQuery
 import fieldledger.ffi.FfiException
@@ -84,7 +84,7 @@ fun scenario() {
     step("enroll device A") {
         a = FieldStore.open("$work/a.db", keyA)
         val id = a.enroll(relay, System.getenv("CODE_A"), "张三的手机")
-        check(id.user == "zhang" && id.unit == "WJK" && id.role == "staff") { "$id" }
+        check(id.user == "zhang" && id.unit == "WJK" && id.role == "unit-head") { "$id" }
         check(a.identity() == id) { "identity kept" }
     }
 
@@ -151,6 +151,8 @@ fun scenario() {
         check(b.dispute(dispute) == a.dispute(dispute)) { "same dispute on both devices" }
         check(b.visit(visit) == a.visit(visit)) { "same visit" }
         check(b.petition(petition) == a.petition(petition)) { "same petition" }
+        // Staff name no leader (the unit head does).
+        raises<FfiException.NotAllowed> { b.setField(petition, "leader", "li") }
     }
 
     step("concurrent edits: merge and conflict") {

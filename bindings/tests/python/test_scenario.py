@@ -2,7 +2,7 @@
 
 Run by bindings/tests/run-python.sh, which builds the library, generates the bindings into a
 directory on PYTHONPATH and starts a relay. Environment: RELAY_URL, CODE_A, CODE_B, CODE_C
-(enrollment codes: zhang, li, zhang again; all staff of unit WJK), WORK (a temp dir),
+(enrollment codes: zhang, the head of unit WJK, li, staff of WJK, zhang again), WORK (a temp dir),
 RELAY_BIN and RELAY_DB (for the admin command line: revoking a device).
 
 Plain Python with asserts: exits non-zero on the first failure and prints the timings.
@@ -117,7 +117,7 @@ def bad_arguments_before_enrollment():
 def enroll_a():
     a = FieldStore.open(os.path.join(WORK, "a.db"), KEY_A)
     ident = a.enroll(RELAY, os.environ["CODE_A"], "张三的手机")
-    assert ident.user == "zhang" and ident.unit == "WJK" and ident.role == "staff", ident
+    assert ident.user == "zhang" and ident.unit == "WJK" and ident.role == "unit-head", ident
     assert ident.name == "张三"
     assert a.identity() == ident
     # A used code is refused with a message the app can show.
@@ -247,6 +247,9 @@ def device_b(a, ids):
     assert b.dispute(ids["dispute"]) == a.dispute(ids["dispute"])
     assert b.visit(ids["visit"]) == a.visit(ids["visit"])
     assert b.petition(ids["petition"]) == a.petition(ids["petition"])
+    # Staff name no leader (the unit head does) and sign nothing off.
+    raises(FfiError.NotAllowed, b.set_field, ids["petition"], "leader", "li")
+    raises(FfiError.NotAllowed, b.create_petition, pairs(title="李四的案", leader="li"))
     assert b.risk_assessment(ids["risk"]) == a.risk_assessment(ids["risk"])
     assert b.screening(ids["screening"]) == a.screening(ids["screening"])
     assert {r.id for r in b.list(RecordKind.DISPUTE, None)} == {ids["dispute"], ids["linked"]}

@@ -4,6 +4,18 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+/// Longest short text (names, titles, entry fields), in characters.
+pub const MAX_SHORT_TEXT_CHARS: usize = 500;
+
+/// Longest long text (基本情况, 处置难点, plans…), in characters: about 25 printed pages.
+pub const MAX_LONG_TEXT_CHARS: usize = 50_000;
+
+/// Most names in a name list (visitors, a case's team, a unit's own categories).
+pub const MAX_NAMES: usize = 200;
+
+/// Most entries in one entry list (工作措施, demands, progress log…).
+pub const MAX_ENTRIES: usize = 2_000;
+
 use crate::error::{Error, Result};
 
 /// One allowed value of a choice field: the stored code and the label shown to people.
@@ -190,13 +202,23 @@ impl FieldSpec {
                 if required && t.is_empty() {
                     return bad("must not be empty".into());
                 }
-                if t.chars().count() > 500 {
-                    return bad("is longer than 500 characters; put details in a long text".into());
+                if t.chars().count() > MAX_SHORT_TEXT_CHARS {
+                    return bad(format!(
+                        "is longer than {MAX_SHORT_TEXT_CHARS} characters; put details in a long text"
+                    ));
                 }
                 Ok(FieldValue::Text(t.to_owned()))
             }
             (FieldType::LongText, FieldValue::Null) => Ok(FieldValue::Text(String::new())),
-            (FieldType::LongText, FieldValue::Text(s)) => Ok(FieldValue::Text(s)),
+            (FieldType::LongText, FieldValue::Text(s)) => {
+                if s.chars().count() > MAX_LONG_TEXT_CHARS {
+                    return bad(format!(
+                        "is longer than {MAX_LONG_TEXT_CHARS} characters; attach long documents \
+                         elsewhere and summarise them here"
+                    ));
+                }
+                Ok(FieldValue::Text(s))
+            }
             (FieldType::Count, FieldValue::Int(n)) if n < 0 => {
                 bad(format!("{n} is negative; a count is 0 or more"))
             }
@@ -230,6 +252,16 @@ impl FieldSpec {
                     return Ok(FieldValue::Null);
                 }
                 Ok(FieldValue::Text(t.to_owned()))
+            }
+            (FieldType::Names, FieldValue::List(l)) if l.len() > MAX_NAMES => {
+                bad(format!("has more than {MAX_NAMES} names"))
+            }
+            (FieldType::Names, FieldValue::List(l))
+                if l.iter().any(|x| x.chars().count() > MAX_SHORT_TEXT_CHARS) =>
+            {
+                bad(format!(
+                    "has a name longer than {MAX_SHORT_TEXT_CHARS} characters"
+                ))
             }
             (FieldType::Names, FieldValue::List(l)) => Ok(FieldValue::List(
                 l.into_iter()

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::field::{Choice, FieldSpec, FieldType};
-use super::{Author, RecordMeta, Role};
+use super::{Author, RecordMeta};
 use crate::error::{Error, Result};
 
 /// Choices of inspection kind.
@@ -182,6 +182,18 @@ impl Inspection {
         after: &Inspection,
         author: &Author,
     ) -> Result<()> {
+        let was_bureau = before.is_some_and(|b| b.kind == Some(InspectionKind::Bureau));
+        if (after.kind == Some(InspectionKind::Bureau) || was_bureau)
+            && before != Some(after)
+            && !crate::access::may_record_bureau_inspection(author)
+            && !bureau_follow_up(before, after)
+        {
+            return Err(Error::PermissionDenied(
+                "only the bureau office records a bureau inspection (督查); a unit records its \
+                 self-checks (自查)"
+                    .into(),
+            ));
+        }
         if after.inspected_on.is_none() {
             return Err(Error::invalid("检查日期 (inspected_on)", "must be given"));
         }
@@ -199,7 +211,7 @@ impl Inspection {
             }
             if new == ProblemStatus::Verified
                 && old != Some(ProblemStatus::Verified)
-                && author.role != Role::Office
+                && !crate::access::may_verify_rectification(author)
             {
                 return Err(Error::PermissionDenied(
                     "only the bureau office verifies a rectification".into(),
@@ -208,4 +220,28 @@ impl Inspection {
         }
         Ok(())
     }
+}
+
+/// Whether a change to a bureau inspection is only the inspected unit's follow-up: problems
+/// marked rectified (已整改), nothing else of the office's findings touched.
+fn bureau_follow_up(before: Option<&Inspection>, after: &Inspection) -> bool {
+    let Some(b) = before else {
+        return false;
+    };
+    let strip = |i: &Inspection| {
+        let mut i = i.clone();
+        for p in &mut i.problems {
+            p.status = None;
+        }
+        i
+    };
+    strip(b) == strip(after)
+        && after.problems.iter().all(|p| {
+            let old = b
+                .problems
+                .iter()
+                .find(|o| o.id == p.id)
+                .and_then(|o| o.status);
+            p.status == old || p.status == Some(ProblemStatus::Rectified)
+        })
 }

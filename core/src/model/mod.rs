@@ -370,7 +370,22 @@ impl Record {
                         };
                         <$ty>::check_rules(before, after, author)
                     })*
-                    Record::UnitProfile(_) => Ok(()),
+                    Record::UnitProfile(after) => {
+                        let changed = match before {
+                            Some(Record::UnitProfile(b)) => b != after,
+                            _ => true,
+                        };
+                        if changed
+                            && !crate::access::may_maintain_unit_profile(author, &after.meta.unit)
+                        {
+                            return Err(Error::PermissionDenied(
+                                "only the unit head or the bureau office changes a unit's own \
+                                 categories and visit targets"
+                                    .into(),
+                            ));
+                        }
+                        Ok(())
+                    }
                 }
             };
         }
@@ -383,6 +398,14 @@ impl Record {
             Inspection => Inspection,
             MonthlyReport => MonthlyReport
         )
+    }
+
+    /// The login or name leading the case (包案领导), for petition cases.
+    pub fn case_leader(&self) -> Option<&str> {
+        match self {
+            Record::Petition(p) => p.leader.as_deref(),
+            _ => None,
+        }
     }
 
     /// A one-line title for lists.

@@ -347,6 +347,29 @@ impl PetitionCase {
                 .skip(n_before)
                 .any(|e| e.action.as_deref() == Some(action))
         };
+        // Who leads a case is set by the unit head or the office, never by staff: otherwise a
+        // staff member could name themselves leader and sign the case off.
+        let old_leader = before.and_then(|b| b.leader.as_deref());
+        if after.leader.as_deref() != old_leader && !crate::access::may_assign_leader(author) {
+            return Err(Error::PermissionDenied(
+                "only the unit head or the bureau office assigns a case's leader (包案领导)".into(),
+            ));
+        }
+        // The sign-off log is written only by the case's leader or the office, and only
+        // appended to: judged against the leader the case had before this change.
+        let judge = before.unwrap_or(after);
+        let n_before = before.map_or(0, |b| b.signoffs.len());
+        if before.is_some_and(|b| after.signoffs.get(..n_before) != Some(&b.signoffs[..])) {
+            return Err(Error::RuleViolation(
+                "the sign-off log (销号记录) is only appended to, never rewritten".into(),
+            ));
+        }
+        if after.signoffs.len() > n_before && !judge.may_sign_off(author) {
+            return Err(Error::PermissionDenied(
+                "only the case's leader (包案领导) or the bureau office writes the sign-off log"
+                    .into(),
+            ));
+        }
         if new == PetitionStatus::Resolved
             && old != PetitionStatus::Resolved
             && after.disposition.is_none()
@@ -367,7 +390,7 @@ impl PetitionCase {
                     "sign off through the sign-off action, which logs it".into(),
                 ));
             }
-            if !after.may_sign_off(author) {
+            if !judge.may_sign_off(author) {
                 return Err(Error::PermissionDenied(
                     "only the case's leader (包案领导) or the bureau office may sign it off".into(),
                 ));
@@ -379,7 +402,7 @@ impl PetitionCase {
                     "a signed-off case is reopened only through the reopen action".into(),
                 ));
             }
-            if !after.may_sign_off(author) {
+            if !judge.may_sign_off(author) {
                 return Err(Error::PermissionDenied(
                     "only the case's leader or the bureau office may reopen a signed-off case"
                         .into(),

@@ -85,10 +85,12 @@ pub(super) fn write_index(
     let conflicts = doc.conflict_count(kind)? as i64;
     let meta = record.meta();
     tx.execute(
-        "INSERT INTO records(id, kind, unit, number, title, status, created_by, created_at, updated_at, json, conflicts)
-         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+        "INSERT INTO records(id, kind, unit, number, title, status, created_by, created_at, updated_at, json, conflicts,
+           leader)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(id) DO UPDATE SET unit=excluded.unit, number=excluded.number, title=excluded.title,
-           status=excluded.status, updated_at=excluded.updated_at, json=excluded.json, conflicts=excluded.conflicts",
+           status=excluded.status, updated_at=excluded.updated_at, json=excluded.json, conflicts=excluded.conflicts,
+           leader=excluded.leader",
         params![
             id,
             kind.code(),
@@ -100,7 +102,8 @@ pub(super) fn write_index(
             meta.created_at,
             now,
             serde_json::to_string(&record)?,
-            conflicts
+            conflicts,
+            record.case_leader()
         ],
     )?;
     if let Record::Dispute(d) = &record {

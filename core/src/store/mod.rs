@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use erase::{ErasureOutcome, ErasureRequest, Regenerated};
 pub use index::{DisputeFilter, RecordSummary};
 
+use crate::access;
 use crate::doc::{ChangeNote, Conflict, HistoryEntry, RecordDoc};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -253,6 +254,43 @@ impl Store {
         remove_files(path, &["-wal", "-shm"])?;
         std::fs::rename(&tmp, path)?;
         Ok(())
+    }
+
+    /// Opens a second, read-only connection to an existing unencrypted store file (the relay
+    /// answers feed pages and wants on these while its writer commits; WAL lets both run).
+    /// The file must already be at this build's schema version (the writer upgrades it).
+    pub fn open_reader(path: impl AsRef<Path>) -> Result<Store> {
+        let conn = connect(path.as_ref(), None)?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version != schema::VERSION {
+            return Err(Error::SchemaTooNew {
+                found: version,
+                supported: schema::VERSION,
+            });
+        }
+        let actor = conn
+            .query_row("SELECT value FROM meta WHERE key='actor'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .and_then(|h| ActorId::try_from(h.as_str()).ok())
+            .unwrap_or_else(ActorId::random);
+        let identity: Option<Identity> = conn
+            .query_row("SELECT value FROM meta WHERE key='identity'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()?;
+        Ok(Store {
+            in_batch: std::cell::Cell::new(false),
+            conn,
+            actor,
+            identity,
+            clock: system_clock(),
+        })
     }
 
     /// Opens a store in memory (tests, scratch work).
@@ -614,13 +652,22 @@ impl Store {
 
     /// Checks that `author` may change records of `unit`.
     fn check_scope(author: &Author, unit: &str) -> Result<()> {
-        if author.role == Role::Office || author.unit == unit {
+        if access::may_access_unit(author, unit) {
             Ok(())
         } else {
             Err(Error::PermissionDenied(format!(
                 "{} of unit {} cannot change records of unit {unit}",
                 author.user, author.unit
             )))
+        }
+    }
+
+    /// Checks that `author` may change a stored record (its unit, or a case they lead).
+    fn check_access(author: &Author, record: &Record) -> Result<()> {
+        if access::may_access_record(author, record) {
+            Ok(())
+        } else {
+            Self::check_scope(author, &record.meta().unit)
         }
     }
 
@@ -722,7 +769,7 @@ impl Store {
     ) -> Result<bool> {
         let (mut doc, kind) = self.load_doc(id)?;
         let before = Record::from_json(kind, doc.to_json()?)?;
-        Self::check_scope(author, &before.meta().unit)?;
+        Self::check_access(author, &before)?;
         let checked = edits
             .iter()
             .map(|e| check_edit(kind, e))
@@ -794,7 +841,7 @@ impl Store {
     /// Moves a record to another unit: the bureau office only.
     pub fn move_to_unit(&mut self, id: &str, unit: &str) -> Result<()> {
         let author = self.author()?;
-        if author.role != Role::Office {
+        if !access::may_move_records(&author) {
             return Err(Error::PermissionDenied(
                 "only the bureau office moves records between units".into(),
             ));
@@ -958,14 +1005,15 @@ impl Store {
         })
     }
 
-    /// Checks a prepared merge's values and rules as `author` would have to keep them.
-    pub fn check_merge(&self, m: &PreparedMerge, author: &Author) -> Result<()> {
+    /// Checks a prepared merge as `author` would have to keep it: the merged record, and every
+    /// state each added change produced, pass the same checks (scope, record meta, field
+    /// values, the kind's rules). Returns the unit moves the changes make, in causal order.
+    pub fn check_merge(&self, m: &PreparedMerge, author: &Author) -> Result<Vec<(String, String)>> {
         if !m.changed {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        Self::check_scope(author, &m.after.meta().unit)?;
         if let Some(b) = &m.before {
-            Self::check_scope(author, &b.meta().unit)?;
+            Self::check_access(author, b)?;
             // A rebuilt generation has one root change; changes of the erased generation
             // would bring a second `_id` (and the erased values) back.
             if b.meta().generation > 0
@@ -975,86 +1023,100 @@ impl Store {
                     "these changes belong to a generation of the record that was erased".into(),
                 ));
             }
-            if b.meta().unit != m.after.meta().unit && author.role != Role::Office {
-                return Err(Error::PermissionDenied(
-                    "only the bureau office moves records between units".into(),
-                ));
-            }
         }
         // Who created a record is written once, by the device that sends it first; the meta
-        // keys never change afterwards (only `_unit`, by the office, checked above).
-        let meta = m.after.meta();
-        match &m.before {
-            None if meta.created_by != author.user || meta.device != author.device => {
-                return Err(Error::PermissionDenied(format!(
-                    "a new record must be created by the sending user and device, not {} on {}",
-                    meta.created_by, meta.device
-                )));
-            }
-            Some(b) => {
-                let old = b.meta();
-                if (
-                    &old.id,
-                    &old.kind,
-                    &old.number,
-                    &old.created_by,
-                    old.created_at,
-                    &old.device,
-                    old.schema,
-                    old.generation,
-                ) != (
-                    &meta.id,
-                    &meta.kind,
-                    &meta.number,
-                    &meta.created_by,
-                    meta.created_at,
-                    &meta.device,
-                    meta.schema,
-                    meta.generation,
-                ) {
-                    return Err(Error::PermissionDenied(
-                        "a record's id, kind, number, creator and creation time cannot be changed"
-                            .into(),
-                    ));
+        // keys never change afterwards (only `_unit`, by the office).
+        let reference = match &m.before {
+            Some(b) => b.meta().clone(),
+            None => {
+                let meta = m.after.meta();
+                if meta.created_by != author.user || meta.device != author.device {
+                    return Err(Error::PermissionDenied(format!(
+                        "a new record must be created by the sending user and device, not {} on {}",
+                        meta.created_by, meta.device
+                    )));
                 }
+                meta.clone()
             }
-            None => {}
-        }
-        // Fast path: the merged record keeps the rules relative to what the relay had. Sign-off
-        // logs are always replayed, so no forged step hides inside an honest-looking end state.
-        if m.kind != RecordKind::Petition
-            && self
-                .check_record(m.kind, m.before.as_ref(), &m.after, author)
-                .is_ok()
-        {
-            return Ok(());
-        }
+        };
+        let check_state = |state: &Record| -> Result<()> {
+            if fixed_meta(state.meta()) != fixed_meta(&reference) {
+                return Err(Error::PermissionDenied(
+                    "a record's id, kind, number, creator and creation time cannot be changed"
+                        .into(),
+                ));
+            }
+            if m.before.is_none() || state.meta().unit != reference.unit {
+                Self::check_scope(author, &state.meta().unit)?;
+            }
+            Ok(())
+        };
+        check_state(&m.after)?;
         // Each added change is checked in its own causal context — the record as its author
         // saw it, and with the change applied — which is what the author's device checked.
         // Checking only the merged result would refuse honest edits that merely ran
-        // concurrently with others (those become visible conflicts instead).
+        // concurrently with others (those become visible conflicts instead), and would let
+        // a forged step hide between honest-looking ends (a unit flipped and flipped back,
+        // a leader swapped for a sign-off and swapped back).
+        let mut states: Vec<(Vec<ChangeHash>, Record)> = Vec::new();
+        if let (Some(b), Some(h)) = (&m.before, &m.before_heads) {
+            states.push((sorted(h), b.clone()));
+        }
+        let mut moves = Vec::new();
         let mut doc = m.doc.clone();
+        let final_heads = sorted(&doc.heads());
         for (hash, deps) in &m.new_changes {
             let before = if deps.is_empty() {
                 None
             } else {
-                Some(Record::from_json(m.kind, doc.to_json_at(deps)?)?)
-            };
-            let after = Record::from_json(m.kind, doc.to_json_at(&[*hash])?)
-                .map_err(|e| Error::MalformedDocument(e.to_string()))?;
-            if before.as_ref() == Some(&after) {
-                continue;
-            }
-            if let Some(b) = &before {
-                if b.meta().unit != after.meta().unit && author.role != Role::Office {
-                    return Err(Error::PermissionDenied(
-                        "only the bureau office moves records between units".into(),
-                    ));
+                let key = sorted(deps);
+                match states.iter().find(|(h, _)| *h == key) {
+                    Some((_, r)) => Some(r.clone()),
+                    None => Some(
+                        Record::from_json(m.kind, doc.to_json_at(deps)?)
+                            .map_err(|e| Error::MalformedDocument(e.to_string()))?,
+                    ),
                 }
+            };
+            let after = if final_heads == [*hash] {
+                m.after.clone()
+            } else {
+                Record::from_json(m.kind, doc.to_json_at(&[*hash])?)
+                    .map_err(|e| Error::MalformedDocument(e.to_string()))?
+            };
+            check_state(&after)?;
+            if before.as_ref() != Some(&after) {
+                if let Some(b) = &before {
+                    if b.meta().unit != after.meta().unit {
+                        if !access::may_move_records(author) {
+                            return Err(Error::PermissionDenied(
+                                "only the bureau office moves records between units".into(),
+                            ));
+                        }
+                        moves.push((b.meta().unit.clone(), after.meta().unit.clone()));
+                    }
+                }
+                self.check_record(m.kind, before.as_ref(), &after, author)?;
             }
-            self.check_record(m.kind, before.as_ref(), &after, author)?;
+            // Only the last few states are looked up again (a device's changes form a chain).
+            if states.len() >= 8 {
+                states.remove(0);
+            }
+            states.push((vec![*hash], after));
         }
-        validate_stored_values(m.kind, &serde_json::to_value(&m.after)?)
+        // The sign-off log is judged against the case's leader as this relay knew it before
+        // the push, whatever the pushed changes say the leader was in between.
+        if let (Some(Record::Petition(b)), Record::Petition(a)) = (&m.before, &m.after) {
+            if a.signoffs.len() > b.signoffs.len() && !b.may_sign_off(author) {
+                return Err(Error::PermissionDenied(
+                    "only the case's leader (包案领导) or the bureau office may sign it off or \
+                     reopen it"
+                        .into(),
+                ));
+            }
+        }
+        validate_stored_values(m.kind, &serde_json::to_value(&m.after)?)?;
+        Ok(moves)
     }
 
     /// Writes a prepared merge.
@@ -1122,6 +1184,26 @@ impl Store {
     }
 }
 
+/// The meta keys of a record that never change after it is created (all but `_unit`).
+fn fixed_meta(m: &RecordMeta) -> (&str, RecordKind, &str, &str, i64, &str, i64, i64) {
+    (
+        &m.id,
+        m.kind,
+        &m.number,
+        &m.created_by,
+        m.created_at,
+        &m.device,
+        m.schema,
+        m.generation,
+    )
+}
+
+fn sorted(heads: &[ChangeHash]) -> Vec<ChangeHash> {
+    let mut h = heads.to_vec();
+    h.sort();
+    h
+}
+
 fn edit_value(e: &Edit) -> FieldValue {
     match e {
         Edit::Set { value, .. } | Edit::SetInEntry { value, .. } => value.clone(),
@@ -1142,6 +1224,14 @@ pub fn validate_stored_values(kind: RecordKind, json: &serde_json::Value) -> Res
         };
         match spec.ty {
             FieldType::Entries(items) => {
+                if v.as_array()
+                    .is_some_and(|a| a.len() > crate::model::field::MAX_ENTRIES)
+                {
+                    return Err(Error::invalid(
+                        spec.name(),
+                        format!("has more than {} entries", crate::model::field::MAX_ENTRIES),
+                    ));
+                }
                 for entry in v.as_array().into_iter().flatten() {
                     for item in items {
                         if let Some(x) = entry.get(item.key) {

@@ -5,7 +5,7 @@ use rusqlite::Transaction;
 use crate::error::{Error, Result};
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Version 1: documents, the record index and the dispute index.
 const V1: &str = "
@@ -76,6 +76,13 @@ const V3: &str = "
 ALTER TABLE documents ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Version 4: the login leading a petition case (包案领导), so a leader in another unit
+/// receives the cases they lead.
+const V4: &str = "
+ALTER TABLE records ADD COLUMN leader TEXT;
+CREATE INDEX records_leader ON records(leader) WHERE leader IS NOT NULL;
+";
+
 /// Brings a database from `from` to [`VERSION`]. Returns whether records must be reindexed.
 pub fn upgrade(tx: &Transaction<'_>, from: i64) -> Result<bool> {
     if from > VERSION {
@@ -96,6 +103,10 @@ pub fn upgrade(tx: &Transaction<'_>, from: i64) -> Result<bool> {
     if from < 3 {
         tx.execute_batch(V3)?;
     }
+    if from < 4 {
+        tx.execute_batch(V4)?;
+        reindex |= from >= 1;
+    }
     tx.pragma_update(None, "user_version", VERSION)?;
     Ok(reindex)
 }
@@ -111,6 +122,9 @@ pub fn create_at_version(tx: &Transaction<'_>, version: i64) -> Result<()> {
     }
     if version >= 3 {
         tx.execute_batch(V3)?;
+    }
+    if version >= 4 {
+        tx.execute_batch(V4)?;
     }
     tx.pragma_update(None, "user_version", version)?;
     Ok(())

@@ -105,7 +105,7 @@ pub struct DeviceSync {
     cursor: u64,
     /// Feed page whose wanted documents are in flight, and the cursor at its end.
     pending: Option<(u64, Vec<WantDoc>)>,
-    wants_in_flight: Option<u64>,
+    wants_in_flight: Option<(u64, Vec<WantDoc>)>,
     to_push: Vec<(String, i64)>,
     in_flight: Vec<(String, i64, Vec<ChangeHash>)>,
     feed_done: bool,
@@ -250,7 +250,7 @@ impl DeviceSync {
         }
         let (cursor, want) = match self.pending.take() {
             Some((end, want)) => {
-                self.wants_in_flight = Some(end);
+                self.wants_in_flight = Some((end, want.clone()));
                 (end, want)
             }
             None => (self.cursor, Vec::new()),
@@ -363,13 +363,26 @@ impl DeviceSync {
             self.progress.received += 1;
             self.report.received += 1;
         }
-        if let Some(end) = self.wants_in_flight.take() {
-            self.save_cursor(store, end)?;
-        }
+        // A bounded answer may leave wanted documents out: they are asked for again, and the
+        // cursor moves past their feed page only once all of them have arrived.
         let mut want = Vec::new();
+        if let Some((end, wanted)) = self.wants_in_flight.take() {
+            want = wanted
+                .into_iter()
+                .filter(|w| {
+                    !resp.docs.iter().any(|d| d.id == w.id)
+                        && !resp.rejected.iter().any(|r| r.id == w.id)
+                })
+                .collect();
+            if want.is_empty() {
+                self.save_cursor(store, end)?;
+            }
+        }
         for item in &resp.feed {
             if let Some(w) = self.want_for(store, item)? {
-                want.push(w);
+                if !want.iter().any(|x| x.id == w.id) {
+                    want.push(w);
+                }
             }
         }
         if want.is_empty() {

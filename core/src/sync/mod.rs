@@ -19,7 +19,8 @@ pub use message::{
     WantDoc,
 };
 pub use relay::{
-    MISSING_CHANGES, Peer, RelayEvent, STALE_GENERATION, Scope, handle_request,
+    MAX_ANSWER_BYTES, MAX_ANSWER_DOCS, MAX_DOCUMENT_BYTES, MISSING_CHANGES, Peer, PushOutcome,
+    RelayEvent, STALE_GENERATION, Scope, answer_reads, apply_pushes, handle_request,
     handle_request_with_events,
 };
 pub use revoke::{DEVICE_REVOKED, LossReport, LostRecord, erase_revoked, loss_report};

@@ -98,6 +98,66 @@ pub struct RelayEvent {
 /// A push built on another generation than the relay's: the relay's and the device's.
 struct StaleGeneration(u64, u64);
 
+/// Most bytes of documents one sync answer carries; wants past it wait for the next round
+/// (at least one wanted document is always answered, so every round makes progress).
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
+
+/// Most documents one sync answer carries.
+pub const MAX_ANSWER_DOCS: usize = 500;
+
+/// Largest a record's stored document may grow on the relay (its compacted bytes and pending
+/// change chunks, plus what a push adds); a push past it is refused `invalid`.
+pub const MAX_DOCUMENT_BYTES: usize = 8 << 20;
+
+/// The one refusal for a record the device may not see and for a record that does not exist:
+/// the same code and words, with nothing of the record in it.
+fn unknown(id: &str) -> Rejection {
+    Rejection {
+        id: id.to_owned(),
+        code: "unknown".into(),
+        message: format!("no record {id} in this device's units"),
+    }
+}
+
+/// Where a stored record is, for access: its unit and the login leading it (petition cases).
+struct Stored {
+    unit: String,
+    leader: Option<String>,
+    generation: u64,
+}
+
+fn stored(store: &Store, id: &str) -> Result<Option<Stored>> {
+    Ok(store
+        .connection()
+        .query_row(
+            "SELECT d.unit, r.leader, d.generation FROM documents d
+             LEFT JOIN records r ON r.id = d.id WHERE d.id=?1",
+            [id],
+            |r| {
+                Ok(Stored {
+                    unit: r.get(0)?,
+                    leader: r.get(1)?,
+                    generation: r.get::<_, i64>(2)? as u64,
+                })
+            },
+        )
+        .optional()?)
+}
+
+impl Peer {
+    /// Whether the device may see a stored record: a unit in scope, or a case its user leads.
+    fn sees(&self, s: &Stored) -> bool {
+        self.scope.contains(&s.unit) || crate::access::leads(&self.author, s.leader.as_deref())
+    }
+}
+
+/// What one push came to.
+enum Pushed {
+    Accepted(Ack),
+    Stale(StaleGeneration),
+    Refused(Rejection),
+}
+
 fn push_one(
     store: &mut Store,
     peer: &Peer,
@@ -105,28 +165,59 @@ fn push_one(
     generation: u64,
     changes: &[u8],
     events: &mut Vec<RelayEvent>,
-) -> Result<std::result::Result<Ack, StaleGeneration>> {
+) -> Result<Pushed> {
     if id.is_empty() || id.len() > 100 {
         return Err(Error::MalformedDocument(
             "a record id is 1 to 100 characters".into(),
         ));
     }
-    match store
-        .contains(id)?
-        .then(|| store.generation(id))
-        .transpose()?
-    {
-        Some(g) if g as u64 != generation => {
-            return Ok(Err(StaleGeneration(g as u64, generation)));
+    // Decided from the request alone, before anything is looked up.
+    if changes.len() > MAX_DOCUMENT_BYTES {
+        return Err(Error::invalid(
+            "record",
+            format!("is larger than {} MiB", MAX_DOCUMENT_BYTES >> 20),
+        ));
+    }
+    let existing = stored(store, id)?;
+    match &existing {
+        // Out of scope answers exactly as unknown: nothing is loaded, merged or compared.
+        Some(s) if !peer.sees(s) => return Ok(Pushed::Refused(unknown(id))),
+        Some(s) if s.generation != generation => {
+            return Ok(Pushed::Stale(StaleGeneration(s.generation, generation)));
         }
-        None if generation != 0 => {
-            return Err(Error::MalformedDocument(format!(
-                "generation {generation} of {id} does not exist"
-            )));
-        }
+        None if generation != 0 => return Ok(Pushed::Refused(unknown(id))),
         _ => {}
     }
-    let mut m = store.prepare_merge(id, changes)?;
+    if existing.is_some() {
+        let stored_bytes: i64 = store.connection().query_row(
+            "SELECT length(bytes) + COALESCE((SELECT SUM(length(bytes)) FROM doc_changes
+             WHERE id=?1), 0) FROM documents WHERE id=?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        if stored_bytes as usize + changes.len() > MAX_DOCUMENT_BYTES {
+            return Err(Error::invalid(
+                "record",
+                format!(
+                    "would grow past {} MiB; start a new record for further work",
+                    MAX_DOCUMENT_BYTES >> 20
+                ),
+            ));
+        }
+    }
+    let mut m = match store.prepare_merge(id, changes) {
+        Ok(m) => m,
+        // Bytes that are no whole record of this id, pushed to an id the relay does not
+        // have, are refused as for an id out of scope.
+        Err(
+            Error::MalformedDocument(_)
+            | Error::Automerge(_)
+            | Error::MalformedSync(_)
+            | Error::Json(_)
+            | Error::InvalidValue { .. },
+        ) if existing.is_none() => return Ok(Pushed::Refused(unknown(id))),
+        Err(e) => return Err(e),
+    };
     let missing = m.missing_dependencies();
     if missing > 0 {
         // Acknowledging would lose these changes: Automerge only queued them.
@@ -150,7 +241,7 @@ fn push_one(
             n.user, n.device, peer.author.user, peer.author.device
         )));
     }
-    store.check_merge(&m, &peer.author)?;
+    let moves = store.check_merge(&m, &peer.author)?;
     let number = m.after.meta().number.clone();
     for note in &m.new_notes {
         if let Some(action @ ("sign_off" | "reopen")) = note.action.as_deref() {
@@ -162,28 +253,19 @@ fn push_one(
             });
         }
     }
-    if let Some(b) = &m.before {
-        if b.meta().unit != m.after.meta().unit {
-            events.push(RelayEvent {
-                action: "record.unit_move".into(),
-                record_id: id.to_owned(),
-                number,
-                detail: format!("moved from {} to {}", b.meta().unit, m.after.meta().unit),
-            });
-        }
+    for (from, to) in moves {
+        events.push(RelayEvent {
+            action: "record.unit_move".into(),
+            record_id: id.to_owned(),
+            number: number.clone(),
+            detail: format!("moved from {from} to {to}"),
+        });
     }
     let out = store.commit_merge(m)?;
-    Ok(Ok(Ack {
+    Ok(Pushed::Accepted(Ack {
         id: out.id,
         heads: hashes_to_wire(&parse_heads(&out.heads)?),
     }))
-}
-
-fn doc_unit(store: &Store, id: &str) -> Result<Option<String>> {
-    Ok(store
-        .connection()
-        .query_row("SELECT unit FROM documents WHERE id=?1", [id], |r| r.get(0))
-        .optional()?)
 }
 
 /// Answers one sync request: pushes first (each committed before it is acknowledged), then
@@ -199,11 +281,49 @@ pub fn handle_request_with_events(
     peer: &Peer,
     req: &SyncRequest,
 ) -> Result<(SyncResponse, Vec<RelayEvent>)> {
-    // One transaction per round: every accepted push is on disk before the answer leaves.
+    let (pushed, events) = apply_pushes(store, peer, req)?;
+    Ok((answer_reads(store, peer, req, pushed)?, events))
+}
+
+/// What the pushes of a round came to, committed; [`answer_reads`] completes the answer.
+#[derive(Debug, Clone, Default)]
+pub struct PushOutcome {
+    /// Pushes committed.
+    pub accepted: Vec<Ack>,
+    /// Pushes refused.
+    pub rejected: Vec<Rejection>,
+}
+
+/// The writing half of a sync round: checks and commits the pushes in one transaction (every
+/// accepted push is on disk before the answer leaves). Also returns what the audit log keeps.
+pub fn apply_pushes(
+    store: &mut Store,
+    peer: &Peer,
+    req: &SyncRequest,
+) -> Result<(PushOutcome, Vec<RelayEvent>)> {
+    if req.push.is_empty() {
+        return Ok(Default::default());
+    }
     store.batch(|store| {
         let mut events = Vec::new();
-        let resp = answer(store, peer, req, &mut events)?;
-        for r in resp
+        let mut out = PushOutcome::default();
+        for p in &req.push {
+            // The events of a push count only once it is accepted.
+            let mut found = Vec::new();
+            match push_one(store, peer, &p.id, p.generation, &p.changes, &mut found) {
+                Ok(Pushed::Accepted(ack)) => {
+                    events.extend(found);
+                    out.accepted.push(ack);
+                }
+                Ok(Pushed::Stale(StaleGeneration(relay, device))) => {
+                    out.rejected.push(stale(&p.id, relay, device));
+                }
+                Ok(Pushed::Refused(r)) => out.rejected.push(r),
+                Err(e @ (Error::Sqlite(_) | Error::Io(_))) => return Err(e),
+                Err(e) => out.rejected.push(rejection(&p.id, &e)),
+            }
+        }
+        for r in out
             .rejected
             .iter()
             .filter(|r| r.code != "unknown" && r.code != STALE_GENERATION)
@@ -215,53 +335,57 @@ pub fn handle_request_with_events(
                 detail: format!("{}: {}", r.code, r.message),
             });
         }
-        Ok((resp, events))
+        Ok((out, events))
     })
 }
 
-fn answer(
-    store: &mut Store,
+fn stale(id: &str, relay: u64, device: u64) -> Rejection {
+    Rejection {
+        id: id.to_owned(),
+        code: STALE_GENERATION.into(),
+        message: if relay > device {
+            format!(
+                "record {id} was rebuilt after a personal-data erasure (generation \
+                 {relay}); the device re-applies its edits to the new version and \
+                 sends them again"
+            )
+        } else {
+            format!(
+                "the relay holds an older generation of record {id} ({relay}, this \
+                 device {device}): it was restored from a backup; the edits wait \
+                 until the office erases the record again"
+            )
+        },
+    }
+}
+
+/// The reading half of a sync round, on any connection to the store (the relay uses a
+/// read-only one, so one device's reads never hold what others wait on): the wanted
+/// documents within a bounded answer ([`MAX_ANSWER_BYTES`], [`MAX_ANSWER_DOCS`]; each id
+/// once), then the feed after the request's cursor, all within the device's scope.
+pub fn answer_reads(
+    store: &Store,
     peer: &Peer,
     req: &SyncRequest,
-    events: &mut Vec<RelayEvent>,
+    pushed: PushOutcome,
 ) -> Result<SyncResponse> {
-    let mut accepted = Vec::new();
-    let mut rejected = Vec::new();
-    for p in &req.push {
-        // The events of a push count only once it is accepted.
-        let mut found = Vec::new();
-        match push_one(store, peer, &p.id, p.generation, &p.changes, &mut found) {
-            Ok(Ok(ack)) => {
-                events.extend(found);
-                accepted.push(ack);
-            }
-            Ok(Err(StaleGeneration(relay, device))) => rejected.push(Rejection {
-                id: p.id.clone(),
-                code: STALE_GENERATION.into(),
-                message: if relay > device {
-                    format!(
-                        "record {} was rebuilt after a personal-data erasure (generation \
-                         {relay}); the device re-applies its edits to the new version and \
-                         sends them again",
-                        p.id
-                    )
-                } else {
-                    format!(
-                        "the relay holds an older generation of record {} ({relay}, this \
-                         device {device}): it was restored from a backup; the edits wait \
-                         until the office erases the record again",
-                        p.id
-                    )
-                },
-            }),
-            Err(e @ (Error::Sqlite(_) | Error::Io(_))) => return Err(e),
-            Err(e) => rejected.push(rejection(&p.id, &e)),
-        }
-    }
+    let PushOutcome {
+        accepted,
+        mut rejected,
+    } = pushed;
     let mut docs = Vec::new();
+    let mut answered = std::collections::HashSet::new();
+    let mut bytes = 0usize;
     for w in &req.want {
-        match doc_unit(store, &w.id)? {
-            Some(unit) if peer.scope.contains(&unit) => {
+        if !answered.insert(w.id.as_str()) {
+            continue;
+        }
+        if !docs.is_empty() && (bytes >= MAX_ANSWER_BYTES || docs.len() >= MAX_ANSWER_DOCS) {
+            // The device asks again for what this answer leaves out.
+            break;
+        }
+        match stored(store, &w.id)? {
+            Some(s) if peer.sees(&s) => {
                 let mut doc = store.document(&w.id)?;
                 let generation = doc.generation() as u64;
                 let changes = if w.generation == generation {
@@ -273,6 +397,7 @@ fn answer(
                 } else {
                     doc.save()
                 };
+                bytes += changes.len();
                 docs.push(DocData {
                     id: w.id.clone(),
                     heads: hashes_to_wire(&doc.heads()),
@@ -280,11 +405,7 @@ fn answer(
                     changes,
                 });
             }
-            _ => rejected.push(Rejection {
-                id: w.id.clone(),
-                code: "unknown".into(),
-                message: format!("no record {} in this device's units", w.id),
-            }),
+            _ => rejected.push(unknown(&w.id)),
         }
     }
     let limit = req.feed_limit.clamp(1, 5_000) as i64;
@@ -292,13 +413,14 @@ fn answer(
     let mut args = vec![SqlValue::Integer(req.cursor.min(i64::MAX as u64) as i64)];
     if let Some(units) = peer.scope.units() {
         sql.push_str(&format!(
-            " AND unit IN ({})",
+            " AND (unit IN ({}) OR id IN (SELECT id FROM records WHERE leader = ?))",
             vec!["?"; units.len().max(1)].join(",")
         ));
         if units.is_empty() {
             args.push(SqlValue::Text(String::new()));
         }
         args.extend(units.iter().cloned().map(SqlValue::Text));
+        args.push(SqlValue::Text(peer.author.user.clone()));
     }
     sql.push_str(" ORDER BY seq LIMIT ?");
     args.push(SqlValue::Integer(limit + 1));

@@ -6,6 +6,7 @@
 mod basics;
 mod decode;
 mod fuzz;
+mod hostile;
 mod merge;
 mod protection;
 mod scenario;

@@ -3,12 +3,10 @@
 //! forged record meta, missing tokens, oversized and malformed bodies.
 
 use automerge::transaction::Transactable;
-use fieldledger_core::doc::ChangeNote;
 use fieldledger_core::model::{Record, Role};
-use fieldledger_core::sync::{
-    PROTOCOL_VERSION, PushDoc, SyncReport, SyncRequest, SyncResponse, WantDoc,
-};
+use fieldledger_core::sync::{PROTOCOL_VERSION, PushDoc, SyncRequest, SyncResponse, WantDoc};
 use fieldledger_core::{Edit, Error, RecordKind, Store};
+use fieldledger_e2e::forge::{raw_change, refusal, sync_request};
 use fieldledger_e2e::http::{self, Answer, post_sync, post_sync_with_header};
 use fieldledger_e2e::snapshot::of_unit;
 use fieldledger_e2e::{Device, Relay, RelayOptions};
@@ -29,48 +27,6 @@ fn dispute(store: &mut Store, name: &str) -> String {
             &[Edit::text("name", name), Edit::text("category", "医疗卫生")],
         )
         .unwrap()
-}
-
-/// The refusal of `id` in a sync report, with its code and message.
-fn refusal(report: &SyncReport, id: &str) -> (String, String) {
-    let r = report
-        .rejected
-        .iter()
-        .find(|r| r.id == id)
-        .unwrap_or_else(|| panic!("the relay accepted {id}: {report:?}"));
-    (r.code.clone(), r.message.clone())
-}
-
-/// Writes a change straight into a record's Automerge document, past the typed API and its
-/// checks, with an honest note (this device, this user), as a hostile app could.
-fn raw_change(store: &mut Store, id: &str, f: impl FnOnce(&mut automerge::AutoCommit)) {
-    let author = store.identity().unwrap().author.clone();
-    let mut doc = store.document(id).unwrap();
-    let before = doc.heads();
-    f(doc.automerge_mut());
-    doc.commit(
-        &ChangeNote {
-            user: author.user,
-            device: author.device,
-            fields: vec!["raw".into()],
-            action: None,
-        },
-        store.now_ms(),
-    )
-    .expect("the raw change changes something");
-    let bytes = doc.save_after(&before);
-    store.merge_remote(id, &bytes).unwrap();
-}
-
-fn sync_request(push: Vec<PushDoc>, want: Vec<WantDoc>) -> Vec<u8> {
-    SyncRequest {
-        version: PROTOCOL_VERSION,
-        cursor: 0,
-        push,
-        want,
-        feed_limit: 100,
-    }
-    .encode()
 }
 
 fn max_seq(relay: &Relay) -> i64 {
@@ -138,8 +94,10 @@ fn records_of_another_unit_are_neither_stored_nor_sent() {
     let (code, message) = refusal(&report, &foreign);
     assert_eq!(code, "forbidden", "{message}");
     assert!(message.contains("JKK"), "{message}");
+    // Out of scope is answered as an unknown id, so the refusal says nothing of the record.
     let (code, message) = refusal(&report, &theirs);
-    assert_eq!(code, "forbidden", "{message}");
+    assert_eq!(code, "unknown", "{message}");
+    assert!(!message.contains("JKK"), "{message}");
     let after = relay.snapshot();
     assert!(after.contains_key(&ours));
     assert!(
@@ -300,8 +258,10 @@ fn changes_authored_by_another_actor_or_author_are_refused() {
 fn only_the_leader_or_the_office_signs_a_petition_case_off() {
     let relay = relay();
     let mut zhang = Device::enroll(&relay, "zhang");
+    let mut head = Device::enroll(&relay, "wangke");
     let mut leader = Device::enroll(&relay, "wangju");
     let mut office = Device::enroll(&relay, "boss");
+    // The unit head opens the cases and names their leader.
     let case = |s: &mut Store, title: &str| {
         s.create(
             RecordKind::Petition,
@@ -315,8 +275,9 @@ fn only_the_leader_or_the_office_signs_a_petition_case_off() {
         )
         .unwrap()
     };
-    let a = case(zhang.store_mut(), "甲案");
-    let b = case(zhang.store_mut(), "乙案");
+    let a = case(head.store_mut(), "甲案");
+    let b = case(head.store_mut(), "乙案");
+    head.sync_clean();
     zhang.sync_clean();
 
     // Staff pretends locally to be the office and signs case A off through the API…
