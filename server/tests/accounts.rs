@@ -959,3 +959,51 @@ async fn the_audit_log_is_read_in_bounded_pages() {
     .await;
     assert_eq!(third.as_array().unwrap().len(), 500);
 }
+
+#[test]
+fn admin_cli_reads_the_audit_log_and_lost_records_in_bounded_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    {
+        let mut store = AccountStore::open(&db).unwrap();
+        store.ensure_bootstrap(DEFAULT_OFFICE_CODE).unwrap();
+        for i in 0..1_200 {
+            store
+                .log("test", "test.flood", &format!("line {i}"))
+                .unwrap();
+        }
+    }
+    let too_many = fieldledger(&db, &["audit", "--limit", "5000"]);
+    assert!(!too_many.status.success());
+    assert!(String::from_utf8_lossy(&too_many.stderr).contains("--limit must be 1 to 1000"));
+    let page = fieldledger(&db, &["audit", "--action", "test.", "--limit", "1000"]);
+    assert!(page.status.success());
+    let text = String::from_utf8_lossy(&page.stdout);
+    assert_eq!(text.lines().count(), 1_000);
+    let hint = String::from_utf8_lossy(&page.stderr);
+    let before = hint
+        .split("--before ")
+        .nth(1)
+        .expect("a hint for the next page")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let rest = stdout_json(&fieldledger(
+        &db,
+        &["audit", "--action", "test.", "--before", &before, "--json"],
+    ));
+    let rest = rest.as_array().unwrap();
+    assert_eq!(rest.len(), 50, "the default page");
+    assert_eq!(rest[0]["detail"], "line 199");
+    let lost = stdout_json(&fieldledger(
+        &db,
+        &["lost-records", "--limit", "10", "--json"],
+    ));
+    assert_eq!(lost, json!([]));
+    assert!(
+        !fieldledger(&db, &["lost-records", "--limit", "0"])
+            .status
+            .success()
+    );
+}
