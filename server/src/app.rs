@@ -314,6 +314,13 @@ async fn enroll(
     JsonBody(request): JsonBody<EnrollRequest>,
 ) -> Result<Json<Enrollment>> {
     let limiter = state.enroll_failures.clone();
+    // While the bucket is empty, answer without queueing for the accounts lock.
+    if limiter
+        .as_ref()
+        .is_some_and(|l| !l.available(ENROLL_FAILURES))
+    {
+        return Err(RelayError::RateLimited);
+    }
     let enrollment = state
         .with_accounts(move |accounts| {
             if limiter
