@@ -27,7 +27,7 @@ use fieldledger_core::sync::{Transport, TransportError, sync_with};
 use fieldledger_core::testing::identity;
 use fieldledger_core::{Edit, FieldValue, Store};
 use fieldledger_server::Role;
-use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::client::{HttpTransport, enroll};
 use fieldledger_server::records::{RecordStorage, SqliteRecords};
 
@@ -171,7 +171,9 @@ fn accounts(db: &Path, units: usize, users_per_unit: usize) -> Vec<(String, Stri
             .expect("user");
             codes.push((
                 unit.clone(),
-                a.create_enrollment("bench", &login).expect("code").code,
+                a.create_enrollment(Issuer::Admin("bench"), &login)
+                    .expect("code")
+                    .code,
             ));
         }
     }

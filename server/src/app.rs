@@ -28,6 +28,14 @@ use fieldledger_core::sync::{SyncRequest, answer_reads};
 /// Default largest accepted request body: 16 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// Default global limit of failed enrollments: 20 a minute (bursts of 20), from all clients
+/// together.
+pub const DEFAULT_ENROLL_FAILURE_RATE: Rate = Rate::new(20.0 / 60.0, 20);
+
+/// Default limit of loss reports per revoked device: 5 at once, then one every 10 minutes
+/// (a device tries three times before it erases itself).
+pub const DEFAULT_LOST_REPORT_RATE: Rate = Rate::new(1.0 / 600.0, 5);
+
 /// Tunables of the HTTP application.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -43,6 +51,14 @@ pub struct AppConfig {
     /// Reverse proxies (their addresses) whose `X-Forwarded-For` names the real client: the
     /// per-address rate limit then counts that client, not the proxy.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed enrollments allowed across *all* clients (`None`: unlimited): once the bucket is
+    /// empty, `POST /v1/enroll` answers 429 to everyone, right codes included, until it refills.
+    pub enroll_failure_rate: Option<Rate>,
+    /// Failed guesses after which every pending enrollment code stops working (each wrong
+    /// code is a guess at every pending one); see [`crate::accounts::MAX_GUESSES_PER_CODE`].
+    pub enroll_guesses_per_code: u32,
+    /// Loss reports allowed per revoked device (`POST /v1/device/lost`; `None`: unlimited).
+    pub lost_report_rate: Option<Rate>,
 }
 
 impl Default for AppConfig {
@@ -53,6 +69,9 @@ impl Default for AppConfig {
             device_rate: Some(Rate::new(50.0, 100)),
             address_rate: Some(Rate::new(200.0, 400)),
             trusted_proxies: Vec::new(),
+            enroll_failure_rate: Some(DEFAULT_ENROLL_FAILURE_RATE),
+            enroll_guesses_per_code: crate::accounts::MAX_GUESSES_PER_CODE,
+            lost_report_rate: Some(DEFAULT_LOST_REPORT_RATE),
         }
     }
 }
@@ -64,6 +83,8 @@ pub struct AppState {
     config: Arc<AppConfig>,
     device_limiter: Option<Arc<RateLimiter>>,
     address_limiter: Option<Arc<RateLimiter>>,
+    enroll_failures: Option<Arc<RateLimiter>>,
+    lost_reports: Option<Arc<RateLimiter>>,
     records: Arc<Mutex<SqliteRecords>>,
     readers: Option<Arc<ReaderPool>>,
     read_slots: Arc<tokio::sync::Semaphore>,
@@ -74,8 +95,15 @@ const READ_SLOTS: usize = 4;
 
 impl AppState {
     /// State over an opened account registry.
-    pub fn new(accounts: AccountStore, records: SqliteRecords, config: AppConfig) -> Self {
+    pub fn new(mut accounts: AccountStore, records: SqliteRecords, config: AppConfig) -> Self {
+        accounts.set_guesses_per_code(config.enroll_guesses_per_code);
         AppState {
+            enroll_failures: config
+                .enroll_failure_rate
+                .map(|r| Arc::new(RateLimiter::new(r))),
+            lost_reports: config
+                .lost_report_rate
+                .map(|r| Arc::new(RateLimiter::new(r))),
             accounts: Arc::new(Mutex::new(accounts)),
             readers: records.readers().map(Arc::new),
             read_slots: Arc::new(tokio::sync::Semaphore::new(READ_SLOTS)),
@@ -149,6 +177,13 @@ impl AppState {
             out.expect("the reader ran")
         })
         .await?
+    }
+
+    /// Takes one loss report from a revoked device's budget; false when it is used up.
+    pub fn allow_lost_report(&self, device_id: &str) -> bool {
+        self.lost_reports
+            .as_ref()
+            .is_none_or(|limiter| limiter.check(device_id))
     }
 
     /// Takes one request from a device's rate budget; false when it is used up.
@@ -302,17 +337,46 @@ async fn health() -> &'static str {
     "ok"
 }
 
+/// Key of the one global bucket of failed enrollments.
+const ENROLL_FAILURES: &str = "all";
+
+/// `POST /v1/enroll`. Every failed code (wrong, expired, used or locked) takes a token from one
+/// bucket shared by all clients; while it is empty everyone gets 429, so guessing is capped at
+/// the bucket's rate however many addresses guess. The check and the take run under the
+/// accounts lock, so concurrent requests cannot overshoot it.
 async fn enroll(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<EnrollRequest>,
 ) -> Result<Json<Enrollment>> {
+    let limiter = state.enroll_failures.clone();
+    // While the bucket is empty, answer without queueing for the accounts lock.
+    if limiter
+        .as_ref()
+        .is_some_and(|l| !l.available(ENROLL_FAILURES))
+    {
+        return Err(RelayError::RateLimited);
+    }
     let enrollment = state
         .with_accounts(move |accounts| {
-            accounts.redeem_enrollment(
+            if limiter
+                .as_ref()
+                .is_some_and(|l| !l.available(ENROLL_FAILURES))
+            {
+                return Err(RelayError::RateLimited);
+            }
+            let result = accounts.redeem_enrollment(
                 &request.code,
                 &request.actor_hex,
                 request.device_label.as_deref(),
-            )
+            );
+            if let (Err(RelayError::InvalidEnrollmentCode), Some(limiter)) = (&result, &limiter) {
+                limiter.check(ENROLL_FAILURES);
+                if !limiter.available(ENROLL_FAILURES) {
+                    tracing::warn!("failed-enrollment limit reached: /v1/enroll answers 429");
+                    accounts.note_enrollment_limit_reached()?;
+                }
+            }
+            result
         })
         .await?;
     tracing::info!(

@@ -38,6 +38,12 @@ pub enum RelayError {
         "enrollment code is unknown, expired or already used; ask the bureau office for a new one"
     )]
     InvalidEnrollmentCode,
+    /// The issuer's role does not allow an enrollment code for this user (a unit head asked
+    /// for a leader, an office user, someone of another unit, or themselves).
+    #[error(
+        "forbidden: a unit head issues enrollment codes only for staff of their own unit; ask the bureau office for a code for {0:?}"
+    )]
+    MayNotEnroll(String),
     /// The device's token was revoked.
     #[error("device revoked: this device must be enrolled again")]
     DeviceRevoked,
@@ -123,7 +129,9 @@ impl RelayError {
             RelayError::InvalidEnrollmentCode | RelayError::Unauthorized => {
                 StatusCode::UNAUTHORIZED
             }
-            RelayError::DeviceRevoked | RelayError::Forbidden(_) => StatusCode::FORBIDDEN,
+            RelayError::DeviceRevoked | RelayError::Forbidden(_) | RelayError::MayNotEnroll(_) => {
+                StatusCode::FORBIDDEN
+            }
             RelayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             RelayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RelayError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -146,7 +154,7 @@ impl RelayError {
             RelayError::InvalidEnrollmentCode => "invalid_enrollment_code",
             RelayError::DeviceRevoked => "device_revoked",
             RelayError::Unauthorized => "unauthorized",
-            RelayError::Forbidden(_) => "forbidden",
+            RelayError::Forbidden(_) | RelayError::MayNotEnroll(_) => "forbidden",
             RelayError::BadRequest(_) => "bad_request",
             RelayError::PayloadTooLarge => "payload_too_large",
             RelayError::RateLimited => "rate_limited",

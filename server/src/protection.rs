@@ -4,26 +4,44 @@
 //! - `POST /v1/records/{id}/erase` (office): erases personal data from a record and its
 //!   history (see `fieldledger_core::doc::erase`); devices replace their copies on next sync.
 //! - `POST /v1/device/lost` (a *revoked* device's token only): the records it never synced,
-//!   sent just before it erases its store.
-//! - `GET /v1/lost-records` (office): those reports.
-//! - `GET /v1/audit?limit=&action=` (office): the audit log, newest first.
+//!   sent just before it erases its store. One report per device (a new one replaces it), at
+//!   most [`crate::accounts::MAX_LOST_RECORDS_PER_REPORT`] rows and [`MAX_LOST_REPORT_BYTES`], and a few
+//!   reports per device ([`crate::app::AppConfig::lost_report_rate`]).
+//! - `GET /v1/lost-records?limit=&before=` (office): those reports, newest first, in pages.
+//! - `GET /v1/audit?limit=&action=&before=` (office): the audit log, newest first, in pages.
+//!
+//! Pages hold at most [`MAX_PAGE`] entries; each entry has an `id`, and a full page answers
+//! with a `Link: <…&before=ID>; rel="next"` header for the next (older) page.
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fieldledger_core::store::{ErasureOutcome, ErasureRequest, Identity};
 use fieldledger_core::sync::{LossReport, RelayEvent};
 use serde::{Deserialize, Serialize};
+use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::accounts::{AuditEntry, LostRecordEntry, Principal};
+use crate::accounts::{AuditEntry, MAX_PAGE, Principal};
 use crate::app::{AppState, JsonBody};
 use crate::auth::bearer_token;
 use crate::error::{RelayError, Result};
 use crate::records::{RecordStorage, peer_for};
 
-/// Most audit entries one request returns.
-const MAX_AUDIT_ENTRIES: usize = 10_000;
+/// Largest body of a loss report: room for [`MAX_LOST_RECORDS_PER_REPORT`] rows with long
+/// titles, far below the relay's general body limit.
+pub const MAX_LOST_REPORT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Entries of a page when the request names no `limit`.
+const DEFAULT_PAGE: usize = 500;
+
+/// Refused pushes of one sync request listed (id, number, code) in its `sync.refused` line.
+pub const REFUSALS_LISTED: usize = 10;
+
+/// Longest refusal message (characters) copied into the audit log.
+const REFUSAL_MESSAGE_CHARS: usize = 200;
 
 fn require_office(principal: &Principal, what: &str) -> Result<()> {
     if principal.is_office() {
@@ -45,17 +63,23 @@ pub fn identity_of(principal: &Principal) -> Identity {
     }
 }
 
-/// Writes the audit lines of a sync round (sign-offs, reopenings, unit moves, refusals).
+/// Writes the audit lines of a sync round: one line per sign-off, reopening and unit move,
+/// and all refusals of the round in a single `sync.refused` line (see [`refusals_detail`]),
+/// so that a flood of bad pushes cannot flood the log. One transaction.
 pub async fn log_events(state: &AppState, principal: &Principal, events: Vec<RelayEvent>) {
     if events.is_empty() {
         return;
     }
     let login = principal.user_login.clone();
     let device = principal.device_code.clone();
+    let (refused, others): (Vec<_>, Vec<_>) =
+        events.into_iter().partition(|e| e.action == "sync.refused");
     let result = state
         .with_accounts(move |accounts| {
-            for e in &events {
-                accounts.log(
+            let tx = accounts.conn_mut().transaction()?;
+            for e in &others {
+                crate::accounts::audit_in(
+                    &tx,
                     &login,
                     &e.action,
                     &format!(
@@ -64,12 +88,66 @@ pub async fn log_events(state: &AppState, principal: &Principal, events: Vec<Rel
                     ),
                 )?;
             }
+            if !refused.is_empty() {
+                crate::accounts::audit_in(
+                    &tx,
+                    &login,
+                    "sync.refused",
+                    &refusals_detail(&device, &refused),
+                )?;
+            }
+            tx.commit()?;
             Ok(())
         })
         .await;
     if let Err(err) = result {
         tracing::error!(%err, "cannot write the audit log");
     }
+}
+
+/// The `sync.refused` line of one sync request: how many pushes were refused, how many per
+/// refusal code, and the first [`REFUSALS_LISTED`] (number, id, code, message cut to 200
+/// characters).
+pub fn refusals_detail(device: &str, refused: &[RelayEvent]) -> String {
+    let code_of = |e: &RelayEvent| -> String {
+        e.detail
+            .split_once(':')
+            .map_or(e.detail.as_str(), |(code, _)| code)
+            .trim()
+            .to_owned()
+    };
+    let mut codes: Vec<(String, usize)> = Vec::new();
+    for e in refused {
+        let code = code_of(e);
+        match codes.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => codes.push((code, 1)),
+        }
+    }
+    let codes = codes
+        .iter()
+        .map(|(c, n)| format!("{c} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let listed = refused
+        .iter()
+        .take(REFUSALS_LISTED)
+        .map(|e| {
+            let message: String = e.detail.chars().take(REFUSAL_MESSAGE_CHARS).collect();
+            format!("{} ({}): {message}", e.number, e.record_id)
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let more = refused.len().saturating_sub(REFUSALS_LISTED);
+    format!(
+        "from device {device}: {} change(s) refused ({codes}): {listed}{}",
+        refused.len(),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// The audit detail of an erasure (shared by the relay and the admin command line).
@@ -137,82 +215,118 @@ async fn erase_endpoint(
 /// Answer of `POST /v1/device/lost`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LostAnswer {
-    /// Records newly recorded as lost.
+    /// Records recorded as lost: the device's report now (it replaced any earlier one).
     pub recorded: usize,
+    /// Rows of the report not kept (over the cap, repeated, or without a usable record id).
+    #[serde(default)]
+    pub dropped: usize,
     /// The device should now erase its store.
     pub erase: bool,
 }
 
+/// `POST /v1/device/lost`. The token is checked and the device's report budget taken before
+/// the body is even parsed, so a flood costs a hash lookup per request.
 async fn report_lost(
     State(state): State<AppState>,
     headers: HeaderMap,
-    JsonBody(report): JsonBody<LossReport>,
+    body: Bytes,
 ) -> Result<Json<LostAnswer>> {
     let token = bearer_token(&headers)
         .ok_or(RelayError::Unauthorized)?
         .to_owned();
-    if report.records.len() > 100_000 {
-        return Err(RelayError::BadRequest(
-            "too many records in one report".into(),
-        ));
+    let device = state
+        .with_accounts(move |accounts| accounts.revoked_principal_for_token(&token))
+        .await?;
+    if !state.allow_lost_report(&device.device_id) {
+        return Err(RelayError::RateLimited);
     }
-    if let Some(r) = report
-        .records
-        .iter()
-        .find(|r| r.id.is_empty() || r.id.len() > 100 || r.title.len() > 2_000)
-    {
-        return Err(RelayError::BadRequest(format!(
-            "record `{}` is not a valid lost record",
-            r.id
-        )));
-    }
-    let recorded = state
-        .with_accounts(move |accounts| {
-            let device = accounts.revoked_principal_for_token(&token)?;
-            accounts.record_lost(&device, &report.records)
-        })
+    let report: LossReport = serde_json::from_slice(&body)
+        .map_err(|e| RelayError::BadRequest(format!("not a loss report: {e}")))?;
+    let outcome = state
+        .with_accounts(move |accounts| accounts.record_lost(&device, &report.records))
         .await?;
     Ok(Json(LostAnswer {
-        recorded,
+        recorded: outcome.recorded,
+        dropped: outcome.dropped,
         erase: true,
     }))
+}
+
+/// Query of the paged lists: `GET /v1/lost-records` and `GET /v1/audit`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageQuery {
+    /// Most entries (default 500, at most [`MAX_PAGE`]).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Only entries older than this `id` (the last `id` of the previous page).
+    #[serde(default)]
+    pub before: Option<i64>,
+    /// Audit log only: actions starting with this (`record.`, `export.`, `device.`…).
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
+impl PageQuery {
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+    }
+}
+
+/// A page as JSON, with a `Link` to the next (older) page when this one is full.
+fn paged<T: Serialize>(
+    path: &str,
+    q: &PageQuery,
+    rows: Vec<T>,
+    last_id: Option<i64>,
+) -> Result<Response> {
+    let mut response = Json(rows).into_response();
+    if let Some(last) = last_id {
+        let mut next = vec![
+            ("limit", q.limit().to_string()),
+            ("before", last.to_string()),
+        ];
+        if let Some(action) = &q.action {
+            next.push(("action", action.clone()));
+        }
+        let query = serde_urlencoded::to_string(&next)
+            .map_err(|e| RelayError::Internal(format!("encoding a page link: {e}")))?;
+        if let Ok(value) = HeaderValue::from_str(&format!("<{path}?{query}>; rel=\"next\"")) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 async fn lost_records(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<Json<Vec<LostRecordEntry>>> {
+    Query(q): Query<PageQuery>,
+) -> Result<Response> {
     require_office(&principal, "reads lost-record reports")?;
-    Ok(Json(
-        state
-            .with_accounts(|accounts| accounts.lost_records())
-            .await?,
-    ))
-}
-
-/// Query of `GET /v1/audit`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct AuditQuery {
-    /// Most entries (default 500, at most 10,000).
-    #[serde(default)]
-    pub limit: Option<usize>,
-    /// Only actions starting with this (`record.`, `export.`, `device.`…).
-    #[serde(default)]
-    pub action: Option<String>,
+    let (limit, before) = (q.limit(), q.before);
+    let rows = state
+        .with_accounts(move |accounts| accounts.lost_records_page(before, limit))
+        .await?;
+    let last = (rows.len() == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    paged("/v1/lost-records", &q, rows, last)
 }
 
 async fn audit(
     State(state): State<AppState>,
     principal: Principal,
-    Query(q): Query<AuditQuery>,
-) -> Result<Json<Vec<AuditEntry>>> {
+    Query(q): Query<PageQuery>,
+) -> Result<Response> {
     require_office(&principal, "reads the audit log")?;
-    let limit = q.limit.unwrap_or(500).min(MAX_AUDIT_ENTRIES);
-    Ok(Json(
-        state
-            .with_accounts(move |accounts| accounts.audit_log_filtered(limit, q.action.as_deref()))
-            .await?,
-    ))
+    let (limit, before, action) = (q.limit(), q.before, q.action.clone());
+    let rows: Vec<AuditEntry> = state
+        .with_accounts(move |accounts| accounts.audit_page(action.as_deref(), before, limit))
+        .await?;
+    let last = (rows.len() == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    paged("/v1/audit", &q, rows, last)
 }
 
 /// Logs an export of records that may hold personal data.
@@ -231,7 +345,10 @@ pub async fn log_export(state: &AppState, login: &str, action: &str, detail: Str
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/records/{id}/erase", post(erase_endpoint))
-        .route("/v1/device/lost", post(report_lost))
+        .route(
+            "/v1/device/lost",
+            post(report_lost).layer(RequestBodyLimitLayer::new(MAX_LOST_REPORT_BYTES)),
+        )
         .route("/v1/lost-records", get(lost_records))
         .route("/v1/audit", get(audit))
 }

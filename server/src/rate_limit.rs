@@ -24,7 +24,7 @@ impl Rate {
     }
 }
 
-/// Buckets idle this long are full again and can be forgotten.
+/// Buckets idle this long may be forgotten, once they have refilled.
 const IDLE_FORGET: Duration = Duration::from_secs(300);
 
 /// Forget idle buckets once the map holds this many keys.
@@ -57,15 +57,39 @@ impl RateLimiter {
         self.check_at(key, Instant::now())
     }
 
+    /// Whether `key`'s bucket holds a token, without taking it: for limits that count only
+    /// some outcomes (failed enrollments) but refuse every request once the bucket is empty.
+    pub fn available(&self, key: &str) -> bool {
+        self.with_bucket(key, Instant::now(), |tokens| *tokens >= 1.0)
+    }
+
     fn check_at(&self, key: &str, now: Instant) -> bool {
+        self.with_bucket(key, now, |tokens| {
+            if *tokens >= 1.0 {
+                *tokens -= 1.0;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// Runs `f` on the refilled token count of `key`'s bucket.
+    fn with_bucket(&self, key: &str, now: Instant, f: impl FnOnce(&mut f64) -> bool) -> bool {
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() >= SWEEP_AT {
-            buckets.retain(|_, b| now.saturating_duration_since(b.last) < IDLE_FORGET);
-        }
         let burst = f64::from(self.rate.burst.max(1));
+        if buckets.len() >= SWEEP_AT {
+            // Forget only buckets that have refilled: forgetting a slow bucket (one report per
+            // ten minutes) early would hand it a fresh burst.
+            let rate = self.rate.per_second;
+            buckets.retain(|_, b| {
+                let idle = now.saturating_duration_since(b.last);
+                idle < IDLE_FORGET || b.tokens + idle.as_secs_f64() * rate < burst
+            });
+        }
         let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
             tokens: burst,
             last: now,
@@ -73,12 +97,7 @@ impl RateLimiter {
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.rate.per_second).min(burst);
         bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        f(&mut bucket.tokens)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::app::{AppConfig, AppState, app};
 use fieldledger_server::rate_limit::Rate;
 use fieldledger_server::{Role, serve};
@@ -49,7 +49,7 @@ fn setup(config: AppConfig) -> (AppState, String) {
 
 async fn enrollment_code(state: &AppState, login: &'static str) -> String {
     state
-        .with_accounts(move |s| s.create_enrollment("test", login))
+        .with_accounts(move |s| s.create_enrollment(Issuer::Admin("test"), login))
         .await
         .unwrap()
         .code
@@ -656,4 +656,354 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_rate_limited_not_the_pro
         };
         assert_eq!(status, want);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Abuse: enrollment guessing, loss-report floods, refusal floods, unbounded pages.
+
+/// A request from a given client address (as `serve` records it).
+fn from_address(mut request: Request<Body>, ip: [u8; 4]) -> Request<Body> {
+    use axum::extract::ConnectInfo;
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(std::net::SocketAddr::from((ip, 40_000))));
+    request
+}
+
+async fn enroll_from(state: &AppState, ip: [u8; 4], code: &str, actor: &str) -> StatusCode {
+    let request = post_json("/v1/enroll", &json!({"code": code, "actor_hex": actor}));
+    call(state, from_address(request, ip)).await.0
+}
+
+async fn audit_rows(state: &AppState, action: &'static str) -> Vec<(String, String)> {
+    state
+        .with_accounts(move |a| {
+            Ok(a.audit_page(Some(action), None, 1_000)?
+                .into_iter()
+                .map(|e| (e.action, e.detail))
+                .collect())
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn wrong_codes_close_enrollment_for_every_address_until_the_global_limit_refills() {
+    let config = AppConfig {
+        // 4 failures at once, then one every 0.25 s, from all addresses together.
+        enroll_failure_rate: Some(Rate::new(4.0, 4)),
+        ..AppConfig::default()
+    };
+    let (state, _) = setup(config);
+    let right = enrollment_code(&state, "zhang").await;
+    let mut statuses = Vec::new();
+    for i in 0..4u8 {
+        statuses.push(enroll_from(&state, [10, 0, 0, 1 + i % 2], "ZZZZZZZZ", ACTOR_A).await);
+    }
+    assert_eq!(statuses, [StatusCode::UNAUTHORIZED; 4]);
+    // The bucket is empty: a wrong code from a fresh address, and even the right code, get 429.
+    assert_eq!(
+        enroll_from(&state, [10, 0, 0, 9], "YYYYYYYY", ACTOR_A).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        enroll_from(&state, [192, 168, 1, 5], &right, ACTOR_B).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Audited as one line for the minute, with the count and the limit.
+    let failed = audit_rows(&state, "enroll.failed").await;
+    assert!(!failed.is_empty() && failed.len() <= 2, "{failed:?}");
+    let counted: u32 = failed
+        .iter()
+        .map(|(_, d)| d.split(' ').next().unwrap().parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(counted, 4, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|(_, d)| d.contains("global limit was reached")),
+        "{failed:?}"
+    );
+    // After the window the right code works again.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        enroll_from(&state, [192, 168, 1, 5], &right, ACTOR_B).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn pending_codes_stop_working_after_too_many_failed_guesses() {
+    let config = AppConfig {
+        enroll_failure_rate: None,
+        enroll_guesses_per_code: 5,
+        ..AppConfig::default()
+    };
+    let (state, admin_code) = setup(config);
+    let zhang = enrollment_code(&state, "zhang").await;
+    for _ in 0..5 {
+        assert_eq!(
+            enroll_from(&state, [10, 0, 0, 1], "ZZZZZZZZ", ACTOR_A).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Every code pending during the guesses is void now, the bootstrap code too.
+    for code in [&zhang, &admin_code] {
+        assert_eq!(
+            enroll_from(&state, [10, 0, 0, 2], code, ACTOR_B).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let locked = audit_rows(&state, "enroll.locked").await;
+    assert_eq!(locked.len(), 2, "{locked:?}");
+    assert!(locked.iter().any(|(_, d)| d.contains("for zhang")));
+    // A code issued afterwards starts afresh.
+    let fresh = enrollment_code(&state, "zhang").await;
+    assert_eq!(
+        enroll_from(&state, [10, 0, 0, 2], &fresh, ACTOR_B).await,
+        StatusCode::OK
+    );
+}
+
+/// A revoked device of zhang and its token, plus an office device's token.
+async fn revoked_and_office(state: &AppState, admin_code: &str) -> (String, String) {
+    let (_, office) = enroll(state, admin_code, ACTOR_A).await;
+    let code = enrollment_code(state, "zhang").await;
+    let (_, phone) = enroll(state, &code, ACTOR_B).await;
+    let device = phone["device_id"].as_str().unwrap().to_owned();
+    state
+        .with_accounts(move |a| a.revoke_device("test", &device))
+        .await
+        .unwrap();
+    (
+        phone["token"].as_str().unwrap().to_owned(),
+        office["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn loss_report(token: &str, rows: usize, title: &str) -> Request<Body> {
+    let records: Vec<Value> = (0..rows)
+        .map(|i| {
+            json!({"id": format!("r{i:07}"), "kind": "petition", "unit": "WJK",
+                   "number": format!("WJK-{i}"), "title": title, "new_record": true,
+                   "updated_at": 0})
+        })
+        .collect();
+    Request::post("/v1/device/lost")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from(json!({ "records": records }).to_string()))
+        .unwrap()
+}
+
+async fn lost_rows(state: &AppState) -> i64 {
+    state
+        .with_accounts(|a| {
+            Ok(a.conn()
+                .query_row("SELECT count(*) FROM acct_lost_records", [], |r| r.get(0))?)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn loss_reports_are_one_per_device_capped_and_rate_limited() {
+    let (state, admin_code) = setup(AppConfig::default());
+    let (revoked, office) = revoked_and_office(&state, &admin_code).await;
+
+    // 50,000 rows (~7 MB): over the report's body limit, nothing stored.
+    let (status, _) = call(&state, loss_report(&revoked, 50_000, "假记录")).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(lost_rows(&state).await, 0);
+
+    // 8,000 rows within the body limit: capped.
+    let (status, body) = call(&state, loss_report(&revoked, 8_000, "假记录")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["recorded"], 2_000);
+    assert_eq!(body["dropped"], 6_000);
+    assert_eq!(lost_rows(&state).await, 2_000);
+
+    // A second report replaces the first; long titles are cut.
+    let (status, body) = call(&state, loss_report(&revoked, 3, &"长".repeat(5_000))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["recorded"], 3);
+    assert_eq!(lost_rows(&state).await, 3);
+    let title_chars: i64 = state
+        .with_accounts(|a| {
+            Ok(a.conn().query_row(
+                "SELECT max(length(title)) FROM acct_lost_records",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(title_chars, 200);
+    // The audit lines stay short, whatever the report's size.
+    let lines = audit_rows(&state, "device.lost_records").await;
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|(_, d)| d.len() < 1_000), "{lines:?}");
+    assert!(
+        lines[0].1.contains("replaces its earlier report of 2000"),
+        "{lines:?}"
+    );
+
+    // The revoked token has a small budget of reports (5 by default; the refused 50,000-row
+    // body never reached it): the 3rd to 5th go through, the 6th is refused.
+    for _ in 0..3 {
+        assert_eq!(
+            call(&state, loss_report(&revoked, 1, "x")).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, body) = call(&state, loss_report(&revoked, 1, "x")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(lost_rows(&state).await, 1);
+    // The office reads it in pages.
+    let (status, rows) = call(&state, get_auth("/v1/lost-records?limit=5000", &office)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn two_thousand_refused_pushes_write_one_audit_line() {
+    use fieldledger_core::sync::{PROTOCOL_VERSION, PushDoc, SyncRequest};
+    let (state, admin_code) = setup(AppConfig::default());
+    let code = enrollment_code(&state, "zhang").await;
+    let _ = admin_code;
+    let (_, phone) = enroll(&state, &code, ACTOR_B).await;
+    let token = phone["token"].as_str().unwrap().to_owned();
+    let before = audit_rows(&state, "sync.refused").await.len();
+    let request = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        push: (0..2_000)
+            .map(|i| PushDoc {
+                id: format!("00000000-0000-4000-8000-{i:012}"),
+                generation: 0,
+                changes: b"not automerge".to_vec(),
+            })
+            .collect(),
+        want: Vec::new(),
+        feed_limit: 10,
+    };
+    let response = app(state.clone())
+        .oneshot(
+            Request::post("/v1/sync")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .body(Body::from(request.encode()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let refused = audit_rows(&state, "sync.refused").await;
+    assert_eq!(refused.len() - before, 1, "one line for the whole request");
+    let detail = &refused[0].1;
+    assert!(detail.contains("2000 change(s) refused"), "{detail}");
+    assert!(detail.contains("and 1990 more"), "{detail}");
+    assert!(detail.len() < 4_000, "{} bytes", detail.len());
+}
+
+#[tokio::test]
+async fn the_audit_log_is_read_in_bounded_pages() {
+    let (state, admin_code) = setup(AppConfig::default());
+    let (_, office) = enroll(&state, &admin_code, ACTOR_A).await;
+    let office = office["token"].as_str().unwrap().to_owned();
+    state
+        .with_accounts(|a| {
+            for i in 0..2_500 {
+                a.log("test", "test.flood", &format!("line {i}"))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let response = app(state.clone())
+        .oneshot(get_auth("/v1/audit?limit=100000&action=test.", &office))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let link = response
+        .headers()
+        .get(header::LINK)
+        .expect("a full page links to the next")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+        .await
+        .unwrap();
+    let first: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(first.len(), 1_000, "bounded at MAX_PAGE");
+    let last = first.last().unwrap()["id"].as_i64().unwrap();
+    assert!(link.contains(&format!("before={last}")), "{link}");
+    // Following the cursor: the next page, older, without overlap; then the rest.
+    let next = link.trim_start_matches('<').split('>').next().unwrap();
+    let (_, second) = call(&state, get_auth(next, &office)).await;
+    let second = second.as_array().unwrap();
+    assert_eq!(second.len(), 1_000);
+    assert!(second[0]["id"].as_i64().unwrap() < last);
+    assert_eq!(second[0]["action"], "test.flood");
+    let (_, third) = call(
+        &state,
+        get_auth(
+            &format!(
+                "/v1/audit?action=test.&before={}",
+                second.last().unwrap()["id"]
+            ),
+            &office,
+        ),
+    )
+    .await;
+    assert_eq!(third.as_array().unwrap().len(), 500);
+}
+
+#[test]
+fn admin_cli_reads_the_audit_log_and_lost_records_in_bounded_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    {
+        let mut store = AccountStore::open(&db).unwrap();
+        store.ensure_bootstrap(DEFAULT_OFFICE_CODE).unwrap();
+        for i in 0..1_200 {
+            store
+                .log("test", "test.flood", &format!("line {i}"))
+                .unwrap();
+        }
+    }
+    let too_many = fieldledger(&db, &["audit", "--limit", "5000"]);
+    assert!(!too_many.status.success());
+    assert!(String::from_utf8_lossy(&too_many.stderr).contains("--limit must be 1 to 1000"));
+    let page = fieldledger(&db, &["audit", "--action", "test.", "--limit", "1000"]);
+    assert!(page.status.success());
+    let text = String::from_utf8_lossy(&page.stdout);
+    assert_eq!(text.lines().count(), 1_000);
+    let hint = String::from_utf8_lossy(&page.stderr);
+    let before = hint
+        .split("--before ")
+        .nth(1)
+        .expect("a hint for the next page")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let rest = stdout_json(&fieldledger(
+        &db,
+        &["audit", "--action", "test.", "--before", &before, "--json"],
+    ));
+    let rest = rest.as_array().unwrap();
+    assert_eq!(rest.len(), 50, "the default page");
+    assert_eq!(rest[0]["detail"], "line 199");
+    let lost = stdout_json(&fieldledger(
+        &db,
+        &["lost-records", "--limit", "10", "--json"],
+    ));
+    assert_eq!(lost, json!([]));
+    assert!(
+        !fieldledger(&db, &["lost-records", "--limit", "0"])
+            .status
+            .success()
+    );
 }

@@ -20,7 +20,7 @@ use fieldledger_core::model::unit::profile_id;
 use fieldledger_core::sync::sync_with;
 use fieldledger_core::{Edit, FieldValue, Record, RecordKind, Store};
 use fieldledger_server::Role;
-use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::app::{AppConfig, AppState, app, serve};
 use fieldledger_server::client::{HttpTransport, enroll};
 use fieldledger_server::records::{RecordStorage, SqliteRecords};
@@ -78,8 +78,14 @@ fn fixture() -> Fixture {
     for login in ["admin", "boss", "clerk"] {
         accounts.set_password("test", login, PASSWORD).unwrap();
     }
-    let zhang_code = accounts.create_enrollment("test", "zhang").unwrap().code;
-    let li_code = accounts.create_enrollment("test", "li").unwrap().code;
+    let zhang_code = accounts
+        .create_enrollment(Issuer::Admin("test"), "zhang")
+        .unwrap()
+        .code;
+    let li_code = accounts
+        .create_enrollment(Issuer::Admin("test"), "li")
+        .unwrap()
+        .code;
 
     let store = records.store();
     let dispute = |store: &mut Store, unit: &str, edits: Vec<Edit>| {
@@ -619,6 +625,102 @@ async fn pages_of_the_dashboard_render() {
 }
 
 #[tokio::test]
+async fn a_unit_head_issues_enrollment_codes_only_for_staff_of_the_unit() {
+    let f = fixture();
+    f.state
+        .with_accounts(|a| {
+            user(a, "wangju", "王局长", "WJK", Role::Leader);
+            user(a, "jkkstaff", "钱五", "JKK", Role::Staff);
+            user(a, "office2", "孙主任", "OFFICE", Role::Office);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let codes_by_boss = || async {
+        f.state
+            .with_accounts(|a| {
+                Ok(a.conn().query_row(
+                    "SELECT count(*) FROM acct_enrollments WHERE created_by = 'boss'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )?)
+            })
+            .await
+            .unwrap()
+    };
+    let head = sign_in(&f.state, "boss").await;
+    let unit_page = get(&f.state, "/ui/units/WJK", &head.cookie).await;
+    assert!(
+        !unit_page.body.contains("name=\"login\" value=\"wangju\""),
+        "no button for the leader"
+    );
+    // The leader of the unit, the unit head themselves: refused with a Chinese page.
+    for login in ["wangju", "boss"] {
+        let refused = post(
+            &f.state,
+            "/ui/units/WJK/enroll",
+            &head.cookie,
+            &[("csrf", &head.csrf), ("login", login)],
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{login}");
+        assert!(
+            refused
+                .body
+                .contains("只能为本单位的工作人员生成设备注册码"),
+            "{login}: {}",
+            refused.body
+        );
+        assert!(!refused.body.contains("new-code"));
+    }
+    // Office users and another unit's staff, through any unit path: refused.
+    for (unit, login) in [
+        ("WJK", "admin"),
+        ("WJK", "office2"),
+        ("OFFICE", "admin"),
+        ("WJK", "jkkstaff"),
+        ("JKK", "jkkstaff"),
+    ] {
+        let refused = post(
+            &f.state,
+            &format!("/ui/units/{unit}/enroll"),
+            &head.cookie,
+            &[("csrf", &head.csrf), ("login", login)],
+        )
+        .await;
+        assert!(
+            refused.status.is_client_error(),
+            "{unit}/{login}: {}",
+            refused.status
+        );
+        assert!(!refused.body.contains("new-code"), "{unit}/{login}");
+    }
+    assert_eq!(codes_by_boss().await, 0, "no code was made");
+    // Staff of the unit: yes.
+    let ok = post(
+        &f.state,
+        "/ui/units/WJK/enroll",
+        &head.cookie,
+        &[("csrf", &head.csrf), ("login", "zhang")],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert!(ok.body.contains("id=\"new-code\""));
+    assert_eq!(codes_by_boss().await, 1);
+    // The office may issue one for the leader.
+    let office = sign_in(&f.state, "admin").await;
+    let for_leader = post(
+        &f.state,
+        "/ui/units/WJK/enroll",
+        &office.cookie,
+        &[("csrf", &office.csrf), ("login", "wangju")],
+    )
+    .await;
+    assert_eq!(for_leader.status, StatusCode::OK, "{}", for_leader.body);
+    assert!(for_leader.body.contains("id=\"new-code\""));
+}
+
+#[tokio::test]
 async fn the_office_reads_the_audit_log_and_unit_heads_cannot() {
     let f = fixture();
     let s = sign_in(&f.state, "admin").await;
@@ -645,6 +747,41 @@ async fn the_office_reads_the_audit_log_and_unit_heads_cannot() {
         !ledger.body.contains("/ui/audit"),
         "no link for a unit head"
     );
+}
+
+#[tokio::test]
+async fn the_audit_page_is_paged_with_a_bounded_size() {
+    let f = fixture();
+    f.state
+        .with_accounts(|a| {
+            for i in 0..250 {
+                a.log("test", "record.flood", &format!("洪水{i:03}"))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let s = sign_in(&f.state, "admin").await;
+    let rows = |body: &str| {
+        let table = body.split("id=\"audit\"").nth(1).unwrap();
+        let table = table.split("</table>").next().unwrap();
+        table.matches("<tr><td>").count()
+    };
+    let first = get(&f.state, "/ui/audit?action=record.", &s.cookie).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(rows(&first.body), 100, "one page holds 100 entries");
+    assert!(first.body.contains("洪水249") && !first.body.contains("洪水149"));
+    let marker = "href=\"/ui/audit?action=record.&#38;before=";
+    let start = first.body.find(marker).expect("a link to older entries") + "href=\"".len();
+    let older = first.body[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&");
+    let second = get(&f.state, &older, &s.cookie).await;
+    assert_eq!(rows(&second.body), 100);
+    assert!(second.body.contains("洪水149") && !second.body.contains("洪水249"));
+    assert!(second.body.contains("id=\"audit-newest\""));
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use fieldledger_core::{Edit, FieldValue, RecordKind};
 use fieldledger_server::Role;
-use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::app::{AppConfig, AppState, app};
 use fieldledger_server::records::{RecordStorage, SqliteRecords};
 use tower::ServiceExt;
@@ -40,7 +40,10 @@ async fn fixture() -> Fixture {
             },
         )
         .unwrap();
-    let head_code = accounts.create_enrollment("test", "boss").unwrap().code;
+    let head_code = accounts
+        .create_enrollment(Issuer::Admin("test"), "boss")
+        .unwrap()
+        .code;
     let store = records.store();
     let mut add = |unit: &str, name: &str, major: bool| {
         store

@@ -166,7 +166,10 @@ fn many_devices(count: usize) {
     let mut devices: Vec<Device> = (0..count)
         .map(|i| {
             let code = accounts
-                .create_enrollment("bench", &format!("u{i}"))
+                .create_enrollment(
+                    fieldledger_server::accounts::Issuer::Admin("bench"),
+                    &format!("u{i}"),
+                )
                 .expect("code")
                 .code;
             Device::enroll_with_code(&relay.url(), &code, &format!("u{i}")).expect("enroll")

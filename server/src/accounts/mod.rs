@@ -13,8 +13,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 pub use model::{
-    AuditEntry, Device, Enrollment, EnrollmentCode, LostRecordEntry, NewUser, Principal, Role,
-    Unit, User, check_name, normalize_actor_hex, normalize_login, normalize_unit_code,
+    AuditEntry, Device, Enrollment, EnrollmentCode, Issuer, LostRecordEntry, LostReportOutcome,
+    NewUser, Principal, Role, Unit, User, check_name, may_issue_enrollment, normalize_actor_hex,
+    normalize_login, normalize_unit_code,
 };
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use session::{NewSession, SESSION_IDLE, SESSION_LIFETIME, Session, SignIn, may_use_dashboard};
@@ -33,6 +34,35 @@ pub const ADMIN_LOGIN: &str = "admin";
 /// How long an enrollment code stays valid.
 pub const ENROLLMENT_VALIDITY: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
+/// Failed guesses after which every pending enrollment code stops working. Each wrong code
+/// is a guess at *every* pending code, so each pending code counts them all; at 10,000 the
+/// chance that any guess so far hit a given code is at most 10,000 / 32^8 ≈ 9 × 10⁻⁹,
+/// whatever the rate limits, restarts or number of guessing addresses. A typo now and then
+/// never gets near it; a sustained attack voids the codes (audited as `enroll.locked`) and
+/// the office issues new ones.
+pub const MAX_GUESSES_PER_CODE: u32 = 10_000;
+
+/// Most entries one page of the audit log or of the lost-record reports holds, on every
+/// surface (HTTP, dashboard, command line).
+pub const MAX_PAGE: usize = 1_000;
+
+/// Most rows one loss report keeps; the rest are dropped and counted. A device keeps one
+/// report: a new one replaces the previous one.
+pub const MAX_LOST_RECORDS_PER_REPORT: usize = 2_000;
+
+/// Longest record id (bytes) a loss report row may carry; rows with longer ids are dropped.
+pub const MAX_LOST_ID_BYTES: usize = 64;
+
+/// Longest kind code, unit code and case number (characters) kept from a loss report row;
+/// longer ones are cut.
+pub const MAX_LOST_CODE_CHARS: usize = 64;
+
+/// Longest title (characters) kept from a loss report row; longer ones are cut.
+pub const MAX_LOST_TITLE_CHARS: usize = 200;
+
+/// Case numbers listed in the audit line of a loss report; the rest are counted.
+const LOST_NUMBERS_IN_AUDIT: usize = 20;
+
 /// How long a connection waits for another writer (the CLI, the core) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -43,6 +73,8 @@ const DEVICE_COLUMNS: &str =
 #[derive(Debug)]
 pub struct AccountStore {
     conn: Connection,
+    /// See [`MAX_GUESSES_PER_CODE`].
+    guesses_per_code: u32,
 }
 
 impl AccountStore {
@@ -68,7 +100,16 @@ impl AccountStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         schema::upgrade(&tx)?;
         tx.commit()?;
-        Ok(AccountStore { conn })
+        Ok(AccountStore {
+            conn,
+            guesses_per_code: MAX_GUESSES_PER_CODE,
+        })
+    }
+
+    /// Sets after how many failed guesses pending enrollment codes stop working (default
+    /// [`MAX_GUESSES_PER_CODE`]; small values for tests).
+    pub fn set_guesses_per_code(&mut self, guesses: u32) {
+        self.guesses_per_code = guesses.max(1);
     }
 
     /// The underlying connection, for reading the core's tables in the same database.
@@ -297,25 +338,161 @@ impl AccountStore {
 
     /// Creates a one-time enrollment code for a device of `login`, valid for
     /// [`ENROLLMENT_VALIDITY`]. Only the code's hash is stored.
-    pub fn create_enrollment(&mut self, actor: &str, login: &str) -> Result<EnrollmentCode> {
+    ///
+    /// This is the one place that decides who may issue a code for whom: a device enrolled
+    /// with it acts as `login`, so an [`Issuer::User`] must pass [`may_issue_enrollment`]
+    /// (office: anyone; unit head: staff of their own unit), judged on the registry's rows
+    /// now, not on what a session remembered. Refusals are [`RelayError::MayNotEnroll`].
+    pub fn create_enrollment(&mut self, issuer: Issuer<'_>, login: &str) -> Result<EnrollmentCode> {
         let login = normalize_login(login)?;
         let tx = self.write()?;
-        if find_user(&tx, &login)?.is_none() {
+        let Some(target) = find_user(&tx, &login)? else {
             return Err(RelayError::UnknownUser(login));
-        }
-        let code = insert_enrollment(&tx, actor, &login)?;
+        };
+        let actor = match issuer {
+            Issuer::Admin(actor) => actor.to_owned(),
+            Issuer::User(by) => {
+                let by = normalize_login(by)?;
+                let allowed = find_user(&tx, &by)?
+                    .is_some_and(|u| may_issue_enrollment(u.role, &u.unit, &target));
+                if !allowed {
+                    return Err(RelayError::MayNotEnroll(target.login));
+                }
+                by
+            }
+        };
+        let code = insert_enrollment(&tx, &actor, &login)?;
         tx.commit()?;
         Ok(code)
     }
 
     /// Redeems a one-time enrollment code: enrolls a device bound to `actor_hex` and returns
-    /// its id, device code and bearer token. A code works once and only before it expires.
+    /// its id, device code and bearer token. A code works once, only before it expires, and
+    /// only while fewer than [`MAX_GUESSES_PER_CODE`] failed guesses happened in its lifetime.
+    ///
+    /// A failure ([`RelayError::InvalidEnrollmentCode`]) counts as a guess at every pending
+    /// code and is added to this minute's `enroll.failed` audit line.
     pub fn redeem_enrollment(
         &mut self,
         code: &str,
         actor_hex: &str,
         label: Option<&str>,
     ) -> Result<Enrollment> {
+        let result = self.try_redeem(code, actor_hex, label);
+        if matches!(result, Err(RelayError::InvalidEnrollmentCode)) {
+            self.record_enrollment_failure(false)?;
+        }
+        result
+    }
+
+    /// Marks this minute's `enroll.failed` audit line: the global failed-enrollment limit was
+    /// reached, so `/v1/enroll` refused everyone for a while.
+    pub fn note_enrollment_limit_reached(&mut self) -> Result<()> {
+        self.record_enrollment_failure(true)
+    }
+
+    /// Counts one failed enrollment (or, with `limited`, only flags the minute): every pending
+    /// code witnesses the guess and those reaching the limit are logged as locked; the minute's
+    /// `enroll.failed` line is written or updated.
+    fn record_enrollment_failure(&mut self, limited: bool) -> Result<()> {
+        let guesses_per_code = self.guesses_per_code;
+        let tx = self.write()?;
+        let now_at = Utc::now();
+        let now = format_time(now_at);
+        let minute = now_at.format("%Y-%m-%dT%H:%MZ").to_string();
+        if !limited {
+            tx.execute(
+                "UPDATE acct_enrollments SET failed_guesses = failed_guesses + 1
+                 WHERE used_at IS NULL AND expires_at > ?1 AND failed_guesses < ?2",
+                params![now, guesses_per_code],
+            )?;
+            let locked: Vec<(String, String, String)> = tx
+                .prepare(
+                    "SELECT user_login, created_by, created_at FROM acct_enrollments
+                     WHERE used_at IS NULL AND expires_at > ?1 AND failed_guesses = ?2",
+                )?
+                .query_map(params![now, guesses_per_code], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            if !locked.is_empty() {
+                // Past the limit, so that the next failure does not log them again.
+                tx.execute(
+                    "UPDATE acct_enrollments SET failed_guesses = failed_guesses + 1
+                     WHERE used_at IS NULL AND failed_guesses = ?1",
+                    [guesses_per_code],
+                )?;
+            }
+            for (login, by, at) in locked {
+                audit(
+                    &tx,
+                    "anonymous",
+                    "enroll.locked",
+                    &format!(
+                        "enrollment code for {login} (issued by {by} at {at}) stopped working after \
+                         {guesses_per_code} failed guesses at pending codes; issue a new one"
+                    ),
+                )?;
+            }
+        }
+        let found: Option<(i64, bool, i64)> = tx
+            .query_row(
+                "SELECT failures, limited, audit_id FROM acct_enroll_failures WHERE minute = ?1",
+                [&minute],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (failures, was_limited) = found.map_or((0, false), |(f, l, _)| (f, l));
+        let failures = failures + i64::from(!limited);
+        let limited = limited || was_limited;
+        let detail = format!(
+            "{failures} failed enrollment(s) (wrong, expired, used or locked code) in the minute \
+             from {minute}{}",
+            if limited {
+                "; the global limit was reached: /v1/enroll answered 429 to everyone until it refilled"
+            } else {
+                ""
+            }
+        );
+        match found {
+            Some((_, _, audit_id)) => {
+                tx.execute(
+                    "UPDATE acct_audit SET detail = ?1 WHERE id = ?2",
+                    params![detail, audit_id],
+                )?;
+                tx.execute(
+                    "UPDATE acct_enroll_failures SET failures = ?1, limited = ?2 WHERE minute = ?3",
+                    params![failures, limited, minute],
+                )?;
+            }
+            None => {
+                audit(&tx, "anonymous", "enroll.failed", &detail)?;
+                tx.execute(
+                    "INSERT INTO acct_enroll_failures (minute, failures, limited, audit_id)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![minute, failures, limited, tx.last_insert_rowid()],
+                )?;
+                // Counters older than a day are never updated again.
+                let day_ago = (now_at - chrono::TimeDelta::days(1))
+                    .format("%Y-%m-%dT%H:%MZ")
+                    .to_string();
+                tx.execute(
+                    "DELETE FROM acct_enroll_failures WHERE minute < ?1",
+                    [day_ago],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn try_redeem(
+        &mut self,
+        code: &str,
+        actor_hex: &str,
+        label: Option<&str>,
+    ) -> Result<Enrollment> {
+        let guesses_per_code = i64::from(self.guesses_per_code);
         let code = secret::normalize_enrollment_code(code);
         if code.len() != secret::ENROLLMENT_CODE_LEN {
             return Err(RelayError::InvalidEnrollmentCode);
@@ -329,17 +506,18 @@ impl AccountStore {
         let tx = self.write()?;
         let now_at = Utc::now();
         let now = format_time(now_at);
-        let pending: Option<(String, String, Option<String>)> = tx
+        let pending: Option<(String, String, Option<String>, i64)> = tx
             .query_row(
-                "SELECT user_login, expires_at, used_at FROM acct_enrollments WHERE code_hash = ?1",
+                "SELECT user_login, expires_at, used_at, failed_guesses FROM acct_enrollments
+                 WHERE code_hash = ?1",
                 [&code_hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let Some((login, expires_at, None)) = pending else {
+        let Some((login, expires_at, None, failed_guesses)) = pending else {
             return Err(RelayError::InvalidEnrollmentCode);
         };
-        if parse_time(&expires_at)? <= now_at {
+        if parse_time(&expires_at)? <= now_at || failed_guesses >= guesses_per_code {
             return Err(RelayError::InvalidEnrollmentCode);
         }
         let user = find_user(&tx, &login)?.ok_or(RelayError::UnknownUser(login))?;
@@ -469,31 +647,35 @@ impl AccountStore {
         }
     }
 
-    /// The newest `limit` audit entries, newest first.
+    /// The newest `limit` audit entries, newest first (at most [`MAX_PAGE`]).
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        self.audit_log_filtered(limit, None)
+        self.audit_page(None, None, limit)
     }
 
-    /// The newest `limit` audit entries whose action starts with `action` (`record.`,
-    /// `export.`, `device.revoke`, …), newest first.
-    pub fn audit_log_filtered(
+    /// One page of the audit log, newest first: at most `limit` entries (never more than
+    /// [`MAX_PAGE`]) whose action starts with `action` (`record.`, `export.`,
+    /// `device.revoke`, …) and, with `before`, whose id is below it (the `id` of the last
+    /// entry of the previous page).
+    pub fn audit_page(
         &self,
-        limit: usize,
         action: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
     ) -> Result<Vec<AuditEntry>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit.min(MAX_PAGE)).unwrap_or(0);
         let prefix = action.unwrap_or("");
         let mut stmt = self.conn.prepare(
-            "SELECT at, actor_login, action, detail FROM acct_audit
-             WHERE substr(action, 1, length(?2)) = ?2 ORDER BY id DESC LIMIT ?1",
+            "SELECT id, at, actor_login, action, detail FROM acct_audit
+             WHERE substr(action, 1, length(?2)) = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?1",
         )?;
         let entries = stmt
-            .query_map(params![limit, prefix], |r| {
+            .query_map(params![limit, prefix, before.unwrap_or(i64::MAX)], |r| {
                 Ok(AuditEntry {
-                    at: r.get(0)?,
-                    actor_login: r.get(1)?,
-                    action: r.get(2)?,
-                    detail: r.get(3)?,
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    actor_login: r.get(2)?,
+                    action: r.get(3)?,
+                    detail: r.get(4)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -553,81 +735,135 @@ impl AccountStore {
     }
 
     /// Keeps the records a revoked device reports as never synced, and logs the report.
-    /// Reporting the same record again changes nothing. Returns how many were new.
+    ///
+    /// A device has one report: a new one replaces the previous one. At most
+    /// [`MAX_LOST_RECORDS_PER_REPORT`] rows are kept; rows without a usable record id
+    /// (empty, or longer than [`MAX_LOST_ID_BYTES`]) are dropped, and longer texts are cut to
+    /// [`MAX_LOST_CODE_CHARS`] / [`MAX_LOST_TITLE_CHARS`].
     pub fn record_lost(
         &mut self,
         device: &Principal,
         records: &[fieldledger_core::sync::LostRecord],
-    ) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+    ) -> Result<LostReportOutcome> {
+        let tx = self.write()?;
         let at = now();
-        let mut added = 0;
-        for r in records {
-            added += tx.execute(
+        let replaced = tx.execute(
+            "DELETE FROM acct_lost_records WHERE device_id = ?1",
+            [&device.device_id],
+        )?;
+        let mut recorded = 0;
+        let mut numbers = Vec::new();
+        {
+            let mut insert = tx.prepare(
                 "INSERT OR IGNORE INTO acct_lost_records
                    (device_id, user_login, record_id, kind, unit_code, number, title, new_record,
                     updated_at, reported_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
+            )?;
+            for r in records {
+                if recorded == MAX_LOST_RECORDS_PER_REPORT {
+                    break;
+                }
+                let id = r.id.trim();
+                if id.is_empty() || id.len() > MAX_LOST_ID_BYTES {
+                    continue;
+                }
+                let number = cut(&r.number, MAX_LOST_CODE_CHARS);
+                let added = insert.execute(params![
                     device.device_id,
                     device.user_login,
-                    r.id,
-                    r.kind,
-                    r.unit,
-                    r.number,
-                    r.title,
+                    id,
+                    cut(&r.kind, MAX_LOST_CODE_CHARS),
+                    cut(&r.unit, MAX_LOST_CODE_CHARS),
+                    number,
+                    cut(&r.title, MAX_LOST_TITLE_CHARS),
                     r.new_record,
                     r.updated_at,
                     at
-                ],
-            )?;
+                ])?;
+                if added == 1 {
+                    recorded += 1;
+                    if numbers.len() < LOST_NUMBERS_IN_AUDIT {
+                        numbers.push(number.to_owned());
+                    }
+                }
+            }
         }
-        let numbers: Vec<&str> = records.iter().map(|r| r.number.as_str()).collect();
+        let dropped = records.len() - recorded;
+        let mut listed = if numbers.is_empty() {
+            "none".to_owned()
+        } else {
+            numbers.join(", ")
+        };
+        if recorded > numbers.len() {
+            listed.push_str(&format!(" and {} more", recorded - numbers.len()));
+        }
         audit(
             &tx,
             &device.user_login,
             "device.lost_records",
             &format!(
-                "device {} ({}) erased itself after revocation; {} record(s) not synced: {}",
+                "device {} ({}) erased itself after revocation; {recorded} record(s) not synced: \
+                 {listed}{}{}",
                 device.device_code,
                 device.device_id,
-                records.len(),
-                if numbers.is_empty() {
-                    "none".to_owned()
+                if dropped > 0 {
+                    format!(
+                        "; {dropped} row(s) of the report dropped (over the cap, repeated or without a record id)"
+                    )
                 } else {
-                    numbers.join(", ")
-                }
+                    String::new()
+                },
+                if replaced > 0 {
+                    format!("; replaces its earlier report of {replaced} record(s)")
+                } else {
+                    String::new()
+                },
             ),
         )?;
         tx.commit()?;
-        Ok(added)
+        Ok(LostReportOutcome { recorded, dropped })
     }
 
-    /// Every record reported lost, newest report first.
-    pub fn lost_records(&self) -> Result<Vec<LostRecordEntry>> {
+    /// One page of the records reported lost, newest report first: at most `limit` rows
+    /// (never more than [`MAX_PAGE`]) and, with `before`, only rows whose id is below it.
+    pub fn lost_records_page(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<LostRecordEntry>> {
+        let limit = i64::try_from(limit.min(MAX_PAGE)).unwrap_or(0);
         let mut stmt = self.conn.prepare(
-            "SELECT device_id, user_login, record_id, kind, unit_code, number, title, new_record,
-                    updated_at, reported_at
-             FROM acct_lost_records ORDER BY id DESC",
+            "SELECT id, device_id, user_login, record_id, kind, unit_code, number, title,
+                    new_record, updated_at, reported_at
+             FROM acct_lost_records WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
                 Ok(LostRecordEntry {
-                    device_id: r.get(0)?,
-                    user_login: r.get(1)?,
-                    record_id: r.get(2)?,
-                    kind: r.get(3)?,
-                    unit_code: r.get(4)?,
-                    number: r.get(5)?,
-                    title: r.get(6)?,
-                    new_record: r.get(7)?,
-                    updated_at: r.get(8)?,
-                    reported_at: r.get(9)?,
+                    id: r.get(0)?,
+                    device_id: r.get(1)?,
+                    user_login: r.get(2)?,
+                    record_id: r.get(3)?,
+                    kind: r.get(4)?,
+                    unit_code: r.get(5)?,
+                    number: r.get(6)?,
+                    title: r.get(7)?,
+                    new_record: r.get(8)?,
+                    updated_at: r.get(9)?,
+                    reported_at: r.get(10)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
+}
+
+/// `text` cut to at most `chars` characters.
+fn cut(text: &str, chars: usize) -> &str {
+    text.char_indices()
+        .nth(chars)
+        .map_or(text, |(i, _)| &text[..i])
 }
 
 fn now() -> String {
@@ -643,6 +879,12 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| RelayError::Internal(format!("bad timestamp {text:?} in database: {e}")))
+}
+
+/// Appends a line to the audit log inside a transaction the caller holds (several lines,
+/// one commit).
+pub fn audit_in(conn: &Connection, actor: &str, action: &str, detail: &str) -> Result<()> {
+    audit(conn, actor, action, detail)
 }
 
 fn audit(conn: &Connection, actor: &str, action: &str, detail: &str) -> Result<()> {

@@ -194,9 +194,33 @@ impl Principal {
     }
 }
 
+/// Who asks for a one-time enrollment code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer<'a> {
+    /// Someone holding the relay's database file (the admin command line, bootstrap, tests),
+    /// named as in the audit log: may issue a code for anyone.
+    Admin(&'a str),
+    /// A user signed in to the dashboard or the API, by login: judged by the role and unit the
+    /// registry holds for them now (see [`may_issue_enrollment`]).
+    User(&'a str),
+}
+
+/// Whether a user of `role` in `unit` may issue an enrollment code for `target`: the bureau
+/// office for anyone; a unit head only for staff (工作人员) of their own unit; nobody else.
+/// A code enrolls a device that then acts as `target`, so issuing one is acting as them.
+pub fn may_issue_enrollment(role: Role, unit: &str, target: &User) -> bool {
+    match role {
+        Role::Office => true,
+        Role::UnitHead => target.role == Role::Staff && target.unit == unit,
+        Role::Staff | Role::Leader => false,
+    }
+}
+
 /// One line of the account audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// Position in the log (grows with time): pass it as `before` to read older entries.
+    pub id: i64,
     /// When it happened (RFC 3339, UTC).
     pub at: String,
     /// Who did it (a login, or `cli:<os user>` for the admin command line).
@@ -210,6 +234,8 @@ pub struct AuditEntry {
 /// A record a revoked device reported as not synced before it erased itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LostRecordEntry {
+    /// Row id (grows with time): pass it as `before` to read older rows.
+    pub id: i64,
     /// Device that held it.
     pub device_id: String,
     /// That device's user.
@@ -230,6 +256,16 @@ pub struct LostRecordEntry {
     pub updated_at: i64,
     /// When the device reported it (RFC 3339, UTC).
     pub reported_at: String,
+}
+
+/// What became of a loss report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostReportOutcome {
+    /// Rows kept: the device's report now (it replaced any earlier one).
+    pub recorded: usize,
+    /// Rows not kept: past [`crate::accounts::MAX_LOST_RECORDS_PER_REPORT`], without a usable
+    /// record id, or repeating a record id of the same report.
+    pub dropped: usize,
 }
 
 /// Checks and normalises a unit code: 1–16 ASCII letters, digits, `_` or `-`, upper-cased.

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Transaction};
 use crate::error::{RelayError, Result};
 
 /// Newest account schema version this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Version 1: units, users, devices, enrollment codes, audit log.
 const V1: &str = "
@@ -94,6 +94,19 @@ CREATE TABLE acct_lost_records (
 CREATE INDEX acct_audit_action ON acct_audit (action, id);
 ";
 
+/// Version 4: failed guesses each pending enrollment code has witnessed (a code stops working
+/// after too many), and failed enrollments counted per minute for the audit log (one
+/// `enroll.failed` line a minute, updated in place).
+const V4: &str = "
+ALTER TABLE acct_enrollments ADD COLUMN failed_guesses INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE acct_enroll_failures (
+    minute     TEXT PRIMARY KEY NOT NULL,
+    failures   INTEGER NOT NULL,
+    limited    INTEGER NOT NULL DEFAULT 0,
+    audit_id   INTEGER NOT NULL
+);
+";
+
 /// Brings the account tables up to [`VERSION`], creating them on a fresh database.
 pub fn upgrade(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch("CREATE TABLE IF NOT EXISTS acct_schema (version INTEGER NOT NULL)")?;
@@ -125,6 +138,7 @@ fn upgrade_from(tx: &Transaction<'_>, version: i64) -> Result<()> {
         0 => tx.execute_batch(V1)?,
         1 => tx.execute_batch(V2)?,
         2 => tx.execute_batch(V3)?,
+        3 => tx.execute_batch(V4)?,
         other => {
             return Err(RelayError::Internal(format!(
                 "no upgrade step from account schema version {other}"

@@ -23,7 +23,9 @@ fn store() -> AccountStore {
 }
 
 fn enroll(store: &mut AccountStore, login: &str, actor: &str) -> Enrollment {
-    let code = store.create_enrollment("test", login).unwrap();
+    let code = store
+        .create_enrollment(Issuer::Admin("test"), login)
+        .unwrap();
     store.redeem_enrollment(&code.code, actor, None).unwrap()
 }
 
@@ -65,7 +67,9 @@ fn bootstrap_flags_an_existing_unit_with_the_office_code() {
 #[test]
 fn enrollment_code_works_exactly_once() {
     let mut store = store();
-    let code = store.create_enrollment("test", "zhang").unwrap();
+    let code = store
+        .create_enrollment(Issuer::Admin("test"), "zhang")
+        .unwrap();
     assert_eq!(code.user_login, "zhang");
 
     let first = store
@@ -88,7 +92,9 @@ fn enrollment_code_works_exactly_once() {
 #[test]
 fn wrong_malformed_or_expired_codes_are_refused() {
     let mut store = store();
-    let code = store.create_enrollment("test", "zhang").unwrap();
+    let code = store
+        .create_enrollment(Issuer::Admin("test"), "zhang")
+        .unwrap();
     for wrong in ["", "ABC", "00000000", "this is not a code at all"] {
         let result = store.redeem_enrollment(wrong, ACTOR_A, None);
         assert!(
@@ -114,7 +120,10 @@ fn wrong_malformed_or_expired_codes_are_refused() {
 #[test]
 fn typed_codes_are_forgiving_about_case_and_dashes() {
     let mut store = store();
-    let code = store.create_enrollment("test", "zhang").unwrap().code;
+    let code = store
+        .create_enrollment(Issuer::Admin("test"), "zhang")
+        .unwrap()
+        .code;
     let typed = format!("{}-{}", &code[..4], &code[4..]).to_lowercase();
     let enrolled = store.redeem_enrollment(&typed, ACTOR_A, None).unwrap();
     assert_eq!(enrolled.user_login, "zhang");
@@ -124,7 +133,9 @@ fn typed_codes_are_forgiving_about_case_and_dashes() {
 fn an_actor_id_binds_to_one_device_only_and_the_code_survives_a_clash() {
     let mut store = store();
     enroll(&mut store, "zhang", ACTOR_A);
-    let code = store.create_enrollment("test", "zhang").unwrap();
+    let code = store
+        .create_enrollment(Issuer::Admin("test"), "zhang")
+        .unwrap();
     let clash = store.redeem_enrollment(&code.code, &ACTOR_A.to_uppercase(), None);
     assert!(
         matches!(clash, Err(RelayError::DuplicateActor(_))),
@@ -132,7 +143,9 @@ fn an_actor_id_binds_to_one_device_only_and_the_code_survives_a_clash() {
     );
     // The failed attempt rolled back: the code is still unused.
     store.redeem_enrollment(&code.code, ACTOR_B, None).unwrap();
-    let bad_actor = store.create_enrollment("test", "zhang").unwrap();
+    let bad_actor = store
+        .create_enrollment(Issuer::Admin("test"), "zhang")
+        .unwrap();
     let result = store.redeem_enrollment(&bad_actor.code, "not-hex", None);
     assert!(
         matches!(result, Err(RelayError::BadRequest(_))),
@@ -205,7 +218,7 @@ fn unknown_tokens_and_devices_are_refused() {
         Err(RelayError::UnknownDevice(_))
     ));
     assert!(matches!(
-        store.create_enrollment("test", "nobody"),
+        store.create_enrollment(Issuer::Admin("test"), "nobody"),
         Err(RelayError::UnknownUser(_))
     ));
 }
@@ -403,4 +416,96 @@ fn core_tables_and_user_version_are_left_alone() {
         .collect::<rusqlite::Result<_>>()
         .unwrap();
     assert!(tables.iter().all(|t| t.starts_with("acct_")), "{tables:?}");
+}
+
+#[test]
+fn enrollment_codes_follow_the_roles_of_issuer_and_user() {
+    let mut store = store();
+    store.add_unit("test", "JKK", "监督所").unwrap();
+    for (login, unit, role) in [
+        ("boss", "WJK", Role::UnitHead),
+        ("wangju", "WJK", Role::Leader),
+        ("jkkstaff", "JKK", Role::Staff),
+        ("jkkboss", "JKK", Role::UnitHead),
+        ("clerk", "OFFICE", Role::Office),
+    ] {
+        store
+            .add_user(
+                "test",
+                &NewUser {
+                    login: login.into(),
+                    name: login.into(),
+                    unit: unit.into(),
+                    role,
+                },
+            )
+            .unwrap();
+    }
+    let codes = |store: &AccountStore| -> i64 {
+        store
+            .conn()
+            .query_row("SELECT count(*) FROM acct_enrollments", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = codes(&store);
+    // A unit head: not for a leader, an office user, another unit's staff or head, or
+    // themselves; and a staff member or leader issues nothing at all.
+    for (issuer, target) in [
+        ("boss", "wangju"),
+        ("boss", ADMIN_LOGIN),
+        ("boss", "clerk"),
+        ("boss", "jkkstaff"),
+        ("boss", "jkkboss"),
+        ("boss", "boss"),
+        ("zhang", "zhang"),
+        ("wangju", "zhang"),
+        ("nobody", "zhang"),
+    ] {
+        let refused = store.create_enrollment(Issuer::User(issuer), target);
+        assert!(
+            matches!(&refused, Err(RelayError::MayNotEnroll(l)) if l == target),
+            "{issuer} -> {target}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        codes(&store),
+        before,
+        "no code was made for a refused request"
+    );
+    // Own staff: yes, logged as the unit head.
+    let code = store
+        .create_enrollment(Issuer::User("boss"), "zhang")
+        .unwrap();
+    assert_eq!(store.audit_log(1).unwrap()[0].actor_login, "boss");
+    assert_eq!(
+        store
+            .redeem_enrollment(&code.code, ACTOR_A, None)
+            .unwrap()
+            .role,
+        Role::Staff
+    );
+    // The office (any office user) and the admin command line: anyone.
+    for target in ["wangju", "jkkboss", "boss", ADMIN_LOGIN] {
+        store
+            .create_enrollment(Issuer::User("clerk"), target)
+            .unwrap();
+        store
+            .create_enrollment(Issuer::User(ADMIN_LOGIN), target)
+            .unwrap();
+        store
+            .create_enrollment(Issuer::Admin("cli:root"), target)
+            .unwrap();
+    }
+    // A unit head moved out of the role loses the right at once.
+    store
+        .conn()
+        .execute(
+            "UPDATE acct_users SET role = 'staff' WHERE login = 'boss'",
+            [],
+        )
+        .unwrap();
+    assert!(matches!(
+        store.create_enrollment(Issuer::User("boss"), "zhang"),
+        Err(RelayError::MayNotEnroll(_))
+    ));
 }

@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use fieldledger_server::Role;
-use fieldledger_server::accounts::{ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE, NewUser};
+use fieldledger_server::accounts::{
+    ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE, Issuer, MAX_PAGE, NewUser,
+};
 use fieldledger_server::protection::ledger_export_detail;
 use fieldledger_server::records::{RecordStorage, SqliteRecords, office_identity};
 use serde::Serialize;
@@ -42,9 +44,12 @@ enum AdminCommand {
     /// Show the newest entries of the audit log (enrollments, revocations, sign-offs, unit
     /// moves, erasures, refused changes, exports).
     Audit {
-        /// How many entries to show.
+        /// How many entries to show (at most 1,000 a page).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Only entries older than this id (the last id of the previous page).
+        #[arg(long)]
+        before: Option<i64>,
         /// Only actions starting with this (record., export., device., sync.refused).
         #[arg(long)]
         action: Option<String>,
@@ -69,6 +74,12 @@ enum AdminCommand {
     },
     /// Records that revoked devices reported as never synced before they erased themselves.
     LostRecords {
+        /// How many rows to show (at most 1,000 a page).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Only rows older than this id (the last id of the previous page).
+        #[arg(long)]
+        before: Option<i64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -142,6 +153,22 @@ enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A page size the registry serves: 1 to [`MAX_PAGE`].
+fn page_limit(limit: usize) -> anyhow::Result<usize> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        anyhow::bail!("--limit must be 1 to {MAX_PAGE}; page on with --before")
+    }
+}
+
+/// Tells (on standard error, so JSON stays clean) how to read the next page.
+fn more_hint(next: Option<i64>) {
+    if let Some(id) = next {
+        eprintln!("(more: add --before {id} for older entries)");
+    }
 }
 
 fn role_parser() -> impl TypedValueParser<Value = Role> {
@@ -238,7 +265,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             println!("Password of {login} set");
         }
         AdminCommand::Device(DeviceCommand::Enroll { login, json }) => {
-            let code = store.create_enrollment(&actor, &login)?;
+            let code = store.create_enrollment(Issuer::Admin(&actor), &login)?;
             if json {
                 print_json(&code)?;
             } else {
@@ -319,14 +346,23 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 out.masked
             );
         }
-        AdminCommand::LostRecords { json } => {
-            let lost = store.lost_records()?;
+        AdminCommand::LostRecords {
+            limit,
+            before,
+            json,
+        } => {
+            let limit = page_limit(limit)?;
+            let lost = store.lost_records_page(before, limit)?;
+            let next = (lost.len() == limit)
+                .then(|| lost.last().map(|r| r.id))
+                .flatten();
             if json {
                 print_json(&lost)?;
             } else {
                 for r in lost {
                     println!(
-                        "{} {:<24} {:<8} {} {} (device {} of {}{})",
+                        "#{:<6} {} {:<24} {:<8} {} {} (device {} of {}{})",
+                        r.id,
                         r.reported_at,
                         r.number,
                         r.unit_code,
@@ -342,23 +378,30 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                     );
                 }
             }
+            more_hint(next);
         }
         AdminCommand::Audit {
             limit,
+            before,
             action,
             json,
         } => {
-            let entries = store.audit_log_filtered(limit, action.as_deref())?;
+            let limit = page_limit(limit)?;
+            let entries = store.audit_page(action.as_deref(), before, limit)?;
+            let next = (entries.len() == limit)
+                .then(|| entries.last().map(|e| e.id))
+                .flatten();
             if json {
                 print_json(&entries)?;
             } else {
                 for e in entries {
                     println!(
-                        "{} {:<20} {:<24} {}",
-                        e.at, e.actor_login, e.action, e.detail
+                        "#{:<6} {} {:<20} {:<24} {}",
+                        e.id, e.at, e.actor_login, e.action, e.detail
                     );
                 }
             }
+            more_hint(next);
         }
     }
     Ok(())

@@ -84,6 +84,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         device_rate: rate(args.device_rate, args.device_burst),
         address_rate: rate(args.address_rate, args.address_burst),
         trusted_proxies: args.trusted_proxies.clone(),
+        ..AppConfig::default()
     };
     let mut records = SqliteRecords::open(&args.db)
         .with_context(|| format!("opening records in {}", args.db.display()))?;

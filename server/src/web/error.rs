@@ -55,6 +55,9 @@ impl From<RelayError> for WebError {
         match e {
             RelayError::Core(E::UnknownRecord(_)) => WebError::no_record(),
             RelayError::RateLimited => WebError::TooManyRequests,
+            RelayError::MayNotEnroll(login) => WebError::Forbidden(format!(
+                "单位负责人只能为本单位的工作人员生成设备注册码；{login} 的注册码请向领导小组办公室申请。"
+            )),
             other => match other.status() {
                 StatusCode::NOT_FOUND => WebError::NotFound(other.to_string()),
                 StatusCode::FORBIDDEN => WebError::Forbidden(other.to_string()),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::error::WebError;
 use super::layout::{self, Layout, local_time_rfc3339, render, role_label, unit_label};
 use super::session::{CsrfForm, Viewer};
-use crate::accounts::{EnrollmentCode, normalize_unit_code};
+use crate::accounts::{EnrollmentCode, Issuer, may_issue_enrollment, normalize_unit_code};
 use crate::app::AppState;
 
 struct UnitRow {
@@ -65,6 +65,8 @@ struct UserRow {
     role: &'static str,
     has_password: bool,
     devices: usize,
+    /// Whether the viewer may issue an enrollment code for this user (the button is shown).
+    may_enroll: bool,
 }
 
 struct DeviceRow {
@@ -139,6 +141,7 @@ async fn unit_page(
     let user_rows = users
         .iter()
         .map(|u| UserRow {
+            may_enroll: may_issue_enrollment(viewer.role, &viewer.unit, u),
             login: u.login.clone(),
             name: u.name.clone(),
             role: role_label(u.role),
@@ -223,7 +226,8 @@ pub(crate) async fn enroll(
             if user.unit != unit {
                 return Err(crate::error::RelayError::UnknownUser(form.login));
             }
-            a.create_enrollment(&actor, &user.login)
+            // Who may issue a code for whom is decided by the registry, for every surface.
+            a.create_enrollment(Issuer::User(&actor), &user.login)
         })
         .await?;
     tracing::info!(user = %enrollment.user_login, by = %viewer.login, "enrollment code from dashboard");

@@ -536,3 +536,71 @@ fn malformed_sync_bodies_get_400_with_a_message_and_change_nothing() {
     dispute(zhang.store_mut(), "之后的纠纷");
     assert_eq!(zhang.sync_clean().pushed, 1, "the relay still serves");
 }
+
+/// Guessing enrollment codes from 16 threads against a real relay with its default limits:
+/// the guesses checked are bounded by the global failed-enrollment bucket (20 at once, then 20
+/// a minute), whatever the number of clients; the rest get 429. Prints the guesses per second
+/// that got through.
+#[test]
+fn enrollment_guessing_is_held_to_the_global_limit() {
+    let relay = relay();
+    let url = relay.url();
+    let code = relay.enrollment_code("li");
+    // FIELDLEDGER_GUESS_SECS=60 measures the sustained rate rather than the burst.
+    let secs = std::env::var("FIELDLEDGER_GUESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3u64);
+    let started = std::time::Instant::now();
+    let run_for = std::time::Duration::from_secs(secs);
+    let (checked, limited) = std::thread::scope(|s| {
+        // Half-way through the attack, the right code is refused too: the bucket is empty.
+        let legit = s.spawn(|| {
+            std::thread::sleep(run_for / 2);
+            Device::enroll_with_code(&url, &code, "li").map(|_| ())
+        });
+        let workers: Vec<_> = (0..16)
+            .map(|t| {
+                let url = url.clone();
+                s.spawn(move || {
+                    let (mut checked, mut limited) = (0u32, 0u32);
+                    let mut i = 0u32;
+                    while started.elapsed() < run_for {
+                        i += 1;
+                        let body = serde_json::json!({
+                            "code": format!("{:04}{:04}", t, i % 10_000),
+                            "actor_hex": format!("{:032x}", (t << 24) | i),
+                        });
+                        match http::post_json(&url, "/v1/enroll", None, &body).status {
+                            401 => checked += 1,
+                            429 => limited += 1,
+                            other => panic!("unexpected answer {other}"),
+                        }
+                    }
+                    (checked, limited)
+                })
+            })
+            .collect();
+        match legit.join().unwrap() {
+            Err(e) => assert_eq!(e.status, Some(429), "{e}"),
+            Ok(()) => panic!("enrolled while the failed-enrollment limit was reached"),
+        }
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "enrollment guessing: {checked} guesses checked, {limited} answered 429 in {elapsed:.1} s \
+         ({:.2} guesses/s got through; {:.0} requests/s tried)",
+        f64::from(checked) / elapsed,
+        f64::from(checked + limited) / elapsed
+    );
+    // 20 at once plus 20 a minute: a bound of the bucket, not of the machine's speed.
+    let bound = 20.0 + elapsed * 20.0 / 60.0;
+    assert!(f64::from(checked) <= bound.ceil(), "{checked} > {bound}");
+    assert!(limited > 0);
+    let log = relay.admin(&["audit", "--action", "enroll.", "--json"]);
+    assert!(log.contains("enroll.failed"), "{log}");
+}
