@@ -1,6 +1,7 @@
 //! Test helpers for end-to-end tests of fieldledger: a real `fieldledger serve` process on a
 //! loopback port ([`Relay`]), enrolled devices each with their own store file ([`Device`]),
-//! transports that fail, drop or replay requests ([`transport`]), raw HTTP calls ([`http`])
+//! transports that fail, drop or replay requests ([`transport`]), raw HTTP calls ([`http`]), raw
+//! TCP from chosen loopback addresses ([`net`])
 //! and seeds that can be replayed ([`seed`]).
 //!
 //! The relay runs as a child process so that tests can kill it with SIGKILL and restart it on
@@ -11,6 +12,7 @@
 
 pub mod device;
 pub mod http;
+pub mod net;
 pub mod relay;
 pub mod seed;
 pub mod snapshot;
