@@ -11,7 +11,9 @@
 //! - At most [`ConnectionLimits::max_connections`] connections are open at once (lowered to fit
 //!   the process's open-file limit) and at most [`ConnectionLimits::max_connections_per_address`]
 //!   from one client address (an IPv6 client counts by its /64), so one address cannot take
-//!   every slot. Connections over a cap are accepted and closed at once, which frees their file
+//!   every slot; the last eighth of the slots go only to addresses holding fewer than
+//!   [`LIGHT_CLIENT_CONNECTIONS`], so that many addresses together cannot shut out a newcomer
+//!   either. Connections over a cap are accepted and closed at once, which frees their file
 //!   descriptor. A trusted reverse proxy is held only to the global cap.
 
 use std::collections::HashMap;
@@ -39,6 +41,10 @@ use tower::ServiceExt;
 /// File descriptors kept back from the connection cap, for the database files, logs and the
 /// listener itself.
 pub const RESERVED_FILE_DESCRIPTORS: u64 = 128;
+
+/// A client address holding fewer connections than this may take the last slots (a
+/// browser opens up to six).
+pub const LIGHT_CLIENT_CONNECTIONS: usize = 8;
 
 /// How long running requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -126,6 +132,9 @@ struct Slots {
     global: Arc<Semaphore>,
     per_address: Mutex<HashMap<IpAddr, usize>>,
     per_address_max: usize,
+    /// The last this many global slots go only to clients holding fewer than
+    /// [`LIGHT_CLIENT_CONNECTIONS`].
+    reserved: usize,
     exempt: Vec<IpAddr>,
     refused: AtomicU64,
     last_report: Mutex<Option<Instant>>,
@@ -141,27 +150,30 @@ struct Slot {
 
 impl Slots {
     fn take(self: &Arc<Self>, peer: IpAddr) -> Option<Slot> {
+        let key = (!self.exempt.contains(&peer)).then(|| address_key(peer));
+        let mut counts = self
+            .per_address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let held = key.map_or(0, |k| counts.get(&k).copied().unwrap_or(0));
+        if held >= self.per_address_max {
+            drop(counts);
+            self.refuse("one client address holds its connection cap");
+            return None;
+        }
+        if held >= LIGHT_CLIENT_CONNECTIONS && self.global.available_permits() <= self.reserved {
+            drop(counts);
+            self.refuse("the last connection slots are kept for clients holding few");
+            return None;
+        }
         let Ok(permit) = Arc::clone(&self.global).try_acquire_owned() else {
+            drop(counts);
             self.refuse("the relay's connection cap is reached");
             return None;
         };
-        let key = if self.exempt.contains(&peer) {
-            None
-        } else {
-            let key = address_key(peer);
-            let mut counts = self
-                .per_address
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let count = counts.entry(key).or_insert(0);
-            if *count >= self.per_address_max {
-                drop(counts);
-                self.refuse("one client address holds its connection cap");
-                return None;
-            }
-            *count += 1;
-            Some(key)
-        };
+        if let Some(k) = key {
+            *counts.entry(k).or_insert(0) += 1;
+        }
         Some(Slot {
             slots: Arc::clone(self),
             key,
@@ -333,6 +345,7 @@ pub async fn serve_connections(
         global: Arc::new(Semaphore::new(limits.max_connections)),
         per_address: Mutex::new(HashMap::new()),
         per_address_max: limits.max_connections_per_address.max(1),
+        reserved: limits.max_connections / 8,
         exempt,
         refused: AtomicU64::new(0),
         last_report: Mutex::new(None),
@@ -476,6 +489,7 @@ mod tests {
             global: Arc::new(Semaphore::new(4)),
             per_address: Mutex::new(HashMap::new()),
             per_address_max: 2,
+            reserved: 0,
             exempt: vec!["10.0.0.9".parse().unwrap()],
             refused: AtomicU64::new(0),
             last_report: Mutex::new(None),
@@ -495,5 +509,30 @@ mod tests {
             "the global cap holds for a proxy"
         );
         assert_eq!(slots.refused.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn the_last_slots_are_kept_for_light_clients() {
+        let slots = Arc::new(Slots {
+            global: Arc::new(Semaphore::new(20)),
+            per_address: Mutex::new(HashMap::new()),
+            per_address_max: 100,
+            reserved: 4,
+            exempt: Vec::new(),
+            refused: AtomicU64::new(0),
+            last_report: Mutex::new(None),
+        });
+        let heavy: IpAddr = "10.0.0.1".parse().unwrap();
+        let held: Vec<Slot> = std::iter::from_fn(|| slots.take(heavy)).take(100).collect();
+        assert_eq!(held.len(), 16, "a heavy client stops short of the reserve");
+        let newcomers: Vec<Slot> = (0..4)
+            .map(|i| {
+                slots
+                    .take(IpAddr::from([10, 0, 1, i]))
+                    .expect("newcomers get the reserve")
+            })
+            .collect();
+        assert!(slots.take("10.0.2.1".parse().unwrap()).is_none(), "cap");
+        drop(newcomers);
     }
 }

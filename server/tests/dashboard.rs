@@ -285,10 +285,25 @@ async fn try_sign_in(state: &AppState, login: &str, password: &str) -> Answer {
     .await
 }
 
+/// Sends a request to a router built once (its dashboard rate limiters live as long as it).
+async fn send_to(router: &axum::Router, req: Request<Body>) -> Answer {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
 /// Attempts a sign-in through the form over a connection from `peer` that sends
-/// `X-Forwarded-For: forwarded_for`.
+/// `X-Forwarded-For: forwarded_for`, to one router built once.
 async fn try_sign_in_via(
-    state: &AppState,
+    router: &axum::Router,
     peer: SocketAddr,
     forwarded_for: &str,
     login: &str,
@@ -301,8 +316,8 @@ async fn try_sign_in_via(
             .insert("x-forwarded-for", forwarded_for.parse().unwrap());
         req
     };
-    let form = send(
-        state,
+    let form = send_to(
+        router,
         via(Request::get("/ui/login").body(Body::empty()).unwrap()),
     )
     .await;
@@ -323,7 +338,7 @@ async fn try_sign_in_via(
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from(body))
         .unwrap();
-    send(state, via(req)).await
+    send_to(router, via(req)).await
 }
 
 /// A signed-in session: its cookie and the CSRF token its pages carry.
@@ -485,9 +500,12 @@ async fn behind_a_trusted_proxy_one_client_cannot_lock_out_another() {
         trusted_proxies: vec![proxy.ip()],
         ..AppConfig::default()
     });
+    // One router for the whole test, as `serve` builds it once: the dashboard's limiters
+    // live in it.
+    let relay = app(f.state.clone());
     let mut statuses = Vec::new();
     for _ in 0..11 {
-        let a = try_sign_in_via(&f.state, proxy, "198.51.100.23", "admin", "wrong password").await;
+        let a = try_sign_in_via(&relay, proxy, "198.51.100.23", "admin", "wrong password").await;
         statuses.push(a.status);
     }
     assert!(
@@ -502,7 +520,7 @@ async fn behind_a_trusted_proxy_one_client_cannot_lock_out_another() {
         "client A hit the limit"
     );
 
-    let b = try_sign_in_via(&f.state, proxy, "192.0.2.7", "admin", PASSWORD).await;
+    let b = try_sign_in_via(&relay, proxy, "192.0.2.7", "admin", PASSWORD).await;
     assert_eq!(
         b.status,
         StatusCode::SEE_OTHER,
@@ -516,7 +534,7 @@ async fn behind_a_trusted_proxy_one_client_cannot_lock_out_another() {
     let mut last = StatusCode::OK;
     for i in 0..11 {
         let forged = format!("192.0.2.{}", 100 + i);
-        last = try_sign_in_via(&f.state, direct, &forged, "admin", "wrong password")
+        last = try_sign_in_via(&relay, direct, &forged, "admin", "wrong password")
             .await
             .status;
     }

@@ -41,7 +41,11 @@ fn open_connections(source: IpAddr, to: SocketAddr, count: usize, first: &[u8]) 
 }
 
 fn count_closed(streams: &mut [TcpStream]) -> usize {
-    streams.iter_mut().map(closed_by_peer).filter(|c| *c).count()
+    streams
+        .iter_mut()
+        .map(closed_by_peer)
+        .filter(|c| *c)
+        .count()
 }
 
 /// Polls until at least `want` of `streams` are closed by the relay or `limit` passes (a bound
@@ -83,7 +87,7 @@ fn incomplete_connections_are_closed_and_health_keeps_answering() {
     const HOLD: usize = 2_000;
     const PER_ADDRESS: usize = 250; // under the default per-address cap of 256
     need_fds(HOLD as u64 + 512);
-    let relay = relay_with(&["--header-read-timeout-secs", "3"]);
+    let relay = relay_with(&["--header-read-timeout-secs", "8"]);
     let to = socket_addr(&relay.url());
 
     let opened = Instant::now();
@@ -117,7 +121,7 @@ fn incomplete_connections_are_closed_and_health_keeps_answering() {
 
     let closed = wait_until_closed(&mut held, HOLD, Duration::from_secs(90));
     eprintln!(
-        "{closed} of {HOLD} closed by the relay {:.1} s after they were opened (header timeout 3 s)",
+        "{closed} of {HOLD} closed by the relay {:.1} s after they were opened (header timeout 8 s)",
         opened.elapsed().as_secs_f64()
     );
     assert_eq!(
@@ -176,6 +180,33 @@ fn one_client_address_cannot_hold_every_connection() {
         again.is_some(),
         "the address is served again once its connections are gone"
     );
+}
+
+/// Eight addresses together fill the relay's global connection cap: the last slots are kept
+/// for clients holding few connections, so `/health` from a ninth address is still served.
+#[test]
+fn many_addresses_together_cannot_shut_out_a_newcomer() {
+    need_fds(1_500);
+    let relay = relay_with(&[
+        "--max-connections",
+        "400",
+        "--header-read-timeout-secs",
+        "600",
+    ]);
+    let to = socket_addr(&relay.url());
+    let mut streams: Vec<TcpStream> = (2..10)
+        .flat_map(|n| open_connections(loopback(n), to, 120, PARTIAL_HEAD))
+        .collect();
+    let refused = wait_until_closed(&mut streams, 960 - 400, Duration::from_secs(60));
+    eprintln!("960 connections from 8 addresses, global cap 400: {refused} refused");
+    assert!(refused >= 960 - 400, "the global cap holds");
+    for _ in 0..5 {
+        assert!(
+            relay.healthy(),
+            "a newcomer is served with the global cap full"
+        );
+    }
+    drop(streams);
 }
 
 /// A self-signed certificate for 127.0.0.1: PEM files, and the DER for a client's roots.
