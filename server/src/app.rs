@@ -1,11 +1,10 @@
 //! The relay's HTTP application: shared state, routes, middleware and graceful serving.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +19,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::accounts::{AccountStore, Enrollment, Principal, Unit};
+use crate::client_addr::ClientAddr;
+use crate::connections::{ConnectionLimits, serve_connections};
 use crate::error::{ErrorBody, RelayError, Result};
 use crate::rate_limit::{Rate, RateLimiter};
 use crate::records::{ReaderPool, RecordStorage, SqliteRecords, peer_for};
@@ -35,6 +36,11 @@ pub const DEFAULT_ENROLL_FAILURE_RATE: Rate = Rate::new(20.0 / 60.0, 20);
 /// Default limit of loss reports per revoked device: 5 at once, then one every 10 minutes
 /// (a device tries three times before it erases itself).
 pub const DEFAULT_LOST_REPORT_RATE: Rate = Rate::new(1.0 / 600.0, 5);
+/// Default number of dashboard password checks that run at once.
+pub const DEFAULT_PASSWORD_CHECKS_AT_ONCE: usize = 2;
+
+/// Password checks that may wait for a turn; a sign-in past them is answered 429 at once.
+pub const PASSWORD_CHECKS_WAITING: usize = 64;
 
 /// Tunables of the HTTP application.
 #[derive(Debug, Clone)]
@@ -49,7 +55,7 @@ pub struct AppConfig {
     /// Set it well above `device_rate`: a unit's phones often share one office address.
     pub address_rate: Option<Rate>,
     /// Reverse proxies (their addresses) whose `X-Forwarded-For` names the real client: the
-    /// per-address rate limit then counts that client, not the proxy.
+    /// per-address rate limits (API and dashboard) then count that client, not the proxy.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Failed enrollments allowed across *all* clients (`None`: unlimited): once the bucket is
     /// empty, `POST /v1/enroll` answers 429 to everyone, right codes included, until it refills.
@@ -59,6 +65,10 @@ pub struct AppConfig {
     pub enroll_guesses_per_code: u32,
     /// Loss reports allowed per revoked device (`POST /v1/device/lost`; `None`: unlimited).
     pub lost_report_rate: Option<Rate>,
+    /// Connection caps and timeouts (header read, idle) of [`serve`] and [`serve_tls`].
+    pub connections: ConnectionLimits,
+    /// Dashboard password checks (Argon2, ~19 MiB each) running at once; more wait.
+    pub password_checks_at_once: usize,
 }
 
 impl Default for AppConfig {
@@ -72,6 +82,8 @@ impl Default for AppConfig {
             enroll_failure_rate: Some(DEFAULT_ENROLL_FAILURE_RATE),
             enroll_guesses_per_code: crate::accounts::MAX_GUESSES_PER_CODE,
             lost_report_rate: Some(DEFAULT_LOST_REPORT_RATE),
+            connections: ConnectionLimits::default(),
+            password_checks_at_once: DEFAULT_PASSWORD_CHECKS_AT_ONCE,
         }
     }
 }
@@ -88,6 +100,15 @@ pub struct AppState {
     records: Arc<Mutex<SqliteRecords>>,
     readers: Option<Arc<ReaderPool>>,
     read_slots: Arc<tokio::sync::Semaphore>,
+    password_checks: Arc<PasswordChecks>,
+}
+
+/// Turns for dashboard password checks: Argon2 takes ~19 MiB and tens of milliseconds each,
+/// so only a few run at once, outside every lock, and a bounded number wait.
+#[derive(Debug)]
+struct PasswordChecks {
+    turns: Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// Sync answers read at once on reader connections; more wait (the machine has few cores).
@@ -110,6 +131,12 @@ impl AppState {
             records: Arc::new(Mutex::new(records)),
             device_limiter: config.device_rate.map(|r| Arc::new(RateLimiter::new(r))),
             address_limiter: config.address_rate.map(|r| Arc::new(RateLimiter::new(r))),
+            password_checks: Arc::new(PasswordChecks {
+                turns: Arc::new(tokio::sync::Semaphore::new(
+                    config.password_checks_at_once.max(1),
+                )),
+                waiting: std::sync::atomic::AtomicUsize::new(0),
+            }),
             config: Arc::new(config),
         }
     }
@@ -179,6 +206,41 @@ impl AppState {
         .await?
     }
 
+    /// Runs `f` — a password hash or check — on a blocking thread when one of the
+    /// [`AppConfig::password_checks_at_once`] turns is free, holding no other lock.
+    /// [`RelayError::RateLimited`] when [`PASSWORD_CHECKS_WAITING`] already wait.
+    pub async fn with_password_turn<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        /// Counts a waiting check until dropped (also when the request is given up).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let checks = &self.password_checks;
+        let waiting = Waiting(&checks.waiting);
+        if checks.waiting.fetch_add(1, Ordering::AcqRel) >= PASSWORD_CHECKS_WAITING {
+            return Err(RelayError::RateLimited);
+        }
+        let turn = Arc::clone(&checks.turns)
+            .acquire_owned()
+            .await
+            .map_err(|_| RelayError::Internal("password checks closed".into()))?;
+        drop(waiting);
+        // The turn goes with the work: a request given up mid-check frees it only when the
+        // check itself is done.
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            f()
+        })
+        .await?
+    }
+
     /// Takes one loss report from a revoked device's budget; false when it is used up.
     pub fn allow_lost_report(&self, device_id: &str) -> bool {
         self.lost_reports
@@ -239,22 +301,23 @@ pub fn app(state: AppState) -> Router {
                 .layer(RequestBodyLimitLayer::new(config.max_body_bytes)),
         )
         .merge(crate::web::routes())
+        // Outermost: every limiter below counts the same client address.
+        .layer(middleware::from_fn_with_state(
+            Arc::<[std::net::IpAddr]>::from(config.trusted_proxies.clone()),
+            crate::client_addr::resolve,
+        ))
         .with_state(state)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` completes, then lets running requests
-/// finish.
+/// Serves `app(state)` on `listener` until `shutdown` completes, then gives running requests
+/// up to [`crate::connections::SHUTDOWN_GRACE`] to finish. Connections are held to
+/// [`AppConfig::connections`] (see [`crate::connections`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, None, state, shutdown).await
 }
 
 /// Loads a PEM certificate chain and private key for HTTPS (rustls with the *ring* provider).
@@ -267,8 +330,9 @@ pub async fn tls_config(
     axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await
 }
 
-/// Serves `app(state)` over HTTPS on `listener` until `shutdown` completes, then gives
-/// running requests up to 30 seconds to finish.
+/// Serves `app(state)` over HTTPS (HTTP/1.1) on `listener` until `shutdown` completes, with
+/// the same connection caps and timeouts as [`serve`]; the TLS handshake must finish within
+/// the header-read timeout.
 pub async fn serve_tls(
     listener: std::net::TcpListener,
     tls: axum_server::tls_rustls::RustlsConfig,
@@ -276,16 +340,34 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-    });
-    axum_server::from_tcp_rustls(listener, tls)?
-        .handle(handle)
-        .serve(app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .await
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let mut config = (*tls.get_inner()).clone();
+    // HTTP/1.1 only: the relay's connections are served by hyper's HTTP/1 server.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    serve_with(listener, Some(acceptor), state, shutdown).await
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = state.config.clone();
+    // A request may run for its whole timeout without moving a byte; idleness is counted
+    // beyond that.
+    let min_idle = config.request_timeout + Duration::from_secs(5);
+    serve_connections(
+        listener,
+        tls,
+        app(state),
+        config.connections.clone(),
+        min_idle,
+        config.trusted_proxies.clone(),
+        shutdown,
+    )
+    .await
 }
 
 /// Completes on Ctrl-C, or on SIGTERM on Unix.
@@ -450,35 +532,9 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// The client address a request counts against: the peer, or — when the peer is a trusted
-/// reverse proxy — the last address in its `X-Forwarded-For` (the one the proxy saw).
-fn client_address(request: &Request, trusted_proxies: &[std::net::IpAddr]) -> String {
-    let Some(peer) = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip())
-    else {
-        return "unknown".to_owned();
-    };
-    if trusted_proxies.contains(&peer) {
-        let forwarded = request
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-            .next_back();
-        if let Some(client) = forwarded {
-            return client.to_string();
-        }
-    }
-    peer.to_string()
-}
-
 async fn limit_by_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(limiter) = &state.address_limiter {
-        let key = client_address(&request, &state.config.trusted_proxies);
+        let key = ClientAddr::of(request.extensions());
         if !limiter.check(&key) {
             return RelayError::RateLimited.into_response();
         }

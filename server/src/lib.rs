@@ -8,6 +8,8 @@ pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod client;
+pub mod client_addr;
+pub mod connections;
 pub mod error;
 pub mod protection;
 pub mod rate_limit;

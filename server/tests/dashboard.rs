@@ -59,6 +59,10 @@ fn user(accounts: &mut AccountStore, login: &str, name: &str, unit: &str, role: 
 }
 
 fn fixture() -> Fixture {
+    fixture_with(AppConfig::default())
+}
+
+fn fixture_with(config: AppConfig) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
     let mut accounts = AccountStore::open(&db).unwrap();
@@ -185,7 +189,7 @@ fn fixture() -> Fixture {
             ],
         )
         .unwrap();
-    let state = AppState::new(accounts, records, AppConfig::default());
+    let state = AppState::new(accounts, records, config);
     Fixture {
         _dir: dir,
         state,
@@ -285,6 +289,62 @@ async fn try_sign_in(state: &AppState, login: &str, password: &str) -> Answer {
         ],
     )
     .await
+}
+
+/// Sends a request to a router built once (its dashboard rate limiters live as long as it).
+async fn send_to(router: &axum::Router, req: Request<Body>) -> Answer {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Attempts a sign-in through the form over a connection from `peer` that sends
+/// `X-Forwarded-For: forwarded_for`, to one router built once.
+async fn try_sign_in_via(
+    router: &axum::Router,
+    peer: SocketAddr,
+    forwarded_for: &str,
+    login: &str,
+    password: &str,
+) -> Answer {
+    let via = |mut req: Request<Body>| {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        req.headers_mut()
+            .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        req
+    };
+    let form = send_to(
+        router,
+        via(Request::get("/ui/login").body(Body::empty()).unwrap()),
+    )
+    .await;
+    if form.status != StatusCode::OK {
+        return form;
+    }
+    let login_cookie = cookie_pair(&form.set_cookie("fl_login_csrf").expect("login CSRF cookie"));
+    let csrf = csrf_of(&form.body);
+    let body = serde_urlencoded::to_string([
+        ("login", login),
+        ("password", password),
+        ("csrf", &csrf),
+        ("next", ""),
+    ])
+    .unwrap();
+    let req = Request::post("/ui/login")
+        .header(header::COOKIE, login_cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    send_to(router, via(req)).await
 }
 
 /// A signed-in session: its cookie and the CSRF token its pages carry.
@@ -434,6 +494,57 @@ async fn bad_password_unknown_user_staff_and_a_forged_sign_in_are_refused() {
     .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(forged.set_cookie("fl_session").is_none());
+}
+
+/// Behind a trusted reverse proxy, the dashboard's sign-in limit counts the client the proxy
+/// names, not the proxy: one client's wrong passwords no longer lock out everyone else behind
+/// the same proxy. A client that is not the proxy cannot choose its address by header.
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_client_cannot_lock_out_another() {
+    let proxy: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let f = fixture_with(AppConfig {
+        trusted_proxies: vec![proxy.ip()],
+        ..AppConfig::default()
+    });
+    // One router for the whole test, as `serve` builds it once: the dashboard's limiters
+    // live in it.
+    let relay = app(f.state.clone());
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let a = try_sign_in_via(&relay, proxy, "198.51.100.23", "admin", "wrong password").await;
+        statuses.push(a.status);
+    }
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses[10],
+        StatusCode::TOO_MANY_REQUESTS,
+        "client A hit the limit"
+    );
+
+    let b = try_sign_in_via(&relay, proxy, "192.0.2.7", "admin", PASSWORD).await;
+    assert_eq!(
+        b.status,
+        StatusCode::SEE_OTHER,
+        "client B behind the same proxy still signs in: {}",
+        b.body
+    );
+    assert!(b.set_cookie("fl_session").is_some());
+
+    // Not the proxy: X-Forwarded-For is ignored, so a new header value per try does not help.
+    let direct: SocketAddr = "203.0.113.5:5000".parse().unwrap();
+    let mut last = StatusCode::OK;
+    for i in 0..11 {
+        let forged = format!("192.0.2.{}", 100 + i);
+        last = try_sign_in_via(&relay, direct, &forged, "admin", "wrong password")
+            .await
+            .status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Test helpers for end-to-end tests of fieldledger: a real `fieldledger serve` process on a
 //! loopback port ([`Relay`]), enrolled devices each with their own store file ([`Device`]),
 //! transports that fail, drop or replay requests ([`transport`]), raw HTTP calls ([`http`]),
-//! hand-forged changes and requests ([`forge`])
+//! hand-forged changes and requests ([`forge`]), raw TCP from chosen loopback addresses ([`net`])
 //! and seeds that can be replayed ([`seed`]).
 //!
 //! The relay runs as a child process so that tests can kill it with SIGKILL and restart it on
@@ -13,6 +13,7 @@
 pub mod device;
 pub mod forge;
 pub mod http;
+pub mod net;
 pub mod relay;
 pub mod seed;
 pub mod snapshot;

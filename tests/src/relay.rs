@@ -149,6 +149,8 @@ pub struct RelayOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `RUST_LOG` of the relay (default: `$FIELDLEDGER_RELAY_LOG`, else `info`).
     pub log_filter: Option<String>,
+    /// Further `fieldledger serve` flags, e.g. `["--header-read-timeout-secs", "2"]`.
+    pub extra_args: Vec<String>,
 }
 
 /// A `fieldledger serve` child process over a database in a temporary directory.
@@ -256,6 +258,7 @@ impl Relay {
         if !self.options.rate_limits {
             cmd.args(["--device-rate", "0", "--address-rate", "0"]);
         }
+        cmd.args(&self.options.extra_args);
         let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
@@ -322,6 +325,11 @@ impl Relay {
             Some(c) => c.try_wait().ok().flatten().is_none(),
             None => false,
         }
+    }
+
+    /// The process id of the running relay.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// How many times the process was started.

@@ -18,7 +18,10 @@ pub use model::{
     normalize_login, normalize_unit_code,
 };
 pub use schema::VERSION as SCHEMA_VERSION;
-pub use session::{NewSession, SESSION_IDLE, SESSION_LIFETIME, Session, SignIn, may_use_dashboard};
+pub use session::{
+    NewSession, PasswordOnFile, SESSION_IDLE, SESSION_LIFETIME, Session, SignIn, check_password,
+    may_use_dashboard,
+};
 
 use crate::error::{RelayError, Result};
 

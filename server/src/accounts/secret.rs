@@ -1,7 +1,9 @@
 //! Random tokens, one-time codes and password hashes; the plain secrets are never stored.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::sync::{Mutex, PoisonError};
+
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -54,6 +56,37 @@ pub fn normalize_enrollment_code(typed: &str) -> String {
         .collect()
 }
 
+/// Argon2 working memory blocks kept for reuse, at most [`SPARE_MEMORY_KEPT`] of the
+/// default size. Each hash needs ~19 MiB; allocating it anew for every check left that much
+/// behind per thread in the allocator's arenas, so memory grew with every concurrent sign-in.
+/// With the relay's few password turns, the same few buffers serve every check.
+static SPARE_MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+/// Working memories kept by [`SPARE_MEMORY`].
+pub const SPARE_MEMORY_KEPT: usize = 4;
+
+/// Runs `f` with Argon2 working memory of `blocks` blocks, reusing a kept one when it fits.
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    let default_blocks = Params::DEFAULT.block_count();
+    let spare = if blocks == default_blocks {
+        SPARE_MEMORY
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    } else {
+        None
+    };
+    let mut memory = spare.unwrap_or_else(|| vec![Block::default(); blocks]);
+    let result = f(&mut memory);
+    if memory.len() == default_blocks {
+        let mut kept = SPARE_MEMORY.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < SPARE_MEMORY_KEPT {
+            kept.push(memory);
+        }
+    }
+    result
+}
+
 /// Hashes a dashboard password with Argon2id and a random salt (PHC string format).
 pub fn hash_password(password: &str) -> Result<String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
@@ -64,19 +97,55 @@ pub fn hash_password(password: &str) -> Result<String> {
     let salt_bytes: [u8; 16] = rand::rng().random();
     let salt = SaltString::encode_b64(&salt_bytes)
         .map_err(|e| RelayError::Internal(format!("encoding password salt: {e}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| RelayError::Internal(format!("hashing password: {e}")))
+    let params = Params::DEFAULT;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_memory(params.block_count(), |memory| {
+        argon.hash_password_into_with_memory(password.as_bytes(), &salt_bytes, &mut out, memory)
+    })
+    .map_err(|e| RelayError::Internal(format!("hashing password: {e}")))?;
+    let output =
+        Output::new(&out).map_err(|e| RelayError::Internal(format!("hashing password: {e}")))?;
+    let params = argon2::password_hash::ParamsString::try_from(&params)
+        .map_err(|e| RelayError::Internal(format!("hashing password: {e}")))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
 }
 
-/// Whether `password` matches a PHC hash made by [`hash_password`].
+/// Whether `password` matches a PHC hash made by [`hash_password`] (compared in constant time).
 pub fn verify_password(password: &str, phc: &str) -> Result<bool> {
-    let parsed = PasswordHash::new(phc)
-        .map_err(|e| RelayError::Internal(format!("stored password hash is corrupt: {e}")))?;
-    Ok(Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    let corrupt = |e: &dyn std::fmt::Display| {
+        RelayError::Internal(format!("stored password hash is corrupt: {e}"))
+    };
+    let parsed = PasswordHash::new(phc).map_err(|e| corrupt(&e))?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| corrupt(&e))?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| corrupt(&e))?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(|e| corrupt(&e))?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(corrupt(&"no salt or no hash"));
+    };
+    let mut salt_buf = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_buf).map_err(|e| corrupt(&e))?;
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    with_memory(params.block_count(), |memory| {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory)
+    })
+    .map_err(|e| corrupt(&e))?;
+    let computed = Output::new(&out).map_err(|e| corrupt(&e))?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == expected)
 }
 
 #[cfg(test)]
@@ -109,5 +178,31 @@ mod tests {
         assert!(verify_password("correct horse", &hash).unwrap());
         assert!(!verify_password("correct hors", &hash).unwrap());
         assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn hashes_match_the_argon2_crates_own_format_both_ways() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        // A hash stored by earlier relays (the crate's own hasher) still verifies…
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let stored = Argon2::default()
+            .hash_password(b"old password", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password("old password", &stored).unwrap());
+        assert!(!verify_password("old passwore", &stored).unwrap());
+        // …and a hash made here is one the crate verifies, in the same PHC form.
+        let ours = hash_password("new password").unwrap();
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"new password", &parsed)
+                .is_ok()
+        );
+        assert!(verify_password("not a hash", "garbage").is_err());
     }
 }

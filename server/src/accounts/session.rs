@@ -72,32 +72,100 @@ fn session_end(created: DateTime<Utc>, last_seen: DateTime<Utc>) -> DateTime<Utc
     (created + SESSION_LIFETIME).min(last_seen + SESSION_IDLE)
 }
 
+/// What a sign-in checks a password against, read from the registry so that the check itself
+/// (Argon2: tens of milliseconds and ~19 MiB) runs outside the registry's lock.
+#[derive(Debug, Clone)]
+pub struct PasswordOnFile {
+    /// The user of the login, if there is one.
+    pub user: Option<User>,
+    /// Their stored password hash, if they have a password.
+    hash: Option<String>,
+}
+
+/// Whether `password` is the one on file. Without a user or a password it checks against a
+/// dummy hash and answers false, so that a wrong login takes as long as a wrong password.
+/// Heavy on CPU and memory: call it outside every lock, and only a few at once.
+pub fn check_password(password: &str, on_file: &PasswordOnFile) -> Result<bool> {
+    match &on_file.hash {
+        Some(hash) if on_file.user.is_some() => secret::verify_password(password, hash),
+        _ => {
+            let _ = secret::verify_password(password, dummy_hash());
+            Ok(false)
+        }
+    }
+}
+
 impl AccountStore {
     /// Checks a dashboard password and opens a session for the user if their role may use the
-    /// dashboard. Expired sessions of everyone are purged on the way.
+    /// dashboard: [`Self::password_on_file`], [`check_password`], [`Self::open_session`] in
+    /// one go. The relay runs the three steps apart, so the check holds no lock.
     pub fn sign_in(&mut self, login: &str, password: &str) -> Result<SignIn> {
-        let user = match normalize_login(login) {
-            Ok(login) => find_user(&self.conn, &login)?,
-            Err(_) => None,
+        let on_file = self.password_on_file(login)?;
+        if !check_password(password, &on_file)? {
+            return Ok(SignIn::BadCredentials);
+        }
+        self.open_session(&on_file)
+    }
+
+    /// The user of `login` and their password hash, for [`check_password`].
+    pub fn password_on_file(&self, login: &str) -> Result<PasswordOnFile> {
+        let Ok(login) = normalize_login(login) else {
+            return Ok(PasswordOnFile {
+                user: None,
+                hash: None,
+            });
         };
-        let ok = match &user {
-            Some(u) if u.has_password => self.verify_password(&u.login, password)?,
-            _ => {
-                let _ = secret::verify_password(password, dummy_hash());
-                false
-            }
+        let user = find_user(&self.conn, &login)?;
+        let hash = match &user {
+            Some(u) if u.has_password => self.password_hash(&u.login)?,
+            _ => None,
         };
-        let (true, Some(user)) = (ok, user) else {
+        Ok(PasswordOnFile { user, hash })
+    }
+
+    fn password_hash(&self, login: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT password_hash FROM acct_users WHERE login = ?1",
+                [login],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// After [`check_password`] said yes to `on_file`: opens a session for the user if their
+    /// role may use the dashboard. Refused as bad credentials when the password changed (or
+    /// the user went) since it was read. Expired sessions of everyone are purged on the way.
+    pub fn open_session(&mut self, on_file: &PasswordOnFile) -> Result<SignIn> {
+        let (Some(checked), Some(hash)) = (&on_file.user, &on_file.hash) else {
             return Ok(SignIn::BadCredentials);
         };
+        self.purge_expired_sessions()?;
+        let tx = self.write()?;
+        // Read again inside the write transaction: a password set meanwhile wins.
+        let user = find_user(&tx, &checked.login)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT password_hash FROM acct_users WHERE login = ?1",
+                [&checked.login],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let (Some(user), Some(current)) = (user, current) else {
+            return Ok(SignIn::BadCredentials);
+        };
+        if current != *hash {
+            return Ok(SignIn::BadCredentials);
+        }
         if !may_use_dashboard(user.role) {
             return Ok(SignIn::NotAllowed(user));
         }
-        self.purge_expired_sessions()?;
         let id = secret::new_token();
         let csrf = secret::new_token();
         let now = format_time(Utc::now());
-        let tx = self.write()?;
         tx.execute(
             "INSERT INTO acct_sessions (id_hash, user_login, csrf_token, created_at, last_seen_at)
              VALUES (?1, ?2, ?3, ?4, ?4)",

@@ -10,6 +10,7 @@ use fieldledger_server::accounts::{ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_COD
 use fieldledger_server::app::{
     AppConfig, AppState, DEFAULT_MAX_BODY_BYTES, serve_tls, shutdown_signal, tls_config,
 };
+use fieldledger_server::connections::{ConnectionLimits, raise_open_file_limit};
 use fieldledger_server::rate_limit::Rate;
 use fieldledger_server::records::{RecordStorage, SqliteRecords};
 use tracing_subscriber::EnvFilter;
@@ -52,6 +53,21 @@ pub struct ServeArgs {
     /// then names the client for the per-address rate limit.
     #[arg(long = "trusted-proxy")]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds a connection may take to send a complete request head (also the keep-alive
+    /// wait between requests, and the TLS handshake's limit).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Seconds without a byte moving either way after which a connection is closed (raised to
+    /// the request timeout + 5 s when lower).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_secs: u64,
+    /// Connections open at once (lowered to fit the open-file limit).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Connections open at once from one client address (an IPv6 client: its /64); a
+    /// trusted proxy is held only to --max-connections.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections_per_address: u64,
     /// Code of the bureau office unit created on first start.
     #[arg(long, default_value = DEFAULT_OFFICE_CODE)]
     office_code: String,
@@ -69,6 +85,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(limit) = raise_open_file_limit() {
+        tracing::info!(open_file_limit = limit, "open-file limit");
+    }
 
     let mut accounts = AccountStore::open(&args.db)
         .with_context(|| format!("opening relay database {}", args.db.display()))?;
@@ -84,6 +103,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         device_rate: rate(args.device_rate, args.device_burst),
         address_rate: rate(args.address_rate, args.address_burst),
         trusted_proxies: args.trusted_proxies.clone(),
+        connections: ConnectionLimits {
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(args.max_connections_per_address)
+                .unwrap_or(usize::MAX),
+        },
         ..AppConfig::default()
     };
     let mut records = SqliteRecords::open(&args.db)

@@ -24,12 +24,10 @@ mod session;
 mod supervision;
 mod units;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -45,6 +43,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppState;
+use crate::client_addr::ClientAddr;
 use crate::rate_limit::{Rate, RateLimiter};
 
 pub use error::WebError;
@@ -178,26 +177,9 @@ async fn not_found() -> WebError {
     WebError::NotFound("没有这个页面。".into())
 }
 
-/// The client's IP address (from the listener; `unknown` in tests without one).
-pub(crate) struct ClientAddr(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(client_addr(&parts.extensions)))
-    }
-}
-
-fn client_addr(extensions: &axum::http::Extensions) -> String {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string())
-}
-
 async fn limit_by_address(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
     if let Some(limiter) = &web.address_limiter {
-        if !limiter.check(&client_addr(request.extensions())) {
+        if !limiter.check(&ClientAddr::of(request.extensions())) {
             return WebError::TooManyRequests.into_response();
         }
     }

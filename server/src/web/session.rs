@@ -23,11 +23,12 @@ use fieldledger_core::model::Author;
 use fieldledger_core::store::Identity;
 use serde::Deserialize;
 
+use super::Web;
 use super::error::WebError;
 use super::layout::render;
-use super::{ClientAddr, Web};
-use crate::accounts::{Role, SESSION_LIFETIME, SignIn, secret};
+use crate::accounts::{Role, SESSION_LIFETIME, SignIn, check_password, secret};
 use crate::app::AppState;
+use crate::client_addr::ClientAddr;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "fl_session";
@@ -322,10 +323,23 @@ pub(crate) async fn login(
             return Err(WebError::TooManyRequests);
         }
     }
-    let (login, password) = (form.login.clone(), form.password);
-    let outcome = state
-        .with_accounts(move |a| a.sign_in(&login, &password))
+    // Read under the registry's lock, check the password outside it (a few at once: Argon2
+    // takes ~19 MiB each), then open the session under the lock again.
+    let login = form.login.clone();
+    let on_file = state
+        .with_accounts(move |a| a.password_on_file(&login))
         .await?;
+    let password = form.password;
+    let (ok, on_file) = state
+        .with_password_turn(move || Ok((check_password(&password, &on_file)?, on_file)))
+        .await?;
+    let outcome = if ok {
+        state
+            .with_accounts(move |a| a.open_session(&on_file))
+            .await?
+    } else {
+        SignIn::BadCredentials
+    };
     match outcome {
         SignIn::Ok(session) => {
             tracing::info!(user = %session.user.login, "dashboard sign-in");

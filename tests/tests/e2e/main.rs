@@ -5,6 +5,7 @@
 
 mod basics;
 mod decode;
+mod exhaustion;
 mod fuzz;
 mod hostile;
 mod merge;
