@@ -877,13 +877,38 @@ async fn two_thousand_refused_pushes_write_one_audit_line() {
     let request = SyncRequest {
         version: PROTOCOL_VERSION,
         cursor: 0,
-        push: (0..2_000)
-            .map(|i| PushDoc {
-                id: format!("00000000-0000-4000-8000-{i:012}"),
-                generation: 0,
-                changes: b"not automerge".to_vec(),
-            })
-            .collect(),
+        // New records written by another actor than the device's: each refused `forbidden`.
+        // (Pushes to ids the relay does not have are refused `unknown`, never audited.)
+        push: {
+            let mut other = fieldledger_core::Store::open_in_memory().unwrap();
+            other
+                .set_identity(fieldledger_server::records::office_identity(
+                    "zhang",
+                    "张三",
+                    "elsewhere",
+                    "X",
+                ))
+                .unwrap();
+            (0..2_000)
+                .map(|i| {
+                    let id = format!("00000000-0000-4000-8000-{i:012}");
+                    other
+                        .create_with_id(
+                            &id,
+                            fieldledger_core::RecordKind::Dispute,
+                            Some("WJK"),
+                            &[fieldledger_core::Edit::text("name", "x")],
+                            None,
+                        )
+                        .unwrap();
+                    PushDoc {
+                        changes: other.document_bytes(&id).unwrap(),
+                        id,
+                        generation: 0,
+                    }
+                })
+                .collect()
+        },
         want: Vec::new(),
         feed_limit: 10,
     };

@@ -45,7 +45,6 @@ fn petition(s: &mut Store) -> String {
             Edit::text("petitioner_id_number", ID_NUMBER),
             Edit::text("origin", "repeated"),
             Edit::text("summary", &format!("{NAME}多次反映收费问题。")),
-            Edit::text("leader", "王局长"),
         ],
     )
     .unwrap()
@@ -294,6 +293,13 @@ fn the_audit_log_keeps_sign_offs_moves_refusals_and_exports() {
         .unwrap();
     let moved = petition(zhang.store_mut());
     zhang.sync_clean();
+    // The unit head names the case's leader (staff may not).
+    let mut head = Device::enroll(&relay, "wangke");
+    head.sync_clean();
+    head.store_mut()
+        .edit(&case, &[Edit::text("leader", "王局长")])
+        .unwrap();
+    head.sync_clean();
     leader.sync_clean();
     let number = leader.store().summary(&case).unwrap().number;
     leader.store_mut().sign_off(&case, "同意销号").unwrap();
