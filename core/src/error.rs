@@ -38,9 +38,10 @@ pub enum Error {
         /// Why the value was refused.
         reason: String,
     },
-    /// The category is neither one of the form's nor one the unit added.
+    /// The category is neither one of the form's nor one the unit added. The message does not
+    /// quote it (messages reach the relay's audit log, where typed values must not).
     #[error(
-        "unknown category `{0}`: use one of the 17 categories of the form or add it to the unit first"
+        "invalid value for 类型 (category): not a category of this unit; use one of the 17 categories of the form or add it to the unit first"
     )]
     UnknownCategory(String),
     /// A status change the rules do not allow (for example moving a demand backwards).
@@ -89,8 +90,9 @@ pub enum Error {
     /// An error from Automerge.
     #[error("document error: {0}")]
     Automerge(#[from] automerge::AutomergeError),
-    /// JSON (de)serialisation failed.
-    #[error("serialisation error: {0}")]
+    /// JSON (de)serialisation failed. The message names what did not fit, never the value
+    /// (see [`json_message`]).
+    #[error("serialisation error: {}", json_message(.0))]
     Json(#[from] serde_json::Error),
     /// Writing a report failed.
     #[error("report error: {0}")]
@@ -122,5 +124,31 @@ impl Error {
             field: field.into(),
             reason: reason.into(),
         }
+    }
+}
+
+/// A serde_json error's message without the value it quotes: `invalid type: string "张三",
+/// expected a boolean` becomes `invalid type: string, expected a boolean`, and `unknown variant
+/// `x`, expected one of …` becomes `unknown variant, expected one of …`. Syntax errors (which
+/// quote no value, only a position) are kept as they are.
+pub fn json_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    if !e.is_data() {
+        return msg;
+    }
+    let (what, expected) = match msg.rsplit_once(", expected") {
+        Some((what, rest)) => (what, Some(rest)),
+        None => (msg.as_str(), None),
+    };
+    // What serde says about the unexpected value: its kind, then the value in quotes or
+    // backticks (`missing field `x`` names a field of the form, which stays).
+    let what = if what.starts_with("missing field") || what.starts_with("duplicate field") {
+        what
+    } else {
+        what.split(['"', '`']).next().unwrap_or("").trim_end()
+    };
+    match expected {
+        Some(rest) => format!("{what}, expected{rest}"),
+        None => what.to_owned(),
     }
 }

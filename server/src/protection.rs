@@ -24,7 +24,7 @@ use fieldledger_core::sync::{LossReport, RelayEvent};
 use serde::{Deserialize, Serialize};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::accounts::{AuditEntry, MAX_PAGE, Principal};
+use crate::accounts::{AuditEntry, MAX_PAGE, Principal, mask_terms};
 use crate::app::{AppState, JsonBody};
 use crate::auth::bearer_token;
 use crate::error::{RelayError, Result};
@@ -176,7 +176,9 @@ pub fn ledger_export_detail(format: Option<&str>, units: Option<&[String]>, from
 }
 
 /// Erases personal data from a record as `author` and logs it: shared by the HTTP endpoint
-/// and the dashboard.
+/// and the dashboard. The erased values and masked strings are also masked in the record's
+/// lost-record reports and in the audit lines about it, and the database file is rebuilt so
+/// that no copy stays (see [`crate::accounts::AccountStore::erase_mentions`]).
 pub async fn erase(
     state: &AppState,
     author: Identity,
@@ -185,18 +187,29 @@ pub async fn erase(
 ) -> Result<ErasureOutcome> {
     let login = author.author.user.clone();
     let reason = request.reason.clone();
-    let outcome = state
+    let (outcome, terms) = state
         .with_records(move |records| {
-            Ok(records
-                .store()
-                .act_as(author, |s| s.erase_personal_data(&id, &request))?)
+            Ok(records.store().act_as(author, |s| {
+                let terms = s.erasure_terms(&id, &request)?;
+                Ok((s.erase_personal_data(&id, &request)?, terms))
+            })?)
         })
         .await?;
-    let detail = erase_detail(&outcome, &reason);
-    state
-        .with_accounts(move |accounts| accounts.log(&login, "record.erase", &detail))
+    let detail = erase_detail(&outcome, &mask_terms(&reason, &terms));
+    let (record, number) = (outcome.id.clone(), outcome.number.clone());
+    let cleared = state
+        .with_accounts(move |accounts| {
+            accounts.erase_mentions(&login, &record, &number, &terms, &detail)
+        })
         .await?;
-    tracing::info!(record = %outcome.id, generation = outcome.generation, "personal data erased");
+    tracing::info!(
+        record = %outcome.id,
+        generation = outcome.generation,
+        lost_records = cleared.lost_records,
+        audit_lines = cleared.audit_lines,
+        log_emptied = cleared.log_emptied,
+        "personal data erased"
+    );
     Ok(outcome)
 }
 

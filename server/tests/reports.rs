@@ -231,3 +231,57 @@ async fn monthly_and_supervision_views() {
     );
     assert!(leaderless.iter().all(|i| i["unit"] == "WJK"));
 }
+
+#[tokio::test]
+async fn the_ledger_download_neutralises_formulas_in_csv_and_keeps_them_text_in_xlsx() {
+    let f = fixture().await;
+    let formula = "=HYPERLINK(\"http://evil.example\",\"点我\")";
+    f.state
+        .with_records(move |records| {
+            records.store().create(
+                RecordKind::Dispute,
+                Some("WJK"),
+                &[
+                    Edit::text("name", formula),
+                    Edit::text("category", "医疗卫生"),
+                    Edit::text("remarks", "@SUM(1+1)"),
+                    Edit::set("people_involved", FieldValue::Int(7)),
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (status, body) = get(&f, &f.office_token, "/v1/reports/ledger?format=csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("HYPERLINK"))
+        .expect("the row is in the ledger");
+    // The CSV quotes the cell (it holds quotes and a comma); inside, a `'` leads.
+    assert!(
+        line.contains(r#","'=HYPERLINK(""http://evil.example"",""点我"")","#),
+        "{line}"
+    );
+    assert!(
+        line.contains(",'@SUM(1+1),7,"),
+        "所涉人数 stays a number: {line}"
+    );
+
+    let (status, body) = get(&f, &f.office_token, "/v1/reports/ledger?format=xlsx").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(body)).unwrap();
+    use calamine::Reader;
+    let sheet = wb.sheet_names()[0].clone();
+    let range = wb.worksheet_range(&sheet).unwrap();
+    assert!(
+        range
+            .used_cells()
+            .any(|(_, _, v)| *v == calamine::Data::String(formula.into())),
+        "the name is a text cell"
+    );
+    let formulas = wb.worksheet_formula(&sheet).unwrap();
+    assert!(formulas.used_cells().all(|(_, _, f)| f.is_empty()));
+}

@@ -161,7 +161,7 @@ impl RecordDoc {
             .meta_str("_kind")
             .ok_or_else(|| Error::MalformedDocument("document has no _kind".into()))?;
         k.parse()
-            .map_err(|_| Error::MalformedDocument(format!("unknown record kind `{k}`")))
+            .map_err(|_| Error::MalformedDocument("_kind is not a record kind".into()))
     }
 
     /// The whole document as JSON (text objects as strings), the form typed records are read from.

@@ -403,7 +403,7 @@ impl Dispute {
             if resolved < found {
                 return Err(Error::invalid(
                     "化解日期 (resolved_on)",
-                    format!("{resolved} is before the dispute was found ({found})"),
+                    "is before the day the dispute was found (发现日期)",
                 ));
             }
         }

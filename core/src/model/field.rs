@@ -90,6 +90,17 @@ impl FieldValue {
         FieldValue::Text(s.into())
     }
 
+    /// What kind of value this is (`text`, `number`…), for messages that must not quote it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FieldValue::Null => "an empty value",
+            FieldValue::Bool(_) => "a yes/no value",
+            FieldValue::Int(_) => "a number",
+            FieldValue::Text(_) => "a text",
+            FieldValue::List(_) => "a list",
+        }
+    }
+
     /// A human-readable rendering (是/否 for flags).
     pub fn display(&self) -> String {
         match self {
@@ -144,7 +155,7 @@ pub fn parse_flag(s: &str) -> Option<bool> {
 /// Parses a `YYYY-MM-DD` date.
 pub fn parse_date(field: &str, s: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| Error::invalid(field, format!("`{s}` is not a date (YYYY-MM-DD)")))
+        .map_err(|_| Error::invalid(field, "is not a date (YYYY-MM-DD)"))
 }
 
 impl FieldSpec {
@@ -168,14 +179,16 @@ impl FieldSpec {
     pub fn parse(&self, s: &str) -> Result<FieldValue> {
         let v = match self.ty {
             FieldType::Count => {
-                let n: i64 = s.trim().parse().map_err(|_| {
-                    Error::invalid(self.name(), format!("`{s}` is not a whole number"))
-                })?;
+                let n: i64 = s
+                    .trim()
+                    .parse()
+                    .map_err(|_| Error::invalid(self.name(), "is not a whole number"))?;
                 FieldValue::Int(n)
             }
-            FieldType::Flag => FieldValue::Bool(parse_flag(s).ok_or_else(|| {
-                Error::invalid(self.name(), format!("`{s}` is not yes/no (是/否)"))
-            })?),
+            FieldType::Flag => FieldValue::Bool(
+                parse_flag(s)
+                    .ok_or_else(|| Error::invalid(self.name(), "is not yes/no (是/否)"))?,
+            ),
             FieldType::Names => FieldValue::List(split_names(s)),
             FieldType::Entries(_) => {
                 return Err(Error::invalid(
@@ -220,10 +233,10 @@ impl FieldSpec {
                 Ok(FieldValue::Text(s))
             }
             (FieldType::Count, FieldValue::Int(n)) if n < 0 => {
-                bad(format!("{n} is negative; a count is 0 or more"))
+                bad("is negative; a count is 0 or more".into())
             }
             (FieldType::Count, FieldValue::Int(n)) if n > 10_000_000 => {
-                bad(format!("{n} is implausibly large"))
+                bad("is implausibly large (more than 10,000,000)".into())
             }
             (FieldType::Count, v @ FieldValue::Int(_)) => Ok(v),
             (FieldType::Flag, v @ FieldValue::Bool(_)) => Ok(v),
@@ -240,7 +253,7 @@ impl FieldSpec {
                         .iter()
                         .map(|c| format!("{} ({})", c.code, c.label))
                         .collect();
-                    bad(format!("`{s}` is not one of: {}", list.join(", ")))
+                    bad(format!("is not one of: {}", list.join(", ")))
                 }
             },
             (
@@ -280,7 +293,7 @@ impl FieldSpec {
             ) => Ok(FieldValue::Null),
             (FieldType::Names, FieldValue::Null) => Ok(FieldValue::List(vec![])),
             (FieldType::Flag | FieldType::Count, FieldValue::Null) => Ok(FieldValue::Null),
-            (_, v) => bad(format!("{v:?} has the wrong type")),
+            (_, v) => bad(format!("{} has the wrong type", v.type_name())),
         }
     }
 }

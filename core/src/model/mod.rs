@@ -149,7 +149,7 @@ impl FromStr for RecordKind {
         RecordKind::ALL
             .into_iter()
             .find(|k| k.code() == s || k.label() == s)
-            .ok_or_else(|| Error::invalid("kind", format!("unknown record kind `{s}`")))
+            .ok_or_else(|| Error::invalid("kind", "is not a record kind"))
     }
 }
 
@@ -189,7 +189,7 @@ impl FromStr for Role {
             "leader" => Ok(Role::Leader),
             _ => Err(Error::invalid(
                 "role",
-                format!("`{s}` is not one of staff, unit-head, office, leader"),
+                "is not one of staff, unit-head, office, leader",
             )),
         }
     }

@@ -73,10 +73,7 @@ impl MonthlyReport {
         _author: &Author,
     ) -> Result<()> {
         if NaiveDate::parse_from_str(&format!("{}-01", after.month), "%Y-%m-%d").is_err() {
-            return Err(Error::invalid(
-                "月份 (month)",
-                format!("`{}` is not YYYY-MM", after.month),
-            ));
+            return Err(Error::invalid("月份 (month)", "is not YYYY-MM"));
         }
         Ok(())
     }

@@ -56,6 +56,20 @@ const WIDTHS: [f64; 16] = [
 /// Columns whose texts are long and wrap.
 const LONG: [usize; 5] = [1, 3, 4, 5, 9];
 
+/// Columns that hold numbers (序号, 所涉人数): written as numbers, never neutralised.
+const NUMERIC: [usize; 2] = [0, 10];
+
+/// A text cell made safe for a spreadsheet reading CSV (OWASP, "CSV injection"): a cell
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return would be read as a formula,
+/// so it gets a leading `'`, which spreadsheets show as text and do not evaluate.
+pub fn csv_text_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
 /// What a ledger export is of and what its title rows say.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LedgerOptions {
@@ -112,10 +126,7 @@ impl std::str::FromStr for LedgerFormat {
         match s.to_ascii_lowercase().as_str() {
             "csv" => Ok(LedgerFormat::Csv),
             "xlsx" => Ok(LedgerFormat::Xlsx),
-            _ => Err(Error::invalid(
-                "format",
-                format!("`{s}` is not csv or xlsx"),
-            )),
+            _ => Err(Error::invalid("format", "is not csv or xlsx")),
         }
     }
 }
@@ -280,7 +291,8 @@ pub fn row_cells(seq: usize, d: &Dispute) -> [String; 15] {
 }
 
 /// The ledger as CSV: UTF-8 with a byte-order mark (so Excel reads the Chinese), the header
-/// line, one line per dispute, CRLF line ends.
+/// line, one line per dispute, CRLF line ends. Text cells that a spreadsheet would read as a
+/// formula are neutralised ([`csv_text_cell`]); 序号 and 所涉人数 stay plain numbers.
 pub fn ledger_csv(rows: &[Dispute], o: &LedgerOptions) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(64 + rows.len() * 256);
     buf.write_all(b"\xEF\xBB\xBF")?;
@@ -295,16 +307,22 @@ pub fn ledger_csv(rows: &[Dispute], o: &LedgerOptions) -> Result<Vec<u8>> {
         w.write_record(&headers)?;
         for (i, d) in rows.iter().enumerate() {
             let cells = row_cells(i + 1, d);
-            if o.consolidated {
-                w.write_record(
-                    cells
-                        .iter()
-                        .map(String::as_str)
-                        .chain([o.unit_name(&d.meta.unit)]),
-                )?;
-            } else {
-                w.write_record(&cells)?;
-            }
+            let unit = o.consolidated.then(|| o.unit_name(&d.meta.unit));
+            w.write_record(
+                cells
+                    .iter()
+                    .map(String::as_str)
+                    .chain(unit)
+                    .enumerate()
+                    .map(|(c, v)| {
+                        if NUMERIC.contains(&c) {
+                            v.into()
+                        } else {
+                            csv_text_cell(v)
+                        }
+                    })
+                    .map(|v| v.into_owned()),
+            )?;
         }
         w.flush()?;
     }
@@ -434,7 +452,7 @@ fn write_ledger_sheet(
         let cells = row_cells(i + 1, d);
         for (c, v) in cells.iter().enumerate() {
             let f = if LONG.contains(&c) { &long } else { &cell };
-            if c == 0 || c == 10 {
+            if NUMERIC.contains(&c) {
                 write_cell(ws, r, c as u16, v, f)?;
             } else {
                 ws.write_string_with_format(r, c as u16, v, f)?;
@@ -465,5 +483,15 @@ mod tests {
         assert_eq!(sheet_name("区卫健局", "WJK2", &mut used), "区卫健局_WJK2");
         assert_eq!(sheet_name("a/b:c", "X", &mut used), "abc");
         assert!(sheet_name(&"长".repeat(40), "X", &mut used).chars().count() <= 31);
+    }
+
+    #[test]
+    fn csv_text_cells_that_start_a_formula_are_neutralised() {
+        for bad in ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert_eq!(csv_text_cell(bad), format!("'{bad}"));
+        }
+        for fine in ["", "张某纠纷", "1+1", " =1", "'=1", "a=b"] {
+            assert_eq!(csv_text_cell(fine), fine);
+        }
     }
 }

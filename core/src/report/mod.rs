@@ -152,7 +152,7 @@ impl Month {
     /// Parses `YYYY-MM`.
     pub fn parse(s: &str) -> Result<Month> {
         let d = NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d")
-            .map_err(|_| Error::invalid("month", format!("`{s}` is not a month like 2019-10")))?;
+            .map_err(|_| Error::invalid("month", "is not a month like 2019-10"))?;
         Ok(Month::of(d))
     }
 

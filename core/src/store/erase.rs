@@ -96,52 +96,12 @@ impl Store {
             return Err(Error::invalid("reason", "say why the data is erased"));
         }
         let (mut doc, kind) = self.load_doc(id)?;
-        let mut fields = Vec::new();
-        let names: Vec<&str> = if req.fields.is_empty() {
-            kind.personal_fields().to_vec()
-        } else {
-            req.fields.iter().map(String::as_str).collect()
-        };
-        for name in names {
-            let spec = kind.field(name)?;
-            if !matches!(
-                spec.ty,
-                FieldType::ShortText { .. }
-                    | FieldType::LongText
-                    | FieldType::Names
-                    | FieldType::Person
-            ) {
-                return Err(Error::invalid(
-                    spec.label,
-                    "only text fields hold personal data to erase",
-                ));
-            }
-            if !fields.contains(&spec.key.to_owned()) {
-                fields.push(spec.key.to_owned());
-            }
-        }
-        let mut masks = Vec::new();
-        for m in &req.masks {
-            let m = m.trim();
-            if m.chars().count() < 2 {
-                return Err(Error::invalid(
-                    "masks",
-                    format!("`{m}` is too short to mask safely (at least 2 characters)"),
-                ));
-            }
-            if m.contains(ERASED_MARK) || crate::doc::erase::MASK.contains(m) {
-                return Err(Error::invalid("masks", format!("`{m}` cannot be masked")));
-            }
-            masks.push(m.to_owned());
-        }
-        if fields.is_empty() && masks.is_empty() {
-            return Err(Error::invalid(
-                "fields",
-                format!("a {kind} has no personal fields: name the strings to mask"),
-            ));
-        }
+        let redaction = redaction(kind, req)?;
         let conflicts = doc.conflicts(kind)?;
-        if let Some(c) = conflicts.iter().find(|c| !fields.contains(&c.field)) {
+        if let Some(c) = conflicts
+            .iter()
+            .find(|c| !redaction.fields.contains(&c.field))
+        {
             return Err(Error::RuleViolation(format!(
                 "{} stands in a conflict: resolve it before erasing personal data",
                 c.label
@@ -151,10 +111,9 @@ impl Store {
         let note = ChangeNote {
             user: author.user.clone(),
             device: author.device.clone(),
-            fields: fields.clone(),
+            fields: redaction.fields.clone(),
             action: Some("erase".into()),
         };
-        let redaction = Redaction { fields, masks };
         let (mut new, masked) = doc.erased_copy(self.actor.clone(), &redaction, &note, now)?;
         let after = Record::from_json(kind, new.to_json()?)
             .map_err(|e| Error::MalformedDocument(format!("erasure broke the record: {e}")))?;
@@ -170,6 +129,34 @@ impl Store {
             fields: redaction.fields,
             masked,
         })
+    }
+
+    /// What an erasure of `id` removes, as strings to look for elsewhere (the relay's audit
+    /// log and lost-record reports): the strings to mask, and the current values of the fields
+    /// to erase (each name of a list on its own). Longest first; none shorter than 2
+    /// characters. Read this before [`Store::erase_personal_data`], which removes the values.
+    pub fn erasure_terms(&self, id: &str, req: &ErasureRequest) -> Result<Vec<String>> {
+        let (doc, kind) = self.load_doc(id)?;
+        let json = doc.to_json()?;
+        let Redaction { fields, masks } = redaction(kind, req)?;
+        let mut terms = masks;
+        for key in &fields {
+            let values: Vec<&str> = match json.get(key) {
+                Some(Json::String(s)) => vec![s],
+                Some(Json::Array(list)) => list.iter().filter_map(Json::as_str).collect(),
+                _ => vec![],
+            };
+            terms.extend(
+                values
+                    .into_iter()
+                    .map(str::trim)
+                    .filter(|v| v.chars().count() >= 2 && *v != ERASED_MARK)
+                    .map(str::to_owned),
+            );
+        }
+        terms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        terms.dedup();
+        Ok(terms)
     }
 
     /// Moves everything in the write-ahead log into the database file and empties the log, so
@@ -250,6 +237,58 @@ impl Store {
         self.checkpoint();
         Ok(out)
     }
+}
+
+/// The fields and strings an erasure request asks to erase from a record of `kind`, checked.
+fn redaction(kind: RecordKind, req: &ErasureRequest) -> Result<Redaction> {
+    let mut fields = Vec::new();
+    let names: Vec<&str> = if req.fields.is_empty() {
+        kind.personal_fields().to_vec()
+    } else {
+        req.fields.iter().map(String::as_str).collect()
+    };
+    for name in names {
+        let spec = kind.field(name)?;
+        if !matches!(
+            spec.ty,
+            FieldType::ShortText { .. }
+                | FieldType::LongText
+                | FieldType::Names
+                | FieldType::Person
+        ) {
+            return Err(Error::invalid(
+                spec.label,
+                "only text fields hold personal data to erase",
+            ));
+        }
+        if !fields.contains(&spec.key.to_owned()) {
+            fields.push(spec.key.to_owned());
+        }
+    }
+    let mut masks = Vec::new();
+    for m in &req.masks {
+        let m = m.trim();
+        if m.chars().count() < 2 {
+            return Err(Error::invalid(
+                "masks",
+                "a string to mask is too short to mask safely (at least 2 characters)",
+            ));
+        }
+        if m.contains(ERASED_MARK) || crate::doc::erase::MASK.contains(m) {
+            return Err(Error::invalid(
+                "masks",
+                "a string to mask holds the erasure marks and cannot be masked",
+            ));
+        }
+        masks.push(m.to_owned());
+    }
+    if fields.is_empty() && masks.is_empty() {
+        return Err(Error::invalid(
+            "fields",
+            format!("a {kind} has no personal fields: name the strings to mask"),
+        ));
+    }
+    Ok(Redaction { fields, masks })
 }
 
 /// The edits that turn `base` into `mine`, to be re-applied on `new` (a newer generation).

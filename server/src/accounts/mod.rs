@@ -1,6 +1,7 @@
 //! The account registry: units, users, enrolled devices and their tokens, kept in the relay's
 //! SQLite database next to the core's tables (all account tables are prefixed `acct_`).
 
+mod erase;
 mod model;
 mod schema;
 pub mod secret;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
+pub use erase::{MentionsErased, mask_terms};
 pub use model::{
     AuditEntry, Device, Enrollment, EnrollmentCode, Issuer, LostRecordEntry, LostReportOutcome,
     NewUser, Principal, Role, Unit, User, check_name, may_issue_enrollment, normalize_actor_hex,
@@ -93,11 +95,14 @@ impl AccountStore {
         Self::from_connection(Connection::open_in_memory()?)
     }
 
-    /// Wraps an open connection: sets WAL mode and a busy timeout, and upgrades the account
+    /// Wraps an open connection: sets WAL mode, `secure_delete` and a busy timeout, and upgrades the account
     /// tables. The core's tables in the same file are left alone.
     pub fn from_connection(mut conn: Connection) -> Result<Self> {
         // In-memory databases answer "memory"; files switch to WAL and stay there.
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        // Freed space is overwritten, so deleted sessions, codes and masked audit lines do not
+        // linger in the file (the core's connection does the same).
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch("PRAGMA foreign_keys = ON")?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -331,20 +331,32 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 reason: reason.clone(),
             };
             let identity = office_identity(&cli_actor(), &cli_actor(), "cli", "CLI");
-            let out = records
-                .store()
-                .act_as(identity, |s| s.erase_personal_data(&id, &request))?;
-            store.log(
-                &cli_actor(),
-                "record.erase",
-                &fieldledger_server::protection::erase_detail(&out, &reason),
-            )?;
+            let (out, terms) = records.store().act_as(identity, |s| {
+                let terms = s.erasure_terms(&id, &request)?;
+                Ok((s.erase_personal_data(&id, &request)?, terms))
+            })?;
+            let detail = fieldledger_server::protection::erase_detail(
+                &out,
+                &fieldledger_server::accounts::mask_terms(&reason, &terms),
+            );
+            let cleared =
+                store.erase_mentions(&cli_actor(), &out.id, &out.number, &terms, &detail)?;
             println!(
-                "erased {} from {} ({} masked); devices replace their copies at their next sync",
+                "erased {} from {} ({} masked; also masked in {} lost-record report(s) and {} \
+                 audit line(s)); devices replace their copies at their next sync",
                 out.fields.join(", "),
                 out.number,
-                out.masked
+                out.masked,
+                cleared.lost_records,
+                cleared.audit_lines,
             );
+            if !cleared.log_emptied {
+                eprintln!(
+                    "warning: the database's write-ahead log could not be emptied (a reader \
+                     held it); old page images stay in the -wal file until the relay stops or \
+                     the log is reused"
+                );
+            }
         }
         AdminCommand::LostRecords {
             limit,

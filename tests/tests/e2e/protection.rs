@@ -2,6 +2,8 @@
 //! themselves and report what was lost, personal-data erasure reaching every device, the
 //! audit log, HTTPS, and tokens kept out of the logs.
 
+use automerge::transaction::Transactable;
+use fieldledger_core::doc::ChangeNote;
 use fieldledger_core::doc::erase::{ERASED_MARK, MASK};
 use fieldledger_core::model::{Record, Role};
 use fieldledger_core::{Edit, Error, RecordKind, Store};
@@ -272,6 +274,172 @@ fn erasure_reaches_the_relay_file_history_ledger_and_every_device() {
     assert_eq!(log.len(), 2);
     assert_eq!(log[0]["actor_login"], "boss");
     assert!(log[0]["detail"].as_str().unwrap().contains("本人书面申请"));
+}
+
+/// Writes a change straight into a record's document, past the typed API and its checks, as
+/// a hostile or broken app could (honest note: this device, this user).
+fn raw_change(store: &mut Store, id: &str, f: impl FnOnce(&mut automerge::AutoCommit)) {
+    let author = store.identity().unwrap().author.clone();
+    let mut doc = store.document(id).unwrap();
+    let before = doc.heads();
+    f(doc.automerge_mut());
+    doc.commit(
+        &ChangeNote {
+            user: author.user,
+            device: author.device,
+            fields: vec!["raw".into()],
+            action: None,
+        },
+        store.now_ms(),
+    )
+    .expect("the raw change changes something");
+    let bytes = doc.save_after(&before);
+    store.merge_remote(id, &bytes).unwrap();
+}
+
+/// The name and phone an erasure request is about, typed where they leak out of the record:
+/// a refused push's message (so the audit log) and a revoked device's loss report.
+#[test]
+fn erasure_leaves_no_copy_in_refusals_loss_reports_or_the_audit_log() {
+    const NAME: &str = "欧阳娜娜";
+    const PHONE: &str = "13912345678";
+    let relay = relay();
+    let mut office = Device::enroll(&relay, "boss");
+    let mut zhang = Device::enroll(&relay, "zhang");
+    let case = zhang
+        .store_mut()
+        .create(
+            RecordKind::Petition,
+            None,
+            &[
+                Edit::text("title", &format!("{NAME}反映村卫生室收费")),
+                Edit::text("petitioner", NAME),
+                Edit::text("petitioner_contact", PHONE),
+                Edit::text("origin", "repeated"),
+                Edit::text(
+                    "summary",
+                    &format!("{NAME}（电话{PHONE}）多次反映收费问题。"),
+                ),
+                Edit::text("leader", "王局长"),
+            ],
+        )
+        .unwrap();
+    let dispute = zhang
+        .store_mut()
+        .create(
+            RecordKind::Dispute,
+            None,
+            &[
+                Edit::text("name", &format!("{NAME}与卫生室收费纠纷")),
+                Edit::text("category", "医疗卫生"),
+            ],
+        )
+        .unwrap();
+    zhang.sync_clean();
+    let mut li = Device::enroll(&relay, "li");
+    li.sync_clean();
+    // Pushes refused for invalid values that are the person's name and phone: a choice, and
+    // a category the unit does not have.
+    raw_change(zhang.store_mut(), &case, |doc| {
+        doc.put(automerge::ROOT, "origin", format!("{NAME} {PHONE}"))
+            .unwrap();
+    });
+    raw_change(zhang.store_mut(), &dispute, |doc| {
+        doc.put(automerge::ROOT, "category", NAME).unwrap();
+    });
+    let report = zhang.sync().unwrap();
+    assert_eq!(report.rejected.len(), 2, "{report:?}");
+    for r in &report.rejected {
+        assert_eq!(r.code, "invalid", "{r:?}");
+        assert!(
+            !r.message.contains(NAME) && !r.message.contains(PHONE),
+            "the refusal quotes the value: {}",
+            r.message
+        );
+    }
+    let message = |id: &str| {
+        report
+            .rejected
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap()
+            .message
+            .clone()
+    };
+    // They still name the field and the rule.
+    assert!(
+        message(&case).contains("案件来源 (origin): is not one of"),
+        "{}",
+        message(&case)
+    );
+    assert!(
+        message(&dispute).contains("类型 (category): not a category of this unit"),
+        "{}",
+        message(&dispute)
+    );
+    // Another phone edits both records offline and is revoked: its loss report titles them
+    // by name.
+    li.store_mut()
+        .edit(&case, &[Edit::text("plan", "下周回访")])
+        .unwrap();
+    li.store_mut()
+        .edit(&dispute, &[Edit::text("remarks", "待回访")])
+        .unwrap();
+    relay.revoke(&li.identity().author.device);
+    let (lost, _) = li.erase_revoked();
+    assert_eq!(lost.records.len(), 2, "{lost:?}");
+    let token = office.token();
+    let titles = http::get(&relay.url(), "/v1/lost-records", Some(&token)).text();
+    assert!(titles.contains(NAME), "{titles}");
+    let refusals = audit(&relay, &token, "sync.refused");
+    assert!(refusals.len() >= 2, "{refusals:?}");
+
+    for id in [&case, &dispute] {
+        let out = relay.admin(&[
+            "erase",
+            id,
+            "--mask",
+            NAME,
+            "--mask",
+            PHONE,
+            "--reason",
+            "本人申请（欧阳娜娜）",
+        ]);
+        assert!(out.contains("erased"), "{out}");
+    }
+    // The running relay's file and its log hold neither string, in any table or freed page.
+    let bytes = file_and_wal(relay.db_path());
+    for s in [NAME, PHONE] {
+        assert!(
+            !contains(&bytes, s),
+            "`{s}` is still in the relay's database"
+        );
+    }
+    // What the office reads still says what happened, masked.
+    let titles = http::get(&relay.url(), "/v1/lost-records", Some(&token)).json();
+    let titles: Vec<&str> = titles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&format!("{MASK}反映村卫生室收费").as_str()),
+        "{titles:?}"
+    );
+    let refusals = audit(&relay, &token, "sync.refused");
+    assert!(refusals.len() >= 2, "refusals stay logged: {refusals:?}");
+    let erasures = audit(&relay, &token, "record.erase");
+    assert_eq!(erasures.len(), 2);
+    assert!(
+        erasures[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("本人申请（{MASK}）")),
+        "{erasures:?}"
+    );
+    office.sync_clean();
+    assert!(relay.healthy());
 }
 
 #[test]
