@@ -152,7 +152,7 @@ fun scenario() {
         check(b.visit(visit) == a.visit(visit)) { "same visit" }
         check(b.petition(petition) == a.petition(petition)) { "same petition" }
         // Staff name no leader (the unit head does).
-        raises<FfiException.NotAllowed> { b.setField(petition, "leader", "li") }
+        raises<FfiException.PermissionDenied> { b.setField(petition, "leader", "li") }
     }
 
     step("concurrent edits: merge and conflict") {

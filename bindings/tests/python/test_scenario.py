@@ -248,8 +248,8 @@ def device_b(a, ids):
     assert b.visit(ids["visit"]) == a.visit(ids["visit"])
     assert b.petition(ids["petition"]) == a.petition(ids["petition"])
     # Staff name no leader (the unit head does) and sign nothing off.
-    raises(FfiError.NotAllowed, b.set_field, ids["petition"], "leader", "li")
-    raises(FfiError.NotAllowed, b.create_petition, pairs(title="李四的案", leader="li"))
+    raises(FfiError.PermissionDenied, b.set_field, ids["petition"], "leader", "li")
+    raises(FfiError.PermissionDenied, b.create_petition, pairs(title="李四的案", leader="li"))
     assert b.risk_assessment(ids["risk"]) == a.risk_assessment(ids["risk"])
     assert b.screening(ids["screening"]) == a.screening(ids["screening"])
     assert {r.id for r in b.list(RecordKind.DISPUTE, None)} == {ids["dispute"], ids["linked"]}
