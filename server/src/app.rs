@@ -195,15 +195,7 @@ impl AppState {
             .acquire_owned()
             .await
             .map_err(|_| RelayError::Internal("the relay is shutting down".into()))?;
-        tokio::task::spawn_blocking(move || {
-            let mut out = None;
-            readers.read(|store| {
-                out = Some(f(store));
-                Ok(())
-            })?;
-            out.expect("the reader ran")
-        })
-        .await?
+        tokio::task::spawn_blocking(move || readers.read(f)).await?
     }
 
     /// Runs `f` — a password hash or check — on a blocking thread when one of the

@@ -165,7 +165,10 @@ impl ReaderPool {
     }
 
     /// Runs `f` on a read-only connection (blocking: call it on a blocking thread).
-    pub fn read<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+    pub fn read<T, E: From<fieldledger_core::Error>>(
+        &self,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let idle = self
             .idle
             .lock()

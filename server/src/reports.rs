@@ -18,7 +18,6 @@ use serde::Deserialize;
 use crate::accounts::Principal;
 use crate::app::AppState;
 use crate::error::{RelayError, Result};
-use crate::records::RecordStorage;
 
 /// Filters and format of a ledger export (query string on the relay, options on the CLI).
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
@@ -296,9 +295,7 @@ async fn ledger(
         &format!("from device {}", principal.device_code),
     );
     let r = state
-        .with_records(move |records| {
-            render_ledger(records.store(), units, &p, &Campaign::default())
-        })
+        .with_record_reader(move |store| render_ledger(store, units, &p, &Campaign::default()))
         .await?;
     crate::protection::log_export(&state, &principal.user_login, "export.ledger", detail).await;
     Ok(download(r))
@@ -316,14 +313,8 @@ async fn monthly(
         (None, None) => None,
     };
     let r = state
-        .with_records(move |records| {
-            render_monthly(
-                records.store(),
-                unit.as_deref(),
-                units,
-                &p,
-                &Campaign::default(),
-            )
+        .with_record_reader(move |store| {
+            render_monthly(store, unit.as_deref(), units, &p, &Campaign::default())
         })
         .await?;
     Ok(download(r))
@@ -338,9 +329,9 @@ async fn supervision_view(
     let campaign = Campaign::default();
     let as_of = as_of_ms(&campaign, &p.as_of)?;
     let v = state
-        .with_records(move |records| {
+        .with_record_reader(move |store| {
             Ok(supervision(
-                records.store(),
+                store,
                 &SupervisionQuery { units, as_of },
                 &campaign,
             )?)
@@ -372,8 +363,7 @@ async fn record(
         id.clone(),
     );
     let (v, number) = state
-        .with_records(move |records| {
-            let store = records.store();
+        .with_record_reader(move |store| {
             check_record_scope(store, &principal, &id)?;
             let record = store.record(&id)?;
             let number = record.meta().number.clone();
@@ -395,8 +385,7 @@ async fn history(
     let campaign = Campaign::default();
     let as_of = as_of_ms(&campaign, &p.as_of)?;
     let v = state
-        .with_records(move |records| {
-            let store = records.store();
+        .with_record_reader(move |store| {
             check_record_scope(store, &principal, &id)?;
             Ok(record_history(store, &id, as_of)?)
         })

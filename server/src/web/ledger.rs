@@ -20,7 +20,6 @@ use super::error::WebError;
 use super::layout::{self, Layout, Opt, attachment, render, unit_label};
 use super::session::Viewer;
 use crate::app::AppState;
-use crate::records::RecordStorage;
 use crate::reports::{LedgerParams, narrow, render_ledger};
 
 /// The ledger's filters as the page's form and links carry them (blank means "any").
@@ -222,8 +221,7 @@ pub(crate) async fn page(
         None => units.keys().cloned().collect(),
     };
     let (ledger, conflicted, categories, today) = state
-        .with_records(move |r| {
-            let store = r.store();
+        .with_record_reader(move |store| {
             let ledger = Ledger::load(store, &q, &campaign)?;
             let conflicted: HashSet<String> = store
                 .records_with_conflicts(q.filter.units.as_deref())?
@@ -332,7 +330,7 @@ pub(crate) async fn download(
         "from the dashboard",
     );
     let r = state
-        .with_records(move |r| render_ledger(r.store(), units, &params, &Campaign::default()))
+        .with_record_reader(move |store| render_ledger(store, units, &params, &Campaign::default()))
         .await?;
     crate::protection::log_export(&state, &viewer.login, "export.ledger", detail).await;
     Ok((

@@ -16,7 +16,6 @@ use super::layout::{self, Layout, Opt, attachment, field_units, render, unit_lab
 use super::ledger::date;
 use super::session::Viewer;
 use crate::app::AppState;
-use crate::records::RecordStorage;
 use crate::reports::{MonthlyParams, narrow, render_monthly};
 
 /// Query of the monthly page and its downloads.
@@ -149,8 +148,7 @@ pub(crate) async fn page(
     let for_unit = unit.clone();
     let all_units = field_units(&units);
     let (month, doc, coverage) = state
-        .with_records(move |r| {
-            let store = r.store();
+        .with_record_reader(move |store| {
             let month = asked_month.unwrap_or_else(|| {
                 Month::of(campaign.local_date(as_of.unwrap_or_else(|| store.now_ms()))).to_string()
             });
@@ -260,14 +258,8 @@ pub(crate) async fn download(
         as_of: form.as_of.clone(),
     };
     let r = state
-        .with_records(move |r| {
-            render_monthly(
-                r.store(),
-                unit.as_deref(),
-                units,
-                &params,
-                &Campaign::default(),
-            )
+        .with_record_reader(move |store| {
+            render_monthly(store, unit.as_deref(), units, &params, &Campaign::default())
         })
         .await?;
     Ok((

@@ -550,7 +550,7 @@ pub(crate) async fn page(
 ) -> Result<Response, WebError> {
     let dir = directory(&state).await?;
     let page = state
-        .with_records(move |r| build_page(r.store(), &viewer, &dir, &id, notice(&q), None))
+        .with_record_reader(move |store| build_page(store, &viewer, &dir, &id, notice(&q), None))
         .await?;
     render(&page)
 }
@@ -788,7 +788,7 @@ pub(crate) async fn erase(
     let rid = id.clone();
     let v = viewer.clone();
     state
-        .with_records(move |r| scoped(r.store(), &v, &rid).map(|_| ()))
+        .with_record_reader(move |store| scoped(store, &v, &rid).map(|_| ()))
         .await?;
     let request = fieldledger_core::store::ErasureRequest {
         fields: Vec::new(),

@@ -17,7 +17,6 @@ use super::layout::{self, Layout, Opt, field_units, render, unit_label};
 use super::ledger::date;
 use super::session::Viewer;
 use crate::app::AppState;
-use crate::records::RecordStorage;
 use crate::reports::narrow;
 
 /// Query of the supervision page.
@@ -98,8 +97,7 @@ pub(crate) async fn page(
         Month::parse(m).map_err(|_| WebError::BadRequest(format!("月份：“{m}”不是 YYYY-MM")))?;
     }
     let (view, monthly) = state
-        .with_records(move |r| {
-            let store = r.store();
+        .with_record_reader(move |store| {
             let q = SupervisionQuery {
                 units: scope.clone(),
                 as_of,

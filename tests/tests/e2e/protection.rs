@@ -3,10 +3,10 @@
 //! audit log, HTTPS, and tokens kept out of the logs.
 
 use automerge::transaction::Transactable;
-use fieldledger_core::doc::ChangeNote;
 use fieldledger_core::doc::erase::{ERASED_MARK, MASK};
 use fieldledger_core::model::{Record, Role};
 use fieldledger_core::{Edit, Error, RecordKind, Store};
+use fieldledger_e2e::forge::raw_change;
 use fieldledger_e2e::http::{self, post_json};
 use fieldledger_e2e::{Device, Relay, RelayOptions};
 use serde_json::json;
@@ -274,27 +274,6 @@ fn erasure_reaches_the_relay_file_history_ledger_and_every_device() {
     assert_eq!(log.len(), 2);
     assert_eq!(log[0]["actor_login"], "boss");
     assert!(log[0]["detail"].as_str().unwrap().contains("本人书面申请"));
-}
-
-/// Writes a change straight into a record's document, past the typed API and its checks, as
-/// a hostile or broken app could (honest note: this device, this user).
-fn raw_change(store: &mut Store, id: &str, f: impl FnOnce(&mut automerge::AutoCommit)) {
-    let author = store.identity().unwrap().author.clone();
-    let mut doc = store.document(id).unwrap();
-    let before = doc.heads();
-    f(doc.automerge_mut());
-    doc.commit(
-        &ChangeNote {
-            user: author.user,
-            device: author.device,
-            fields: vec!["raw".into()],
-            action: None,
-        },
-        store.now_ms(),
-    )
-    .expect("the raw change changes something");
-    let bytes = doc.save_after(&before);
-    store.merge_remote(id, &bytes).unwrap();
 }
 
 /// The name and phone an erasure request is about, typed where they leak out of the record:
