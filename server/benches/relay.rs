@@ -108,6 +108,9 @@ impl Relay {
                 "0",
                 "--address-rate",
                 "0",
+                // Every simulated device connects from 127.0.0.1.
+                "--max-connections-per-address",
+                "4096",
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
