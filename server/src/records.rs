@@ -7,10 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use fieldledger_core::model::{Author, Role, unit::profile_id};
 use fieldledger_core::store::Identity;
-use fieldledger_core::sync::{
-    Peer, PushOutcome, RelayEvent, Scope, SyncRequest, SyncResponse, apply_pushes,
-    handle_request_with_events,
-};
+use fieldledger_core::sync::{Peer, PushOutcome, RelayEvent, Scope, SyncRequest, apply_pushes};
 use fieldledger_core::{Edit, RecordKind, Store};
 
 use crate::accounts::Principal;
@@ -20,15 +17,9 @@ pub type Result<T> = fieldledger_core::Result<T>;
 
 /// What the relay needs from its record storage.
 pub trait RecordStorage: Send + 'static {
-    /// Answers one sync round for `peer`: commits accepted pushes before answering. Also
-    /// returns what the audit log keeps of the round (sign-offs, unit moves, refusals).
-    fn sync(
-        &mut self,
-        peer: &Peer,
-        request: &SyncRequest,
-    ) -> Result<(SyncResponse, Vec<RelayEvent>)>;
-    /// The writing half of a sync round: checks and commits the pushes (see
-    /// [`fieldledger_core::sync::answer_reads`] for the rest, on a reader).
+    /// The writing half of a sync round: checks and commits the pushes, and returns what the
+    /// audit log keeps of them (sign-offs, unit moves, refusals); see
+    /// [`fieldledger_core::sync::answer_reads`] for the answer, read on a reader.
     fn apply_pushes(
         &mut self,
         peer: &Peer,
@@ -101,14 +92,6 @@ impl SqliteRecords {
 }
 
 impl RecordStorage for SqliteRecords {
-    fn sync(
-        &mut self,
-        peer: &Peer,
-        request: &SyncRequest,
-    ) -> Result<(SyncResponse, Vec<RelayEvent>)> {
-        handle_request_with_events(&mut self.store, peer, request)
-    }
-
     fn apply_pushes(
         &mut self,
         peer: &Peer,
