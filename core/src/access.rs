@@ -47,3 +47,9 @@ pub fn may_record_bureau_inspection(author: &Author) -> bool {
 pub fn may_verify_rectification(author: &Author) -> bool {
     author.role == Role::Office
 }
+
+/// Whether `author` submits (报送) the monthly report of `unit`: its head, or the office.
+/// Anyone of the unit may draft the report's texts.
+pub fn may_submit_monthly(author: &Author, unit: &str) -> bool {
+    author.role == Role::Office || (author.role == Role::UnitHead && author.unit == unit)
+}

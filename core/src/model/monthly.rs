@@ -66,14 +66,24 @@ pub fn report_id(unit: &str, month: &str) -> String {
 }
 
 impl MonthlyReport {
-    /// Checks the rules: the month is `YYYY-MM`.
+    /// Checks the rules: the month is `YYYY-MM`, and only the unit head or the office
+    /// submits (sets or changes 报送日期 / 报送人).
     pub fn check_rules(
-        _before: Option<&MonthlyReport>,
+        before: Option<&MonthlyReport>,
         after: &MonthlyReport,
-        _author: &Author,
+        author: &Author,
     ) -> Result<()> {
         if NaiveDate::parse_from_str(&format!("{}-01", after.month), "%Y-%m-%d").is_err() {
             return Err(Error::invalid("月份 (month)", "is not YYYY-MM"));
+        }
+        let submission_changed = match before {
+            Some(b) => b.submitted_on != after.submitted_on || b.submitted_by != after.submitted_by,
+            None => after.submitted_on.is_some() || after.submitted_by.is_some(),
+        };
+        if submission_changed && !crate::access::may_submit_monthly(author, &after.meta.unit) {
+            return Err(Error::PermissionDenied(
+                "only the unit head or the bureau office submits a unit's monthly report".into(),
+            ));
         }
         Ok(())
     }

@@ -838,6 +838,49 @@ impl Store {
         )
     }
 
+    /// Writes a unit's monthly report for `month` (`YYYY-MM`): creates the unit's one report
+    /// record of the month if missing, sets the texts given (活动经验做法, 存在问题) and, when
+    /// `submitted_on` is given, submits it (报送日期, 报送人: the unit head or the office).
+    /// Returns the report's id.
+    pub fn write_monthly(
+        &mut self,
+        unit: Option<&str>,
+        month: &str,
+        experience: Option<&str>,
+        problems: Option<&str>,
+        submitted_on: Option<chrono::NaiveDate>,
+    ) -> Result<String> {
+        let author = self.author()?;
+        let unit = unit.unwrap_or(&author.unit).to_owned();
+        let month = crate::report::Month::parse(month)?.to_string();
+        let id = model::monthly::report_id(&unit, &month);
+        let mut edits = Vec::new();
+        if let Some(t) = experience {
+            edits.push(Edit::text("experience", t));
+        }
+        if let Some(t) = problems {
+            edits.push(Edit::text("problems", t));
+        }
+        if let Some(d) = submitted_on {
+            edits.push(Edit::text("submitted_on", &d.to_string()));
+            let by = if author.name.is_empty() {
+                author.user.clone()
+            } else {
+                author.name.clone()
+            };
+            edits.push(Edit::set("submitted_by", FieldValue::Text(by)));
+        }
+        if self.contains(&id)? {
+            if !edits.is_empty() {
+                self.edit_with_action(&id, &edits, submitted_on.map(|_| "submit_monthly"))?;
+            }
+        } else {
+            edits.insert(0, Edit::text("month", &month));
+            self.create_with_id(&id, RecordKind::MonthlyReport, Some(&unit), &edits, None)?;
+        }
+        Ok(id)
+    }
+
     /// Moves a record to another unit: the bureau office only.
     pub fn move_to_unit(&mut self, id: &str, unit: &str) -> Result<()> {
         let author = self.author()?;
