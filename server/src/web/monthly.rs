@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use fieldledger_core::report::monthly::{MonthlyQuery, bureau_monthly, unit_monthly};
 use fieldledger_core::report::render::{Block, Document};
-use fieldledger_core::report::{Campaign, Month};
+use fieldledger_core::report::{Month, for_report};
 use serde::{Deserialize, Serialize};
 
 use super::charts::{Coverage, coverage_chart};
@@ -139,8 +139,7 @@ pub(crate) async fn page(
     let form = form.clean();
     let unit = form.unit(&viewer)?;
     let units = layout::units(&state).await?;
-    let campaign = Campaign::default();
-    let as_of = date("截至", &form.as_of)?.map(|d| campaign.end_of_day_ms(d));
+    let as_of_day = date("截至", &form.as_of)?;
     if let Some(m) = &form.month {
         Month::parse(m).map_err(|_| WebError::BadRequest(format!("月份：“{m}”不是 YYYY-MM")))?;
     }
@@ -149,6 +148,7 @@ pub(crate) async fn page(
     let all_units = field_units(&units);
     let (month, doc, coverage) = state
         .with_record_reader(move |store| {
+            let (campaign, as_of) = for_report(store, as_of_day)?;
             let month = asked_month.unwrap_or_else(|| {
                 Month::of(campaign.local_date(as_of.unwrap_or_else(|| store.now_ms()))).to_string()
             });
@@ -258,9 +258,7 @@ pub(crate) async fn download(
         as_of: form.as_of.clone(),
     };
     let r = state
-        .with_record_reader(move |store| {
-            render_monthly(store, unit.as_deref(), units, &params, &Campaign::default())
-        })
+        .with_record_reader(move |store| render_monthly(store, unit.as_deref(), units, &params))
         .await?;
     Ok((
         [

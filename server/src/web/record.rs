@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use fieldledger_core::doc::Conflict;
 use fieldledger_core::model::field::find_field;
 use fieldledger_core::model::{FieldSpec, FieldType, FieldValue, Record, RecordKind};
-use fieldledger_core::report::Campaign;
+use fieldledger_core::report::Calendar;
 use fieldledger_core::{Edit, Store};
 use serde::Deserialize;
 use serde_json::Value;
@@ -346,7 +346,7 @@ fn build_page(
     notice: Option<&'static str>,
     retry: Option<Retry>,
 ) -> Result<RecordPage, RelayError> {
-    let campaign = Campaign::default();
+    let campaign = Calendar::load(store, None)?.at(store.now_ms());
     let record = scoped(store, viewer, id)?;
     let meta = record.meta().clone();
     let kind = meta.kind;
