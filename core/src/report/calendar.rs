@@ -210,13 +210,19 @@ pub struct Calendar {
 }
 
 impl Calendar {
-    /// The campaigns of `store` (as they stood at `at_ms`, if given); campaign records with
-    /// incomplete dates are left out.
+    /// The campaigns of `store`: as they stood at `at_ms`, if given — a campaign set only
+    /// later (a deployment that starts mid-campaign) counts as it is now. Campaign records
+    /// with incomplete dates are left out.
     pub fn load(store: &Store, at_ms: Option<i64>) -> Result<Calendar> {
-        let records = match at_ms {
-            None => store.records(RecordKind::Campaign, None)?,
-            Some(at) => store.records_as_of(RecordKind::Campaign, None, at)?,
-        };
+        let mut records = store.records(RecordKind::Campaign, None)?;
+        if let Some(at) = at_ms {
+            let then = store.records_as_of(RecordKind::Campaign, None, at)?;
+            for r in &mut records {
+                if let Some(old) = then.iter().find(|o| o.meta().id == r.meta().id) {
+                    *r = old.clone();
+                }
+            }
+        }
         let campaigns = records
             .iter()
             .filter_map(|r| match r {

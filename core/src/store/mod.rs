@@ -145,8 +145,8 @@ pub struct Store {
 /// Who the users are: the relay knows (its accounts); a device does not. With a directory,
 /// the store refuses a person field that names no user by login (see [`Store::set_users`]).
 pub trait UserDirectory: Send + Sync {
-    /// Whether `login` is a user's login.
-    fn has_user(&self, login: &str) -> Result<bool>;
+    /// Whether `who` names a user, by login or by display name.
+    fn names_user(&self, who: &str) -> Result<bool>;
 }
 
 /// Whether a person field's value reads as a login (ASCII letters, digits, `.`, `_`, `-`)
@@ -647,9 +647,10 @@ impl Store {
         ))
     }
 
-    /// Checks person fields against `users` from now on: a petition case's 包案领导 must be a
-    /// user's login, and any person field whose new value reads as a login must name a user
-    /// (a name as the form writes it, 张三, stays free text).
+    /// Checks person fields against `users` from now on: a petition case's 包案领导 must name a
+    /// user (login or name: the leader receives and signs off the case), and any person field
+    /// whose new value reads as a login must name a user (a name as the form writes it, 张三,
+    /// stays free text).
     pub fn set_users(&mut self, users: Arc<dyn UserDirectory>) {
         self.users = Some(users);
     }
@@ -703,11 +704,11 @@ impl Store {
             if value.is_empty() || !(must_be_login || looks_like_login(value)) {
                 continue;
             }
-            if !looks_like_login(value) || !users.has_user(value)? {
+            if !users.names_user(value)? {
                 return Err(Error::invalid(
                     spec.name(),
                     if must_be_login {
-                        "must be a user's login: choose the case's leader from the users"
+                        "names no user: choose the case's leader from the users"
                     } else {
                         "names no user: choose a user, or write the person's name"
                     },

@@ -36,14 +36,14 @@ impl LoginDirectory {
 }
 
 impl UserDirectory for LoginDirectory {
-    fn has_user(&self, login: &str) -> fieldledger_core::Result<bool> {
+    fn names_user(&self, who: &str) -> fieldledger_core::Result<bool> {
         let conn = self
             .conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let found = conn
-            .prepare_cached("SELECT 1 FROM acct_users WHERE login = ?1")
-            .and_then(|mut s| s.query_row([login], |_| Ok(())).optional());
+            .prepare_cached("SELECT 1 FROM acct_users WHERE login = ?1 OR name = ?1 LIMIT 1")
+            .and_then(|mut s| s.query_row([who], |_| Ok(())).optional());
         match found {
             Ok(f) => Ok(f.is_some()),
             // No account tables yet: no users.
