@@ -42,11 +42,12 @@ pub fn snapshot(store: &Store) -> Snapshot {
     .expect("read snapshot")
 }
 
-/// The part of a snapshot that belongs to `unit`.
+/// The part of a snapshot a device of `unit` holds: the unit's documents and the bureau-wide
+/// ones every device receives (campaigns, the directory of users).
 pub fn of_unit(snapshot: &Snapshot, unit: &str) -> Snapshot {
     snapshot
         .iter()
-        .filter(|(_, d)| d.unit == unit)
+        .filter(|(_, d)| d.unit == unit || fieldledger_core::access::is_bureau_wide(&d.unit))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
