@@ -15,6 +15,7 @@ pub mod fields;
 pub mod records;
 pub mod store;
 pub mod sync;
+pub mod workflow;
 
 pub use error::{FfiError, Result};
 pub use export::LedgerFormat;
@@ -26,3 +27,6 @@ pub use records::{
 };
 pub use store::FieldStore;
 pub use sync::{SyncProgress, SyncProgressListener, SyncRejection, SyncReport};
+pub use workflow::{
+    InspectionRecord, MonthlyReportRecord, ProblemRecord, UnitProfileRecord, VisitTargetRecord,
+};

@@ -36,7 +36,11 @@ pub struct FieldStore {
 }
 
 impl FieldStore {
-    fn with<T>(&self, f: impl FnOnce(&mut Store) -> fieldledger_core::Result<T>) -> Result<T> {
+    /// Runs a core call on the locked store.
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> fieldledger_core::Result<T>,
+    ) -> Result<T> {
         Ok(f(&mut lock(&self.store))?)
     }
 
@@ -434,6 +438,8 @@ impl FieldStore {
     /// Resolves a conflict by keeping the value at `index` of the conflict's values.
     pub fn resolve_conflict_keep(&self, id: String, field: String, index: u32) -> Result<()> {
         let mut s = lock(&self.store);
+        // Keys or form labels, spelled with keys as conflicts name fields.
+        let field = Self::kind_of(&s, &id)?.field_path(&field)?;
         let conflict = s
             .conflicts(&id)?
             .into_iter()

@@ -9,7 +9,8 @@ use fieldledger_core::Store;
 use fieldledger_core::report::Campaign;
 use fieldledger_core::report::supervision::{SupervisionQuery, supervision};
 use fieldledger_server::reports::{
-    AsOfParams, LedgerParams, MonthlyParams, narrow, render_ledger, render_monthly,
+    AsOfParams, LedgerParams, MonthlyParams, check_asked_unit, narrow, render_ledger,
+    render_monthly,
 };
 
 /// Reports to export.
@@ -52,21 +53,24 @@ pub fn run(
     let campaign = Campaign::default();
     match cmd {
         ExportCommand::Ledger { params, output } => {
+            check_asked_unit(store, allowed.as_deref(), params.unit.as_deref())?;
             let units = narrow(allowed, params.unit.as_deref())?;
             let r = render_ledger(store, units, &params, &campaign)?;
             std::fs::write(&output, &r.bytes)
                 .with_context(|| format!("writing {}", output.display()))?;
-            println!("wrote {} ({} bytes)", output.display(), r.bytes.len());
+            out!("wrote {} ({} bytes)", output.display(), r.bytes.len());
         }
         ExportCommand::Monthly { params, output } => {
+            check_asked_unit(store, allowed.as_deref(), params.unit.as_deref())?;
             let units = narrow(allowed, params.unit.as_deref())?;
             let unit = params.unit.clone().or(own_unit);
             let r = render_monthly(store, unit.as_deref(), units, &params, &campaign)?;
             std::fs::write(&output, &r.bytes)
                 .with_context(|| format!("writing {}", output.display()))?;
-            println!("wrote {} ({} bytes)", output.display(), r.bytes.len());
+            out!("wrote {} ({} bytes)", output.display(), r.bytes.len());
         }
         ExportCommand::Supervision { params, output } => {
+            check_asked_unit(store, allowed.as_deref(), params.unit.as_deref())?;
             let units = narrow(allowed, params.unit.as_deref())?;
             let as_of = params
                 .as_of
@@ -83,7 +87,7 @@ pub fn run(
                 Some(p) => {
                     std::fs::write(&p, json).with_context(|| format!("writing {}", p.display()))?
                 }
-                None => println!("{json}"),
+                None => out!("{json}"),
             }
         }
     }
