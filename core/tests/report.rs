@@ -1233,7 +1233,11 @@ fn open_conflicts_are_marked_in_csv_and_xlsx_until_resolved() {
     let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(xlsx)).unwrap();
     let sheet = wb.worksheet_range("统计表").unwrap();
     assert_eq!(cell(&sheet, 3, 1), "医患纠纷");
-    assert_eq!(cell(&sheet, 3, 10), people, "the XLSX cell is marked the same");
+    assert_eq!(
+        cell(&sheet, 3, 10),
+        people,
+        "the XLSX cell is marked the same"
+    );
 
     // As of a day before the conflict: nothing to mark.
     let before = LedgerQuery {

@@ -876,8 +876,8 @@ fn a_category_added_on_two_offline_devices_is_listed_once() {
     assert!(!a.add_category("WJK", "医疗卫生").unwrap());
     send(&b, &mut a, &profile_id("WJK"));
     // The document holds both additions; every read lists the category once.
-    let doc = serde_json::to_value(a.document(&profile_id("WJK")).unwrap().to_json().unwrap())
-        .unwrap();
+    let doc =
+        serde_json::to_value(a.document(&profile_id("WJK")).unwrap().to_json().unwrap()).unwrap();
     assert_eq!(doc["categories"].as_array().unwrap().len(), 2);
     assert_eq!(a.unit_profile("WJK").unwrap().categories, vec!["疫苗接种"]);
     let all = a.categories("WJK").unwrap();
@@ -916,7 +916,8 @@ fn staff_read_the_profile_but_only_the_head_keeps_it() {
         ],
     );
     assert!(matches!(again, Err(Error::RuleViolation(_))), "{again:?}");
-    head.set_visit_target_field("WJK", &t, "地点", "三村").unwrap();
+    head.set_visit_target_field("WJK", &t, "地点", "三村")
+        .unwrap();
     let p = head.unit_profile("WJK").unwrap();
     assert_eq!(p.visit_targets.len(), 1);
     assert_eq!(p.visit_targets[0].place.as_deref(), Some("三村"));
