@@ -152,6 +152,9 @@ enum InspectionCommand {
         /// Fields as FIELD=VALUE (key or form label).
         #[arg(long = "set", value_name = "FIELD=VALUE")]
         values: Vec<String>,
+        /// The unit inspected (the bureau office; default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
     },
     /// List inspections.
     List,
@@ -1013,13 +1016,10 @@ fn target_values(values: &[String]) -> anyhow::Result<Vec<(String, FieldValue)>>
 
 fn inspection(store: &mut Store, out: &Out, cmd: InspectionCommand) -> anyhow::Result<()> {
     let (id, problem, status) = match cmd {
-        InspectionCommand::Add { values } => {
-            return generic(
-                store,
-                out,
-                RecordKind::Inspection,
-                GenericCommand::Add { values },
-            );
+        InspectionCommand::Add { values, unit } => {
+            let kind = RecordKind::Inspection;
+            let id = store.create(kind, unit.as_deref(), &pairs(kind, &values)?)?;
+            return out.created(store, &id);
         }
         InspectionCommand::List => return list(store, out, RecordKind::Inspection),
         InspectionCommand::Common(c) => return common(store, out, c),
