@@ -439,7 +439,7 @@ impl FieldStore {
     pub fn resolve_conflict_keep(&self, id: String, field: String, index: u32) -> Result<()> {
         let mut s = lock(&self.store);
         // Keys or form labels, spelled with keys as conflicts name fields.
-        let field = Self::kind_of(&s, &id)?.field_path(&field)?;
+        let field = Self::kind_of(&s, &id)?.field_path(&field).unwrap_or(field);
         let conflict = s
             .conflicts(&id)?
             .into_iter()

@@ -913,7 +913,8 @@ impl Store {
     /// `field` is a path of keys or of form labels (`状态趋势`, `工作措施/ENTRY/内容`).
     pub fn resolve_conflict(&mut self, id: &str, field: &str, value: FieldValue) -> Result<()> {
         let kind = self.record(id)?.meta().kind;
-        let field = &kind.field_path(field)?;
+        // A path naming no field has no conflict either (NoConflict below).
+        let field = &kind.field_path(field).unwrap_or_else(|_| field.to_owned());
         let conflicts = self.conflicts(id)?;
         if !conflicts.iter().any(|c| c.field == *field) {
             return Err(Error::NoConflict(field.to_owned()));
