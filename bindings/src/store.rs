@@ -376,7 +376,11 @@ impl FieldStore {
     /// Disputes matching a query, in ledger order.
     pub fn disputes(&self, query: DisputeQuery) -> Result<Vec<DisputeRecord>> {
         let filter = dispute_filter(query)?;
-        let rows = self.with(|s| s.disputes(&filter))?;
+        // An unknown category is an error, not an empty list.
+        let rows = self.with(|s| {
+            fieldledger_core::report::check_filter(s, &filter)?;
+            s.disputes(&filter)
+        })?;
         Ok(rows.iter().map(Into::into).collect())
     }
 

@@ -164,6 +164,26 @@ impl From<&monthly::MonthlyReport> for MonthlyReportRecord {
 }
 
 impl FieldStore {
+    /// Writes the unit's monthly report (see `Store::write_monthly`).
+    fn write_monthly(
+        &self,
+        month: &str,
+        experience: Option<String>,
+        problems: Option<String>,
+        unit: Option<String>,
+        submitted_on: Option<chrono::NaiveDate>,
+    ) -> Result<String> {
+        self.with(|s| {
+            s.write_monthly(
+                unit.as_deref(),
+                month,
+                experience.as_deref(),
+                problems.as_deref(),
+                submitted_on,
+            )
+        })
+    }
+
     /// The acting user's unit, or `unit`.
     fn unit_or_own(&self, unit: Option<String>) -> Result<String> {
         match unit {
@@ -224,15 +244,7 @@ impl FieldStore {
         problems: Option<String>,
         unit: Option<String>,
     ) -> Result<String> {
-        self.with(|s| {
-            s.write_monthly(
-                unit.as_deref(),
-                &month,
-                experience.as_deref(),
-                problems.as_deref(),
-                None,
-            )
-        })
+        self.write_monthly(&month, experience, problems, unit, None)
     }
 
     /// Submits (报送) the unit's monthly report for `month` on `submitted_on` (`YYYY-MM-DD`),
@@ -246,15 +258,7 @@ impl FieldStore {
         unit: Option<String>,
     ) -> Result<String> {
         let day = model::field::parse_date("报送日期 (submitted_on)", &submitted_on)?;
-        self.with(|s| {
-            s.write_monthly(
-                unit.as_deref(),
-                &month,
-                experience.as_deref(),
-                problems.as_deref(),
-                Some(day),
-            )
-        })
+        self.write_monthly(&month, experience, problems, unit, Some(day))
     }
 
     /// The unit's monthly report record for `month`, if anyone wrote it yet.
