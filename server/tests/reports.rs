@@ -331,4 +331,11 @@ async fn unknown_filter_values_are_refused_not_read_as_all() {
     // A unit head asking for another unit is refused as out of scope, as before.
     let (status, _) = get(&f, &f.head_token, "/v1/reports/ledger?unit=NOPE").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Only the export that succeeded is in the audit log as an export.
+    let exports = f
+        .state
+        .with_accounts(|a| a.audit_page(Some("export.ledger"), None, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(exports.len(), 1, "{exports:?}");
 }
