@@ -472,7 +472,7 @@ pub(crate) fn fields_help(kind: RecordKind) -> String {
     let mut lists = Vec::new();
     for f in kind.fields() {
         out.push_str(&format!(
-            "  {:<26} {:<10} {}\n",
+            "  {:<24} {}: {}\n",
             f.key,
             f.label,
             type_help(f.ty)
@@ -488,7 +488,7 @@ pub(crate) fn fields_help(kind: RecordKind) -> String {
         ));
         for i in items {
             out.push_str(&format!(
-                "  {:<26} {:<10} {}\n",
+                "  {:<24} {}: {}\n",
                 i.key,
                 i.label,
                 type_help(i.ty)
