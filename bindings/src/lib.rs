@@ -16,6 +16,7 @@ pub mod people;
 pub mod records;
 pub mod store;
 pub mod sync;
+pub mod workflow;
 
 pub use error::{FfiError, Result};
 pub use export::{CampaignInfo, CampaignRoundInfo, LedgerFormat};
@@ -28,3 +29,6 @@ pub use records::{
 };
 pub use store::FieldStore;
 pub use sync::{SyncProgress, SyncProgressListener, SyncRejection, SyncReport};
+pub use workflow::{
+    InspectionRecord, MonthlyReportRecord, ProblemRecord, UnitProfileRecord, VisitTargetRecord,
+};

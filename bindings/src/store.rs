@@ -36,6 +36,7 @@ pub struct FieldStore {
 }
 
 impl FieldStore {
+    /// Runs a core call on the locked store.
     pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&mut Store) -> fieldledger_core::Result<T>,
@@ -375,7 +376,11 @@ impl FieldStore {
     /// Disputes matching a query, in ledger order.
     pub fn disputes(&self, query: DisputeQuery) -> Result<Vec<DisputeRecord>> {
         let filter = dispute_filter(query)?;
-        let rows = self.with(|s| s.disputes(&filter))?;
+        // An unknown category is an error, not an empty list.
+        let rows = self.with(|s| {
+            fieldledger_core::report::check_filter(s, &filter)?;
+            s.disputes(&filter)
+        })?;
         Ok(rows.iter().map(Into::into).collect())
     }
 
@@ -437,6 +442,8 @@ impl FieldStore {
     /// Resolves a conflict by keeping the value at `index` of the conflict's values.
     pub fn resolve_conflict_keep(&self, id: String, field: String, index: u32) -> Result<()> {
         let mut s = lock(&self.store);
+        // Keys or form labels, spelled with keys as conflicts name fields.
+        let field = Self::kind_of(&s, &id)?.field_path(&field).unwrap_or(field);
         let conflict = s
             .conflicts(&id)?
             .into_iter()

@@ -1188,3 +1188,148 @@ fn ledger_xlsx_holds_formula_like_texts_as_text() {
         formulas.used_cells().collect::<Vec<_>>()
     );
 }
+
+/// The ledger row of a dispute in CSV rows (header first).
+fn csv_row_of<'a>(rows: &'a [csv::StringRecord], name: &str) -> &'a csv::StringRecord {
+    rows.iter()
+        .find(|r| r.get(1) == Some(name))
+        .unwrap_or_else(|| panic!("no row {name}"))
+}
+
+#[test]
+fn open_conflicts_are_marked_in_csv_and_xlsx_until_resolved() {
+    let mut fx = fixture();
+    let zyy = LedgerQuery {
+        filter: DisputeFilter {
+            units: Some(vec!["ZYY".into()]),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let c = Campaign::plan(2019);
+    let csv = export_ledger(&fx.store, &zyy, LedgerFormat::Csv, &c).unwrap();
+    let rows = csv_rows(&csv);
+    let row = csv_row_of(&rows, "医患纠纷");
+    // 所涉人数 holds 5 and 8: the default value, marked; other cells unmarked.
+    let people = row.get(10).unwrap();
+    assert!(
+        people == format!("{}5", ledger::PENDING_MARK)
+            || people == format!("{}8", ledger::PENDING_MARK),
+        "{people}"
+    );
+    assert_eq!(row.get(2), Some("医疗卫生"));
+    assert_eq!(
+        csv_text(&csv).matches(ledger::PENDING_MARK).count(),
+        1,
+        "only the conflicted cell is marked"
+    );
+    // The same bytes twice (deterministic).
+    assert_eq!(
+        csv,
+        export_ledger(&fx.store, &zyy, LedgerFormat::Csv, &c).unwrap()
+    );
+
+    let xlsx = export_ledger(&fx.store, &zyy, LedgerFormat::Xlsx, &c).unwrap();
+    let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(xlsx)).unwrap();
+    let sheet = wb.worksheet_range("统计表").unwrap();
+    assert_eq!(cell(&sheet, 3, 1), "医患纠纷");
+    assert_eq!(
+        cell(&sheet, 3, 10),
+        people,
+        "the XLSX cell is marked the same"
+    );
+
+    // As of a day before the conflict: nothing to mark.
+    let before = LedgerQuery {
+        as_of: Some(as_of("2019-10-06")),
+        ..zyy.clone()
+    };
+    let old = export_ledger(&fx.store, &before, LedgerFormat::Csv, &c).unwrap();
+    assert!(!csv_text(&old).contains(ledger::PENDING_MARK));
+
+    // Resolved (by the field's label): no marker any more.
+    fx.at("2019-10-25");
+    fx.store
+        .resolve_conflict(&fx.zyy, "所涉人数", FieldValue::Int(8))
+        .unwrap();
+    let after = export_ledger(&fx.store, &zyy, LedgerFormat::Csv, &c).unwrap();
+    assert!(!csv_text(&after).contains(ledger::PENDING_MARK));
+    assert_eq!(csv_row_of(&csv_rows(&after), "医患纠纷").get(10), Some("8"));
+}
+
+#[test]
+fn a_past_month_is_reported_as_it_stood_at_its_end() {
+    let mut fx = fixture();
+    let c = Campaign::plan(2019);
+    let q = |as_of| MonthlyQuery {
+        unit: "WJK".into(),
+        month: "2019-10".into(),
+        as_of,
+    };
+    // In November the report of October is changed and a dispute found in October is entered.
+    fx.at("2019-11-05");
+    fx.store
+        .write_monthly(Some("WJK"), "2019-10", Some("十一月补写"), None, None)
+        .unwrap();
+    fx.store
+        .create(
+            RecordKind::Dispute,
+            Some("WJK"),
+            &[
+                Edit::text("name", "补录的纠纷"),
+                Edit::text("found_on", "2019-10-30"),
+            ],
+        )
+        .unwrap();
+    let by_default = unit_monthly(&fx.store, &q(None), &c).unwrap();
+    let at_end = unit_monthly(&fx.store, &q(Some(as_of("2019-10-31"))), &c).unwrap();
+    assert_eq!(by_default, at_end);
+    assert_eq!(by_default.as_of, Some(date("2019-10-31")));
+    assert!(by_default.experience.starts_with("建立“周研判”机制"));
+    // Asked for now explicitly, the later state shows.
+    let now = unit_monthly(&fx.store, &q(Some(day_ms("2019-11-06"))), &c).unwrap();
+    assert_eq!(now.experience, "十一月补写");
+    assert_eq!(
+        now.disputes_total.found,
+        by_default.disputes_total.found + 1
+    );
+    // The bureau view too: judged on 10-31, not on today.
+    let bureau = bureau_monthly(&fx.store, "2019-10", None, None, &c).unwrap();
+    assert_eq!(bureau.today, date("2019-10-31"));
+    // The current month is still computed now.
+    let current = unit_monthly(
+        &fx.store,
+        &MonthlyQuery {
+            unit: "WJK".into(),
+            month: "2019-11".into(),
+            as_of: None,
+        },
+        &c,
+    )
+    .unwrap();
+    assert_eq!(current.as_of, None);
+}
+
+#[test]
+fn unknown_filter_values_are_errors_not_all() {
+    use fieldledger_core::report::{check_filter, check_units};
+    let fx = fixture();
+    let s = &fx.store;
+    let f = |status: Option<&str>, category: Option<&str>, unit: Option<&str>| DisputeFilter {
+        status: status.map(str::to_owned),
+        category: category.map(str::to_owned),
+        units: unit.map(|u| vec![u.to_owned()]),
+        ..Default::default()
+    };
+    assert!(check_filter(s, &f(Some("open"), Some("医疗卫生"), Some("WJK"))).is_ok());
+    assert!(check_filter(s, &f(Some("resolved"), None, None)).is_ok());
+    let err = check_filter(s, &f(Some("closed"), None, None)).unwrap_err();
+    assert!(err.to_string().contains("open or resolved"), "{err}");
+    let err = check_filter(s, &f(None, Some("不存在的类型"), None)).unwrap_err();
+    assert!(
+        !err.to_string().contains("不存在的类型"),
+        "messages quote no value: {err}"
+    );
+    assert!(check_units(s, &["WJK".into(), "ZYY".into()]).is_ok());
+    assert!(check_units(s, &["NOPE".into()]).is_err());
+}

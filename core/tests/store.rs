@@ -843,3 +843,174 @@ fn refusal_messages_name_the_field_and_the_rule_but_never_the_value() {
         .to_string();
     assert!(!msg.contains("欧阳娜娜"), "{msg}");
 }
+
+/// A unit profile of WJK made by the office and sent to a unit head's and a staff member's
+/// stores.
+fn profile_on_devices() -> (Store, Store, Store) {
+    use fieldledger_core::model::unit::profile_id;
+    let mut office = memory_store("office", "JGB", Role::Office, "O1");
+    office
+        .create_with_id(
+            &profile_id("WJK"),
+            RecordKind::UnitProfile,
+            Some("WJK"),
+            &[Edit::text("unit_name", "疾控科")],
+            None,
+        )
+        .unwrap();
+    let mut head = memory_store("wangke", "WJK", Role::UnitHead, "D1");
+    let mut head2 = memory_store("wangke", "WJK", Role::UnitHead, "D2");
+    send(&office, &mut head, &profile_id("WJK"));
+    send(&office, &mut head2, &profile_id("WJK"));
+    (office, head, head2)
+}
+
+#[test]
+fn a_category_added_on_two_offline_devices_is_listed_once() {
+    use fieldledger_core::model::unit::profile_id;
+    let (_office, mut a, mut b) = profile_on_devices();
+    assert!(a.add_category("WJK", "疫苗接种").unwrap());
+    assert!(b.add_category("WJK", "疫苗接种").unwrap());
+    // Adding it again, or one of the form's 17, changes nothing.
+    assert!(!a.add_category("WJK", "疫苗接种").unwrap());
+    assert!(!a.add_category("WJK", "医疗卫生").unwrap());
+    send(&b, &mut a, &profile_id("WJK"));
+    // The document holds both additions; every read lists the category once.
+    let doc =
+        serde_json::to_value(a.document(&profile_id("WJK")).unwrap().to_json().unwrap()).unwrap();
+    assert_eq!(doc["categories"].as_array().unwrap().len(), 2);
+    assert_eq!(a.unit_profile("WJK").unwrap().categories, vec!["疫苗接种"]);
+    let all = a.categories("WJK").unwrap();
+    assert_eq!(all.iter().filter(|c| *c == "疫苗接种").count(), 1);
+    assert_eq!(all.len(), 18);
+    // Removing it removes both copies.
+    assert!(a.remove_category("WJK", "疫苗接种").unwrap());
+    assert!(a.unit_profile("WJK").unwrap().categories.is_empty());
+    assert!(!a.remove_category("WJK", "医疗卫生").unwrap());
+}
+
+#[test]
+fn staff_read_the_profile_but_only_the_head_keeps_it() {
+    use fieldledger_core::model::unit::profile_id;
+    let (office, mut head, _) = profile_on_devices();
+    let mut staff = memory_store("li", "WJK", Role::Staff, "D3");
+    send(&office, &mut staff, &profile_id("WJK"));
+    assert!(matches!(
+        staff.add_category("WJK", "疫苗接种"),
+        Err(Error::PermissionDenied(_))
+    ));
+    let t = head
+        .add_visit_target(
+            "WJK",
+            &[
+                ("编号".into(), FieldValue::text("H01")),
+                ("name".into(), FieldValue::text("刘某户")),
+            ],
+        )
+        .unwrap();
+    let again = head.add_visit_target(
+        "WJK",
+        &[
+            ("code".into(), FieldValue::text("H01")),
+            ("name".into(), FieldValue::text("另一户")),
+        ],
+    );
+    assert!(matches!(again, Err(Error::RuleViolation(_))), "{again:?}");
+    head.set_visit_target_field("WJK", &t, "地点", "三村")
+        .unwrap();
+    let p = head.unit_profile("WJK").unwrap();
+    assert_eq!(p.visit_targets.len(), 1);
+    assert_eq!(p.visit_targets[0].place.as_deref(), Some("三村"));
+    send(&head, &mut staff, &profile_id("WJK"));
+    assert_eq!(staff.unit_profile("WJK").unwrap(), p);
+    assert!(matches!(
+        staff.set_visit_target_field("WJK", &t, "place", "四村"),
+        Err(Error::PermissionDenied(_))
+    ));
+}
+
+#[test]
+fn demand_and_rectification_steps_follow_their_rules() {
+    let mut staff = memory_store("li", "WJK", Role::Staff, "D3");
+    let v = staff
+        .create(
+            RecordKind::Visit,
+            None,
+            &[
+                Edit::text("visit_date", "2019-10-05"),
+                Edit::text("visited_name", "王某户"),
+                Edit::Append {
+                    list: "demands".into(),
+                    values: vec![("content".into(), FieldValue::text("路灯不亮"))],
+                },
+            ],
+        )
+        .unwrap();
+    let Record::Visit(visit) = staff.record(&v).unwrap() else {
+        panic!("a visit")
+    };
+    let d = visit.demands[0].id.clone();
+    staff.set_demand_status(&v, &d, "办理中", None).unwrap();
+    // 已解释答复 needs the response; with it, one change moves it.
+    assert!(matches!(
+        staff.set_demand_status(&v, &d, "已解释答复", None),
+        Err(Error::RuleViolation(_))
+    ));
+    staff
+        .set_demand_status(&v, &d, "answered", Some("已向群众解释政策"))
+        .unwrap();
+    assert!(matches!(
+        staff.set_demand_status(&v, &d, "recorded", None),
+        Err(Error::RuleViolation(_))
+    ));
+    let Record::Visit(visit) = staff.record(&v).unwrap() else {
+        panic!("a visit")
+    };
+    assert_eq!(visit.demands[0].response, "已向群众解释政策");
+
+    let i = staff
+        .create(
+            RecordKind::Inspection,
+            None,
+            &[
+                Edit::text("inspected_on", "2019-10-08"),
+                Edit::text("kind", "self_check"),
+                Edit::Append {
+                    list: "problems".into(),
+                    values: vec![("problem".into(), FieldValue::text("台账不全"))],
+                },
+            ],
+        )
+        .unwrap();
+    let Record::Inspection(insp) = staff.record(&i).unwrap() else {
+        panic!("an inspection")
+    };
+    let p = insp.problems[0].id.clone();
+    staff.set_rectification_status(&i, &p, "已整改").unwrap();
+    assert!(matches!(
+        staff.set_rectification_status(&i, &p, "verified"),
+        Err(Error::PermissionDenied(_))
+    ));
+    let mut office = memory_store("boss", "JGB", Role::Office, "O1");
+    send(&staff, &mut office, &i);
+    office.set_rectification_status(&i, &p, "verified").unwrap();
+}
+
+#[test]
+fn a_conflict_resolves_by_the_fields_label_as_by_its_key() {
+    let mut a = memory_store("zhang", "WJK", Role::Staff, "D1");
+    let mut b = memory_store("li", "WJK", Role::Staff, "D2");
+    let id = new_dispute(&mut a, "张某医疗纠纷");
+    send(&a, &mut b, &id);
+    a.edit(&id, &[Edit::text("trend", "stable")]).unwrap();
+    b.edit(&id, &[Edit::text("trend", "easing")]).unwrap();
+    send(&b, &mut a, &id);
+    assert_eq!(a.conflicts(&id).unwrap()[0].field, "trend");
+    a.resolve_conflict(&id, "状态趋势", FieldValue::text("easing"))
+        .unwrap();
+    assert!(a.conflicts(&id).unwrap().is_empty());
+    assert!(matches!(
+        a.resolve_conflict(&id, "状态趋势", FieldValue::text("easing")),
+        Err(Error::NoConflict(_))
+    ));
+}

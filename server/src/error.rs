@@ -78,8 +78,9 @@ pub enum RelayError {
     /// A bug or an unexpected state in the relay.
     #[error("internal error: {0}")]
     Internal(String),
-    /// An error from the record store (fieldledger-core).
-    #[error("{0}")]
+    /// An error from the record store (fieldledger-core); its message is the core's, once
+    /// (transparent, so an error chain does not print it twice).
+    #[error(transparent)]
     Core(#[from] fieldledger_core::Error),
 }
 

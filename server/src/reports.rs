@@ -11,7 +11,7 @@ use fieldledger_core::Store;
 use fieldledger_core::report::ledger::{LedgerFormat, LedgerQuery, export_ledger};
 use fieldledger_core::report::monthly::{MonthlyQuery, bureau_monthly, unit_monthly};
 use fieldledger_core::report::supervision::{SupervisionQuery, record_history, supervision};
-use fieldledger_core::report::{Campaign, for_report};
+use fieldledger_core::report::{Campaign, check_filter, check_units, for_report};
 use fieldledger_core::store::DisputeFilter;
 use serde::Deserialize;
 
@@ -23,7 +23,7 @@ use crate::error::{RelayError, Result};
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 pub struct LedgerParams {
     /// csv or xlsx.
-    #[arg(long, default_value = "csv")]
+    #[arg(long, default_value = "csv", value_parser = ["csv", "xlsx"])]
     #[serde(default)]
     pub format: Option<String>,
     /// Only this unit.
@@ -75,7 +75,8 @@ pub struct LedgerParams {
 /// Options of a monthly report.
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 pub struct MonthlyParams {
-    /// Month, YYYY-MM.
+    /// Month, YYYY-MM. A month already over is reported as it stood at its end unless
+    /// --as-of says otherwise.
     #[arg(long)]
     pub month: String,
     /// The unit (default: the caller's unit; the office without a unit gets the bureau view).
@@ -83,7 +84,7 @@ pub struct MonthlyParams {
     #[serde(default)]
     pub unit: Option<String>,
     /// md, html, xlsx or json.
-    #[arg(long, default_value = "md")]
+    #[arg(long, default_value = "md", value_parser = ["md", "markdown", "html", "xlsx", "json"])]
     #[serde(default)]
     pub format: Option<String>,
     /// As the records stood at the end of this day (YYYY-MM-DD).
@@ -134,6 +135,20 @@ pub fn narrow(allowed: Option<Vec<String>>, asked: Option<&str>) -> Result<Optio
     }
 }
 
+/// Checks a unit asked for by a caller who may read every unit (`allowed` none): it must be
+/// a unit of the store's records, so a mistyped unit is an error and not an empty report.
+/// (A caller limited to `allowed` units was already checked by [`narrow`].)
+pub fn check_asked_unit(
+    store: &Store,
+    allowed: Option<&[String]>,
+    asked: Option<&str>,
+) -> Result<()> {
+    match (allowed, asked) {
+        (None, Some(u)) => Ok(check_units(store, &[u.to_owned()])?),
+        _ => Ok(()),
+    }
+}
+
 /// A rendered report: bytes, content type and a file name.
 pub struct Rendered {
     /// The file's bytes.
@@ -166,6 +181,7 @@ pub fn render_ledger(
         found_to: date("found_to", &p.found_to)?,
         overdue_on: None,
     };
+    check_filter(store, &filter)?;
     let consolidated = p.consolidated || units.as_ref().is_none_or(|u| u.len() > 1);
     let q = LedgerQuery {
         filter,
@@ -290,15 +306,27 @@ async fn ledger(
     principal: Principal,
     Query(p): Query<LedgerParams>,
 ) -> Result<Response> {
-    let units = narrow(allowed(&principal), p.unit.as_deref())?;
+    let scope = allowed(&principal);
+    let units = narrow(scope.clone(), p.unit.as_deref())?;
     let detail = crate::protection::ledger_export_detail(
         p.format.as_deref(),
         units.as_deref(),
         &format!("from device {}", principal.device_code),
     );
     let r = state
-        .with_record_reader(move |store| render_ledger(store, units, &p))
-        .await?;
+        .with_record_reader(move |store| {
+            check_asked_unit(store, scope.as_deref(), p.unit.as_deref())?;
+            render_ledger(store, units, &p)
+        })
+        .await;
+    let r = match r {
+        Ok(r) => r,
+        Err(err) => {
+            // Not an export: nothing left the relay. Logged as the failure it is.
+            tracing::warn!(user = %principal.user_login, code = err.code(), "ledger export failed");
+            return Err(err);
+        }
+    };
     crate::protection::log_export(&state, &principal.user_login, "export.ledger", detail).await;
     Ok(download(r))
 }
@@ -308,14 +336,18 @@ async fn monthly(
     principal: Principal,
     Query(p): Query<MonthlyParams>,
 ) -> Result<Response> {
-    let units = narrow(allowed(&principal), p.unit.as_deref())?;
+    let scope = allowed(&principal);
+    let units = narrow(scope.clone(), p.unit.as_deref())?;
     let unit = match (&units, p.unit.clone()) {
         (_, Some(u)) => Some(u),
         (Some(u), None) => u.first().cloned(),
         (None, None) => None,
     };
     let r = state
-        .with_record_reader(move |store| render_monthly(store, unit.as_deref(), units, &p))
+        .with_record_reader(move |store| {
+            check_asked_unit(store, scope.as_deref(), p.unit.as_deref())?;
+            render_monthly(store, unit.as_deref(), units, &p)
+        })
         .await?;
     Ok(download(r))
 }
@@ -325,9 +357,11 @@ async fn supervision_view(
     principal: Principal,
     Query(p): Query<AsOfParams>,
 ) -> Result<Response> {
-    let units = narrow(allowed(&principal), p.unit.as_deref())?;
+    let scope = allowed(&principal);
+    let units = narrow(scope.clone(), p.unit.as_deref())?;
     let v = state
         .with_record_reader(move |store| {
+            check_asked_unit(store, scope.as_deref(), p.unit.as_deref())?;
             let (campaign, as_of) = report_campaign(store, &p.as_of)?;
             Ok(supervision(
                 store,

@@ -197,6 +197,8 @@ async fn records_and_history_are_scoped() {
 #[tokio::test]
 async fn monthly_and_supervision_views() {
     let f = fixture().await;
+    // The fixture's records are written now (by the real clock): a report of 2019-10 sees
+    // them only as of a later day; by default a past month is reported as of its end.
     let (status, body) = get(
         &f,
         &f.head_token,
@@ -205,11 +207,23 @@ async fn monthly_and_supervision_views() {
     .await;
     assert_eq!(status, StatusCode::OK);
     let md = String::from_utf8(body).unwrap();
+    assert!(
+        md.contains("截至：2019-10-31") && !md.contains("疾控科"),
+        "{md}"
+    );
+    let (status, body) = get(
+        &f,
+        &f.head_token,
+        "/v1/reports/monthly?month=2019-10&format=md&as_of=2099-12-31",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let md = String::from_utf8(body).unwrap();
     assert!(md.contains("疾控科") && md.contains("2019"), "{md}");
     let (status, body) = get(
         &f,
         &f.office_token,
-        "/v1/reports/monthly?month=2019-10&format=json",
+        "/v1/reports/monthly?month=2019-10&format=json&as_of=2099-12-31",
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -284,4 +298,44 @@ async fn the_ledger_download_neutralises_formulas_in_csv_and_keeps_them_text_in_
     );
     let formulas = wb.worksheet_formula(&sheet).unwrap();
     assert!(formulas.used_cells().all(|(_, _, f)| f.is_empty()));
+}
+
+#[tokio::test]
+async fn unknown_filter_values_are_refused_not_read_as_all() {
+    let f = fixture().await;
+    for uri in [
+        "/v1/reports/ledger?status=closed",
+        "/v1/reports/ledger?unit=NOPE",
+        "/v1/reports/ledger?category=%E4%B8%8D%E5%AD%98%E5%9C%A8",
+        "/v1/reports/monthly?month=2019-10&unit=NOPE",
+        "/v1/supervision?unit=NOPE",
+    ] {
+        let (status, body) = get(&f, &f.office_token, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let message = v["message"].as_str().unwrap();
+        assert!(
+            !message.contains("NOPE") && !message.contains("不存在"),
+            "{uri}: the message quotes the value: {message}"
+        );
+    }
+    // Known values still select.
+    let (status, body) = get(
+        &f,
+        &f.office_token,
+        "/v1/reports/ledger?status=open&unit=JKK&category=%E5%8C%BB%E7%96%97%E5%8D%AB%E7%94%9F",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(body).unwrap().contains("监督所的纠纷"));
+    // A unit head asking for another unit is refused as out of scope, as before.
+    let (status, _) = get(&f, &f.head_token, "/v1/reports/ledger?unit=NOPE").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Only the export that succeeded is in the audit log as an export.
+    let exports = f
+        .state
+        .with_accounts(|a| a.audit_page(Some("export.ledger"), None, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(exports.len(), 1, "{exports:?}");
 }

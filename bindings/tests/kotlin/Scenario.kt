@@ -181,6 +181,26 @@ fun scenario() {
         check(h.map { it.hash }.toSet() == b.history(dispute).map { it.hash }.toSet()) { "same changes" }
     }
 
+    step("workflow steps: demand status, monthly report, unit profile") {
+        val demand = a.visit(visit).demands.single().id
+        a.setDemandStatus(visit, demand, "办理中", null)
+        raises<FfiException.NotAllowed> { a.setDemandStatus(visit, demand, "已解释答复", null) }
+        a.setDemandStatus(visit, demand, "answered", "已解释维修安排")
+        check(a.visit(visit).demands.single().status == "answered") { "${a.visit(visit)}" }
+        raises<FfiException.PermissionDenied> { b.submitMonthly("2019-10", "经验", null, "2019-10-21", null) }
+        b.draftMonthly("2019-10", "建立周研判机制", null, null)
+        b.sync(null); a.sync(null)
+        a.submitMonthly("2019-10", null, "台账不规范", "2019-10-21", null)
+        val r = a.monthlyReport("2019-10", null)
+        check(r?.experience == "建立周研判机制" && r.submittedOn == "2019-10-21") { "$r" }
+        check(a.addCategory("疫苗接种", null) && !a.addCategory("疫苗接种", null)) { "added once" }
+        raises<FfiException.PermissionDenied> { b.addCategory("其他", null) }
+        a.addVisitTarget(pairs("编号" to "H01", "走访对象" to "刘某某户"), null)
+        a.sync(null); b.sync(null)
+        val p = b.unitProfile(null)
+        check(p.categories == listOf("疫苗接种") && p.visitTargets.single().code == "H01") { "$p" }
+    }
+
     step("several threads at once (and a sync running)") {
         val before = a.list(RecordKind.DISPUTE, null).size
         val errors = Collections.synchronizedList(mutableListOf<Throwable>())

@@ -315,6 +315,64 @@ def history(a, b, ids):
     assert h[1].deps, "every change after the first follows another"
 
 
+@step("workflow steps: demand status, rectification, monthly report, unit profile")
+def workflow_steps(a, b, ids):
+    # A demand moves 已登记 → 办理中 → 已解释答复 with its response; never backwards.
+    v = ids["visit"]
+    dem = a.visit(v).demands[0].id
+    a.set_demand_status(v, dem, "办理中", None)
+    raises(FfiError.NotAllowed, a.set_demand_status, v, dem, "已解释答复", None)
+    a.set_demand_status(v, dem, "answered", "已向群众解释维修安排")
+    raises(FfiError.NotAllowed, a.set_demand_status, v, dem, "recorded", None)
+    d = a.visit(v).demands[0]
+    assert d.status == "answered" and d.response == "已向群众解释维修安排", d
+
+    # A self-check's problem: staff mark it rectified; only the bureau office verifies.
+    i = b.create_record(
+        RecordKind.INSPECTION, None, pairs(inspected_on="2019-10-20", kind="自查")
+    )
+    p = b.append_entry(i, "问题清单", pairs(problem="台账不全", status="待整改"))
+    b.mark_rectified(i, p)
+    raises(FfiError.PermissionDenied, b.verify_rectification, i, p)
+    insp = b.inspection(i)
+    assert [(x.id, x.status) for x in insp.problems] == [(p, "rectified")], insp
+    assert insp.kind == "self_check"
+
+    # The monthly report: staff draft it, only the unit head submits it.
+    mid = b.draft_monthly("2019-10", "建立周研判机制", None, None)
+    raises(FfiError.PermissionDenied, b.submit_monthly, "2019-10", None, None, "2019-10-21", None)
+    assert b.monthly_report("2019-10", None).submitted_on is None
+    b.sync(None)
+    a.sync(None)
+    assert a.submit_monthly("2019-10", None, "走访台账不规范", "2019-10-21", None) == mid
+    r = a.monthly_report("2019-10", None)
+    assert r.experience == "建立周研判机制" and r.problems == "走访台账不规范", r
+    assert r.submitted_on == "2019-10-21" and r.submitted_by == "张三", r
+    assert a.monthly_report("2019-09", None) is None
+
+    # The unit's own categories and visit targets: the head keeps them, staff read them.
+    assert a.unit_profile(None).categories == []
+    assert a.add_category("疫苗接种", None) is True
+    assert a.add_category("疫苗接种", None) is False
+    assert a.add_category("医疗卫生", None) is False
+    raises(FfiError.PermissionDenied, b.add_category, "其他", None)
+    t = a.add_visit_target(pairs(编号="H01", 走访对象="刘某某户"), None)
+    a.set_visit_target_field(t, "地点", "三村", None)
+    raises(FfiError.NotAllowed, a.add_visit_target, pairs(code="H01", name="另一户"), None)
+    a.sync(None)
+    b.sync(None)
+    prof = b.unit_profile(None)
+    assert prof.unit == "WJK" and prof.categories == ["疫苗接种"], prof
+    assert [(x.id, x.code, x.name, x.place) for x in prof.visit_targets] == [
+        (t, "H01", "刘某某户", "三村")
+    ], prof.visit_targets
+    assert b.categories(None).count("疫苗接种") == 1
+    raises(FfiError.PermissionDenied, b.set_visit_target_field, t, "place", "四村", None)
+    b.create_dispute(pairs(name="接种纠纷", category="疫苗接种"))
+    b.sync(None)
+    a.sync(None)
+
+
 @step("several threads at once (and a sync running)")
 def threads(a):
     errors = []
@@ -429,6 +487,7 @@ def main():
     b = device_b(a, ids)
     concurrent_edits(a, b, ids)
     history(a, b, ids)
+    workflow_steps(a, b, ids)
     threads(a)
     export(a, b)
     reopen(ids)

@@ -17,7 +17,7 @@ pub const FIELDS: &[FieldSpec] = &[
     },
     FieldSpec {
         key: "experience",
-        label: "经验做法",
+        label: "活动经验做法",
         ty: FieldType::LongText,
     },
     FieldSpec {
@@ -46,7 +46,7 @@ pub struct MonthlyReport {
     /// `YYYY-MM`.
     #[serde(default)]
     pub month: String,
-    /// 经验做法.
+    /// 活动经验做法.
     #[serde(default)]
     pub experience: String,
     /// 存在问题.

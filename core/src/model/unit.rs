@@ -75,8 +75,9 @@ pub struct UnitProfile {
     /// Unit name.
     #[serde(default)]
     pub unit_name: String,
-    /// Categories the unit added (可自行添加).
-    #[serde(default)]
+    /// Categories the unit added (可自行添加): a set, in the order first added (the same
+    /// category added on two offline devices is listed once).
+    #[serde(default, deserialize_with = "distinct_names")]
     pub categories: Vec<String>,
     /// Visit targets.
     #[serde(default)]
@@ -86,4 +87,15 @@ pub struct UnitProfile {
 /// The id of a unit's profile document: derived from the unit code so every device finds it.
 pub fn profile_id(unit: &str) -> String {
     format!("unit-{unit}")
+}
+
+/// Reads a list of names keeping each name once, at its first place.
+fn distinct_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let mut out: Vec<String> = Vec::new();
+    for name in Vec::<String>::deserialize(d)? {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
 }

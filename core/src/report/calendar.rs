@@ -279,3 +279,9 @@ pub fn for_report(store: &Store, as_of: Option<NaiveDate>) -> Result<(Campaign, 
         }
     }
 }
+
+/// Today's local date, in the time zone of the campaign in force now.
+pub fn local_today(store: &Store) -> Result<NaiveDate> {
+    let now = store.now_ms();
+    Ok(Calendar::load(store, None)?.at(now).local_date(now))
+}

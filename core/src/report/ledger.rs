@@ -10,7 +10,7 @@
 //! XLSX adds, after the consolidated sheet 汇总, one sheet per unit laid out exactly as the form
 //! with 序号 restarting at 1 and the unit named in the line under the title.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use chrono::NaiveDate;
@@ -85,9 +85,50 @@ pub struct LedgerOptions {
     /// The as-of moment (ms): the XLSX creation time, so the same ledger gives the same bytes.
     #[serde(default)]
     pub at_ms: Option<i64>,
+    /// Disputes with open conflicts (by id): the keys of the fields in conflict (a list
+    /// entry's field counts for its list). Their cells are marked [`PENDING_MARK`].
+    #[serde(default)]
+    pub conflicts: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// Put before a cell whose field holds concurrent values nobody has decided between yet: the
+/// cell shows the value shown by default, marked so that nobody takes it as settled.
+pub const PENDING_MARK: &str = "〔待裁决〕";
+
+/// The field keys behind each of the 15 columns (序号 has none).
+const COLUMN_FIELDS: [&[&str]; 15] = [
+    &[],
+    &["name"],
+    &["category"],
+    &["situation"],
+    &["measures"],
+    &["difficulties"],
+    &["trend", "resolving_soon"],
+    &["leader"],
+    &["responsible"],
+    &["remarks"],
+    &["people_involved"],
+    &["is_major"],
+    &["is_group"],
+    &["is_cross_region"],
+    &["is_legacy"],
+];
+
 impl LedgerOptions {
+    /// The 15 cells of a dispute's row ([`row_cells`]), each cell of a field in open
+    /// conflict marked [`PENDING_MARK`].
+    pub fn cells(&self, seq: usize, d: &Dispute) -> [String; 15] {
+        let mut cells = row_cells(seq, d);
+        if let Some(fields) = self.conflicts.get(&d.meta.id) {
+            for (cell, keys) in cells.iter_mut().zip(COLUMN_FIELDS) {
+                if keys.iter().any(|k| fields.contains(*k)) {
+                    cell.insert_str(0, PENDING_MARK);
+                }
+            }
+        }
+        cells
+    }
+
     fn unit_name<'a>(&'a self, code: &'a str) -> &'a str {
         self.unit_names
             .get(code)
@@ -146,6 +187,7 @@ impl Ledger {
         let snap = Snapshot::new(store, q.as_of, campaign);
         let rows = snap.disputes(&q.filter)?;
         let unit_names = snap.unit_names(q.filter.units.as_deref())?;
+        let conflicts = open_conflicts(store, &rows, q)?;
         Ok(Ledger {
             rows,
             options: LedgerOptions {
@@ -153,6 +195,7 @@ impl Ledger {
                 unit_names,
                 as_of: snap.as_of_date(),
                 at_ms: q.as_of,
+                conflicts,
             },
         })
     }
@@ -166,6 +209,41 @@ impl Ledger {
     pub fn xlsx(&self) -> Result<Vec<u8>> {
         ledger_xlsx(&self.rows, &self.options)
     }
+}
+
+/// The fields in open conflict of the ledger's disputes, as they stood at the query's moment.
+fn open_conflicts(
+    store: &Store,
+    rows: &[Dispute],
+    q: &LedgerQuery,
+) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let in_ledger: BTreeSet<&str> = rows.iter().map(|d| d.meta.id.as_str()).collect();
+    let units = q.filter.units.as_deref();
+    let found: Vec<(String, Vec<crate::doc::Conflict>)> = match q.as_of {
+        None => store
+            .records_with_conflicts(units)?
+            .into_iter()
+            .filter(|r| in_ledger.contains(r.id.as_str()))
+            .map(|r| Ok((r.id.clone(), store.conflicts(&r.id)?)))
+            .collect::<Result<_>>()?,
+        Some(at) => store
+            .records_with_conflicts_as_of(crate::model::RecordKind::Dispute, units, at)?
+            .into_iter()
+            .filter(|(r, _)| in_ledger.contains(r.meta().id.as_str()))
+            .map(|(r, c)| (r.meta().id.clone(), c))
+            .collect(),
+    };
+    Ok(found
+        .into_iter()
+        .filter(|(_, c)| !c.is_empty())
+        .map(|(id, c)| {
+            let keys = c
+                .iter()
+                .filter_map(|c| c.field.split('/').next().map(str::to_owned))
+                .collect();
+            (id, keys)
+        })
+        .collect())
 }
 
 /// Reads and exports a ledger in one call (what the commands and the relay use).
@@ -306,7 +384,7 @@ pub fn ledger_csv(rows: &[Dispute], o: &LedgerOptions) -> Result<Vec<u8>> {
         }
         w.write_record(&headers)?;
         for (i, d) in rows.iter().enumerate() {
-            let cells = row_cells(i + 1, d);
+            let cells = o.cells(i + 1, d);
             let unit = o.consolidated.then(|| o.unit_name(&d.meta.unit));
             w.write_record(
                 cells
@@ -449,7 +527,7 @@ fn write_ledger_sheet(
     }
     for (i, d) in rows.iter().enumerate() {
         let r = 3 + i as u32;
-        let cells = row_cells(i + 1, d);
+        let cells = o.cells(i + 1, d);
         for (c, v) in cells.iter().enumerate() {
             let f = if LONG.contains(&c) { &long } else { &cell };
             if NUMERIC.contains(&c) {

@@ -19,12 +19,12 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-pub use calendar::{Calendar, Campaign, ScreeningCadence, VisitRound, for_report};
+pub use calendar::{Calendar, Campaign, ScreeningCadence, VisitRound, for_report, local_today};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    Dispute, Inspection, MonthlyReport, PetitionCase, Record, RecordKind, RiskAssessment,
-    ScreeningRound, UnitProfile, Visit,
+    Dispute, FORM_CATEGORIES, Inspection, MonthlyReport, PetitionCase, Record, RecordKind,
+    RiskAssessment, ScreeningRound, UnitProfile, Visit,
 };
 use crate::store::{DisputeFilter, Store};
 
@@ -83,6 +83,21 @@ impl Month {
     /// Whether a date falls in this month.
     pub fn contains(self, d: NaiveDate) -> bool {
         Month::of(d) == self
+    }
+
+    /// The moment a report of this month is computed as of: `asked` when given; else, for a
+    /// month already over (by the store's clock), the end of its last day — so a past
+    /// month's report shows the month as it stood then, not today's state; else now (none).
+    pub fn report_as_of(
+        self,
+        store: &Store,
+        asked: Option<i64>,
+        campaign: &Campaign,
+    ) -> Option<i64> {
+        asked.or_else(|| {
+            (campaign.local_date(store.now_ms()) > self.last_day())
+                .then(|| campaign.end_of_day_ms(self.last_day()))
+        })
     }
 }
 
@@ -241,6 +256,69 @@ fn typed<T>(records: Vec<Record>, f: impl Fn(Record) -> Option<T>) -> Result<Vec
 /// 是 / 否 for a yes/no field; an unanswered flag counts as 否, as the ledger filters do.
 pub fn yes_no(v: Option<bool>) -> &'static str {
     if v.unwrap_or(false) { "是" } else { "否" }
+}
+
+/// Units this store holds records of (every unit with a profile, and any other unit a record
+/// is in), sorted.
+pub fn known_units(store: &Store) -> Result<Vec<String>> {
+    let mut stmt = store
+        .connection()
+        .prepare_cached("SELECT DISTINCT unit FROM records ORDER BY unit")?;
+    let units = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(units)
+}
+
+/// Checks that every unit asked for is one this store knows ([`known_units`]): an unknown
+/// unit is an error, not an empty report.
+pub fn check_units(store: &Store, units: &[String]) -> Result<()> {
+    let known = known_units(store)?;
+    if units.iter().all(|u| known.contains(u)) {
+        Ok(())
+    } else {
+        Err(Error::invalid("unit", "is not a unit of these records"))
+    }
+}
+
+/// Checks a dispute filter's values before a report uses it, so that a mistyped value is an
+/// error rather than silently "all" or "none": the status is `open` or `resolved`, and the
+/// category is one of the form's, one a unit in scope added, or one a dispute in scope has.
+pub fn check_filter(store: &Store, f: &DisputeFilter) -> Result<()> {
+    if let Some(s) = &f.status {
+        if s != "open" && s != "resolved" {
+            return Err(Error::invalid("status", "is not open or resolved"));
+        }
+    }
+    if let Some(c) = &f.category {
+        let units = match &f.units {
+            Some(u) => u.clone(),
+            None => known_units(store)?,
+        };
+        let mut known = false;
+        for u in &units {
+            known = known || store.categories(u)?.contains(c);
+        }
+        if !known && FORM_CATEGORIES.contains(&c.as_str()) {
+            known = true;
+        }
+        if !known {
+            let mut stmt = store
+                .connection()
+                .prepare_cached("SELECT unit FROM dispute_index WHERE category = ?1")?;
+            let used: Vec<String> = stmt
+                .query_map([c], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            known = used.iter().any(|u| units.contains(u));
+        }
+        if !known {
+            return Err(Error::invalid(
+                "类型 (category)",
+                "is not a category of these units",
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

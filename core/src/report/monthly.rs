@@ -216,7 +216,7 @@ pub struct UnitMonthly {
     pub not_to_proceed: Vec<String>,
     /// Screening per half-month of the month within the campaign.
     pub screening: Vec<HalfMonthScreening>,
-    /// 经验做法.
+    /// 活动经验做法.
     pub experience: String,
     /// 存在问题.
     pub problems: String,
@@ -275,7 +275,8 @@ fn counts(label: &str, ds: &[&Dispute], month: Month) -> DisputeCounts {
 /// Builds a unit's monthly report from a store.
 pub fn unit_monthly(store: &Store, q: &MonthlyQuery, campaign: &Campaign) -> Result<UnitMonthly> {
     let month = Month::parse(&q.month)?;
-    let snap = Snapshot::new(store, q.as_of, campaign);
+    let as_of = month.report_as_of(store, q.as_of, campaign);
+    let snap = Snapshot::new(store, as_of, campaign);
     let today = snap.today();
     let units = [q.unit.clone()];
     let units = Some(&units[..]);
@@ -485,7 +486,7 @@ pub fn unit_monthly(store: &Store, q: &MonthlyQuery, campaign: &Campaign) -> Res
         unit_name,
         month,
         as_of: snap.as_of_date(),
-        at_ms: q.as_of,
+        at_ms: as_of,
         today,
         rounds,
         demands_collected,
@@ -516,6 +517,7 @@ pub fn bureau_monthly(
     campaign: &Campaign,
 ) -> Result<BureauMonthly> {
     let month = Month::parse(month)?;
+    let as_of = month.report_as_of(store, as_of, campaign);
     let snap = Snapshot::new(store, as_of, campaign);
     let today = snap.today();
     let last_on_time = campaign.last_on_time_day(month);
@@ -726,7 +728,7 @@ impl UnitMonthly {
             );
         }
 
-        doc.heading(2, "六、经验做法");
+        doc.heading(2, "六、活动经验做法");
         doc.text(self.experience.clone());
         doc.heading(2, "七、存在问题");
         doc.text(self.problems.clone());

@@ -29,7 +29,7 @@ pub enum Block {
         /// Rows of cells (a cell may hold several lines).
         rows: Vec<Vec<String>>,
     },
-    /// Free text typed by people (经验做法…), kept with its line breaks.
+    /// Free text typed by people (活动经验做法…), kept with its line breaks.
     Text {
         /// Text; an empty text is shown as 无.
         text: String,

@@ -9,6 +9,7 @@ pub mod campaign;
 pub mod erase;
 mod index;
 pub mod schema;
+mod workflow;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -615,7 +616,12 @@ impl Store {
             .map(|s| (*s).to_owned())
             .collect();
         if let Ok(Record::UnitProfile(p)) = self.record(&model::unit::profile_id(unit)) {
-            out.extend(p.categories);
+            // A set: the same category added on two offline devices is listed once.
+            for c in p.categories {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
         }
         Ok(out)
     }
@@ -1126,9 +1132,13 @@ impl Store {
     }
 
     /// Resolves a conflict by choosing a value; the choice is an ordinary, recorded edit.
+    /// `field` is a path of keys or of form labels (`状态趋势`, `工作措施/ENTRY/内容`).
     pub fn resolve_conflict(&mut self, id: &str, field: &str, value: FieldValue) -> Result<()> {
+        let kind = self.record(id)?.meta().kind;
+        // A path naming no field has no conflict either (NoConflict below).
+        let field = &kind.field_path(field).unwrap_or_else(|_| field.to_owned());
         let conflicts = self.conflicts(id)?;
-        if !conflicts.iter().any(|c| c.field == field) {
+        if !conflicts.iter().any(|c| c.field == *field) {
             return Err(Error::NoConflict(field.to_owned()));
         }
         let parts: Vec<&str> = field.split('/').collect();

@@ -23,6 +23,9 @@ pub struct AdminArgs {
     /// Code of the bureau office unit, used when the database is new.
     #[arg(long, global = true, default_value = DEFAULT_OFFICE_CODE)]
     office_code: String,
+    /// Print JSON (lists, enrollment codes), before or after the subcommand.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -56,9 +59,6 @@ enum AdminCommand {
         /// Only actions starting with this (record., export., device., sync.refused).
         #[arg(long)]
         action: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Erase a person's data from a record and its history, on the relay and (at their next
     /// sync) on every device. The rest of the record and the ledger stay.
@@ -83,9 +83,6 @@ enum AdminCommand {
         /// Only rows older than this id (the last id of the previous page).
         #[arg(long)]
         before: Option<i64>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -99,11 +96,7 @@ enum UnitCommand {
         name: String,
     },
     /// List units.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,11 +116,7 @@ enum UserCommand {
         name: String,
     },
     /// List users.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
     /// Set a user's dashboard password, read as one line from standard input.
     SetPassword {
         /// Login of the user.
@@ -141,9 +130,6 @@ enum DeviceCommand {
     Enroll {
         /// Login of the user the device is for.
         login: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Revoke a device: its token stops working at once.
     Revoke {
@@ -151,11 +137,7 @@ enum DeviceCommand {
         device: String,
     },
     /// List devices.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
 }
 
 /// A page size the registry serves: 1 to [`MAX_PAGE`].
@@ -178,16 +160,29 @@ fn role_parser() -> impl TypedValueParser<Value = Role> {
     PossibleValuesParser::new(Role::ALL.map(Role::as_str)).try_map(|s| s.parse::<Role>())
 }
 
-/// Who the audit log names for changes made from this command line.
+/// Who the audit log names for changes made from this command line: `cli:` and the
+/// operating-system user running it (`$USER`, `$USERNAME`, else the user id's name).
 fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .or_else(os_user_name)
+        .unwrap_or_else(|| "unknown".into());
     format!("cli:{user}")
 }
 
+/// The name of the user the process runs as, from the user database (`id -un`), for when
+/// the environment names none (cron, systemd units, `env -i`).
+fn os_user_name() -> Option<String> {
+    let out = std::process::Command::new("id").arg("-un").output().ok()?;
+    let name = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !name.is_empty()).then_some(name)
+}
+
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -202,14 +197,15 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         );
     }
     let actor = cli_actor();
+    let json = args.json;
     match args.command {
         AdminCommand::Unit(UnitCommand::Add { code, name }) => {
             let unit = store.add_unit(&actor, &code, &name)?;
             let mut records = SqliteRecords::open(&args.db)?;
             records.ensure_unit_profile(&unit.code, &unit.name)?;
-            println!("Added unit {} {}", unit.code, unit.name);
+            out!("Added unit {} {}", unit.code, unit.name);
         }
-        AdminCommand::Unit(UnitCommand::List { json }) => {
+        AdminCommand::Unit(UnitCommand::List) => {
             let units = store.list_units()?;
             if json {
                 print_json(&units)?;
@@ -220,7 +216,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                     } else {
                         ""
                     };
-                    println!("{:<10} {}{office}", unit.code, unit.name);
+                    out!("{:<10} {}{office}", unit.code, unit.name);
                 }
             }
         }
@@ -241,20 +237,26 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             )?;
             // Every device learns of the user with its next sync.
             SqliteRecords::open(&args.db)?.set_directory(&known_users(&store)?)?;
-            println!(
+            out!(
                 "Added user {} ({}) in unit {} as {}",
-                user.login, user.name, user.unit, user.role
+                user.login,
+                user.name,
+                user.unit,
+                user.role
             );
         }
-        AdminCommand::User(UserCommand::List { json }) => {
+        AdminCommand::User(UserCommand::List) => {
             let users = store.list_users()?;
             if json {
                 print_json(&users)?;
             } else {
                 for user in users {
-                    println!(
+                    out!(
                         "{:<16} {:<10} {:<10} {}",
-                        user.login, user.unit, user.role, user.name
+                        user.login,
+                        user.unit,
+                        user.role,
+                        user.name
                     );
                 }
             }
@@ -267,27 +269,31 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
             store.set_password(&actor, &login, password)?;
-            println!("Password of {login} set");
+            out!("Password of {login} set");
         }
-        AdminCommand::Device(DeviceCommand::Enroll { login, json }) => {
+        AdminCommand::Device(DeviceCommand::Enroll { login }) => {
             let code = store.create_enrollment(Issuer::Admin(&actor), &login)?;
             if json {
                 print_json(&code)?;
             } else {
-                println!(
+                out!(
                     "Enrollment code for {}: {}\nUsable once, until {}.",
-                    code.user_login, code.code, code.expires_at
+                    code.user_login,
+                    code.code,
+                    code.expires_at
                 );
             }
         }
         AdminCommand::Device(DeviceCommand::Revoke { device }) => {
             let device = store.revoke_device(&actor, &device)?;
-            println!(
+            out!(
                 "Revoked device {} ({}) of {}",
-                device.code, device.id, device.user_login
+                device.code,
+                device.id,
+                device.user_login
             );
         }
-        AdminCommand::Device(DeviceCommand::List { json }) => {
+        AdminCommand::Device(DeviceCommand::List) => {
             let devices = store.list_devices()?;
             if json {
                 print_json(&devices)?;
@@ -297,7 +303,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                         Some(at) => format!("revoked {at}"),
                         None => format!("enrolled {}", d.enrolled_at),
                     };
-                    println!(
+                    out!(
                         "{:<6} {} {:<16} {:<10} {state} {}",
                         d.code,
                         d.id,
@@ -313,22 +319,32 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             let identity = office_identity(&cli_actor(), &cli_actor(), "cli", "CLI");
             records
                 .store()
-                .act_as(identity, |s| Ok(super::campaign::run(s, cmd)))??;
+                .act_as(identity, |s| Ok(super::campaign::run(s, cmd, json)))??;
         }
         AdminCommand::Export(cmd) => {
             let mut records = SqliteRecords::open(&args.db)?;
-            if let super::export::ExportCommand::Ledger { params, output } = &cmd {
-                store.log(
-                    &cli_actor(),
-                    "export.ledger",
-                    &ledger_export_detail(
+            let detail = match &cmd {
+                super::export::ExportCommand::Ledger { params, output } => {
+                    Some(ledger_export_detail(
                         params.format.as_deref(),
                         params.unit.as_ref().map(std::slice::from_ref),
                         &format!("to {}", output.display()),
-                    ),
-                )?;
+                    ))
+                }
+                _ => None,
+            };
+            // Logged once it is written: a failed export is no export, and is logged as the
+            // failure it is.
+            let done = super::export::run(records.store(), None, None, cmd);
+            if let Some(detail) = detail {
+                let action = if done.is_ok() {
+                    "export.ledger"
+                } else {
+                    "export.ledger_failed"
+                };
+                store.log(&actor, action, &detail)?;
             }
-            super::export::run(records.store(), None, None, cmd)?;
+            done?;
         }
         AdminCommand::Erase {
             id,
@@ -342,7 +358,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 masks,
                 reason: reason.clone(),
             };
-            let identity = office_identity(&cli_actor(), &cli_actor(), "cli", "CLI");
+            let identity = office_identity(&actor, &actor, "cli", "CLI");
             let (out, terms) = records.store().act_as(identity, |s| {
                 let terms = s.erasure_terms(&id, &request)?;
                 Ok((s.erase_personal_data(&id, &request)?, terms))
@@ -351,9 +367,8 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 &out,
                 &fieldledger_server::accounts::mask_terms(&reason, &terms),
             );
-            let cleared =
-                store.erase_mentions(&cli_actor(), &out.id, &out.number, &terms, &detail)?;
-            println!(
+            let cleared = store.erase_mentions(&actor, &out.id, &out.number, &terms, &detail)?;
+            out!(
                 "erased {} from {} ({} masked; also masked in {} lost-record report(s) and {} \
                  audit line(s)); devices replace their copies at their next sync",
                 out.fields.join(", "),
@@ -370,11 +385,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        AdminCommand::LostRecords {
-            limit,
-            before,
-            json,
-        } => {
+        AdminCommand::LostRecords { limit, before } => {
             let limit = page_limit(limit)?;
             let lost = store.lost_records_page(before, limit)?;
             let next = (lost.len() == limit)
@@ -384,7 +395,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 print_json(&lost)?;
             } else {
                 for r in lost {
-                    println!(
+                    out!(
                         "#{:<6} {} {:<24} {:<8} {} {} (device {} of {}{})",
                         r.id,
                         r.reported_at,
@@ -408,7 +419,6 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             limit,
             before,
             action,
-            json,
         } => {
             let limit = page_limit(limit)?;
             let entries = store.audit_page(action.as_deref(), before, limit)?;
@@ -419,9 +429,13 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 print_json(&entries)?;
             } else {
                 for e in entries {
-                    println!(
+                    out!(
                         "#{:<6} {} {:<20} {:<24} {}",
-                        e.id, e.at, e.actor_login, e.action, e.detail
+                        e.id,
+                        e.at,
+                        e.actor_login,
+                        e.action,
+                        e.detail
                     );
                 }
             }

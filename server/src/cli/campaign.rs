@@ -29,16 +29,9 @@ pub enum CampaignCommand {
     Set {
         /// The campaign file.
         file: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Every campaign with its dates.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List,
 }
 
 /// Reads a campaign file: dates may be TOML dates (`2026-10-01`) or strings.
@@ -77,14 +70,14 @@ fn campaign_json(c: &Campaign, today: chrono::NaiveDate) -> serde_json::Value {
     })
 }
 
-/// Runs a campaign command on the relay's record store, as the office.
-pub fn run(store: &mut Store, cmd: CampaignCommand) -> anyhow::Result<()> {
+/// Runs a campaign command on the relay's record store, as the office; `json`: print JSON.
+pub fn run(store: &mut Store, cmd: CampaignCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
-        CampaignCommand::Set { file, json } => {
+        CampaignCommand::Set { file } => {
             let plan = read_plan(&file)?;
             let set = store.set_campaign(&plan)?;
             if json {
-                println!(
+                out!(
                     "{}",
                     json!({"id": set.id, "created": set.created, "changed": set.changed})
                 );
@@ -94,10 +87,10 @@ pub fn run(store: &mut Store, cmd: CampaignCommand) -> anyhow::Result<()> {
                     (false, true) => "changed",
                     (false, false) => "unchanged",
                 };
-                println!("campaign {} {what} ({})", plan.name, set.id);
+                out!("campaign {} {what} ({})", plan.name, set.id);
             }
         }
-        CampaignCommand::List { json } => {
+        CampaignCommand::List => {
             let calendar = Calendar::load(store, None)?;
             let today = calendar.at(store.now_ms()).local_date(store.now_ms());
             if json {
@@ -106,9 +99,9 @@ pub fn run(store: &mut Store, cmd: CampaignCommand) -> anyhow::Result<()> {
                     .iter()
                     .map(|c| campaign_json(c, today))
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                out!("{}", serde_json::to_string_pretty(&list)?);
             } else if calendar.campaigns().is_empty() {
-                println!(
+                out!(
                     "no campaign set: reports use the plan's calendar of the year; set one with \
                      `fieldledger admin campaign set FILE`"
                 );
@@ -119,7 +112,7 @@ pub fn run(store: &mut Store, cmd: CampaignCommand) -> anyhow::Result<()> {
                         .iter()
                         .map(|r| format!("{} {} by {}", r.code, r.label, r.ends_on))
                         .collect();
-                    println!(
+                    out!(
                         "{}  {} – {}  {}  monthly before day {}  screening {}  rounds: {}{}",
                         c.name,
                         c.start,

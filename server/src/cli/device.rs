@@ -58,9 +58,17 @@ enum DeviceCommand {
     /// 排查: screening rounds.
     #[command(subcommand)]
     Screening(GenericCommand),
-    /// 督查 / 自查: inspections and self-checks.
+    /// 督查 / 自查: inspections and self-checks, and the rectification of their problems.
     #[command(subcommand)]
-    Inspection(GenericCommand),
+    Inspection(InspectionCommand),
+    /// 单位: this unit's own categories and visit targets (its head or the bureau office
+    /// changes them; everyone of the unit reads them).
+    #[command(subcommand)]
+    Unit(UnitCommand),
+    /// 月报: this unit's monthly report (drafted by anyone of the unit, submitted by its head
+    /// or the bureau office).
+    #[command(subcommand)]
+    Monthly(MonthlyCommand),
     /// Any record by id: show, set, history, conflicts, resolve.
     #[command(subcommand)]
     Record(CommonCommand),
@@ -135,6 +143,152 @@ enum GenericCommand {
     List,
     #[command(flatten)]
     Common(CommonCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum InspectionCommand {
+    /// Record an inspection (督查: the bureau office) or a self-check (自查: the unit).
+    Add {
+        /// Fields as FIELD=VALUE (key or form label).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        values: Vec<String>,
+        /// The unit inspected (the bureau office; default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// List inspections.
+    List,
+    /// Mark a problem rectified (已整改): the inspected unit.
+    Rectify {
+        /// Inspection id.
+        id: String,
+        /// Problem entry id (问题清单).
+        problem: String,
+    },
+    /// Verify a rectified problem (已验收): the bureau office only.
+    Verify {
+        /// Inspection id.
+        id: String,
+        /// Problem entry id (问题清单).
+        problem: String,
+    },
+    #[command(flatten)]
+    Common(CommonCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UnitCommand {
+    /// The unit's profile: name, own categories, visit targets.
+    Show {
+        /// Unit code (default: this device's unit; other units for the bureau office).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Dispute categories (类型): the form's 17 and the unit's own.
+    #[command(subcommand)]
+    Category(CategoryCommand),
+    /// Visit targets (走访对象名单) for coverage (走访全覆盖).
+    #[command(subcommand)]
+    Target(TargetCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CategoryCommand {
+    /// List the categories valid for the unit.
+    List {
+        /// Unit code (default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Add a category of the unit's own (可自行添加); one already there is not added again.
+    Add {
+        /// The category.
+        category: String,
+        /// Unit code (default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Remove a category of the unit's own (the form's 17 stay).
+    Remove {
+        /// The category.
+        category: String,
+        /// Unit code (default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TargetCommand {
+    /// List the unit's visit targets.
+    List {
+        /// Unit code (default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Add a visit target from FIELD=VALUE pairs (code and name required).
+    Add {
+        /// Fields as FIELD=VALUE (编号/code, 走访对象/name, 对象类型/kind, 地点/place).
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        values: Vec<String>,
+        /// Unit code (default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Change fields of a visit target.
+    Edit {
+        /// Target entry id (see `unit target list`).
+        target: String,
+        /// Fields as FIELD=VALUE.
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        values: Vec<String>,
+        /// Unit code (default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MonthlyCommand {
+    /// Write the month's texts without submitting (anyone of the unit).
+    Draft {
+        #[command(flatten)]
+        texts: MonthlyTexts,
+    },
+    /// Submit the month's report (报送), with its texts: the unit head or the bureau office.
+    Submit {
+        #[command(flatten)]
+        texts: MonthlyTexts,
+        /// 报送日期 (default: today).
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Show the month's report record (texts, 报送日期, 报送人).
+    Show {
+        /// Month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Unit code (default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+}
+
+/// The texts of a monthly report.
+#[derive(Debug, Args)]
+struct MonthlyTexts {
+    /// Month, YYYY-MM.
+    #[arg(long)]
+    month: String,
+    /// 活动经验做法.
+    #[arg(long)]
+    experience: Option<String>,
+    /// 存在问题.
+    #[arg(long)]
+    problems: Option<String>,
+    /// Unit code (default: this device's unit; the bureau office may name another).
+    #[arg(long)]
+    unit: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,6 +377,21 @@ enum VisitCommand {
     },
     /// List visits.
     List,
+    /// Move a demand (群众诉求) along its status: 已登记 → 办理中 → 已落实 / 已解释答复 (an
+    /// answer with explanation needs --response).
+    Demand {
+        /// Visit id.
+        visit: String,
+        /// Demand entry id (see `visit show`).
+        demand: String,
+        /// New status: recorded, in_hand, fulfilled, answered or the labels 已登记, 办理中,
+        /// 已落实, 已解释答复.
+        #[arg(long)]
+        status: String,
+        /// 答复情况: the response given.
+        #[arg(long)]
+        response: Option<String>,
+    },
     /// Turn a demand into a dispute (both keep the link).
     ToDispute {
         /// Visit id.
@@ -265,6 +434,109 @@ enum PetitionCommand {
     },
     #[command(flatten)]
     Common(CommonCommand),
+}
+
+/// How a value of a field type is typed on the command line.
+fn type_help(ty: FieldType) -> String {
+    match ty {
+        FieldType::ShortText { required: true } => "text, required".into(),
+        FieldType::ShortText { required: false } => "text".into(),
+        FieldType::LongText => "long text".into(),
+        FieldType::Count => "whole number ≥ 0".into(),
+        FieldType::Flag => "是/否".into(),
+        FieldType::Date => "date YYYY-MM-DD".into(),
+        FieldType::Choice(choices) => {
+            let list: Vec<String> = choices
+                .iter()
+                .map(|c| format!("{} {}", c.code, c.label))
+                .collect();
+            format!("one of: {}", list.join(", "))
+        }
+        FieldType::Category => "category: one of the form's 17 or the unit's own".into(),
+        FieldType::Person => "person (name or login)".into(),
+        FieldType::RecordRef => "record id".into(),
+        FieldType::Names => "names separated by 、 or commas".into(),
+        FieldType::Entries(_) => "list of entries (append, not set)".into(),
+    }
+}
+
+/// The fields of a record kind as `--help` lists them: key, form label, type and choices,
+/// and the fields of each list's entries. One text for every kind, built from the field
+/// descriptions, so it never falls behind them.
+pub(crate) fn fields_help(kind: RecordKind) -> String {
+    let mut out = format!(
+        "Fields of {} ({}), by key or form label:\n",
+        kind.label(),
+        kind.code()
+    );
+    let mut lists = Vec::new();
+    for f in kind.fields() {
+        out.push_str(&format!(
+            "  {:<24} {}: {}\n",
+            f.key,
+            f.label,
+            type_help(f.ty)
+        ));
+        if let FieldType::Entries(items) = f.ty {
+            lists.push((f, items));
+        }
+    }
+    for (list, items) in lists {
+        out.push_str(&format!(
+            "\nEntries of {} {} (`append ID {} --set FIELD=VALUE`):\n",
+            list.key, list.label, list.key
+        ));
+        for i in items {
+            out.push_str(&format!(
+                "  {:<24} {}: {}\n",
+                i.key,
+                i.label,
+                type_help(i.ty)
+            ));
+        }
+    }
+    out
+}
+
+/// Adds [`fields_help`] under the `--help` of each kind's commands that take field names
+/// (`add`, `set`, `append`; a unit's `target add` / `target edit`).
+pub(crate) fn document_fields(device: clap::Command) -> clap::Command {
+    const KINDS: [(&str, RecordKind); 6] = [
+        ("dispute", RecordKind::Dispute),
+        ("visit", RecordKind::Visit),
+        ("petition", RecordKind::Petition),
+        ("risk", RecordKind::RiskAssessment),
+        ("screening", RecordKind::Screening),
+        ("inspection", RecordKind::Inspection),
+    ];
+    let with_fields = |kind: RecordKind| {
+        move |c: clap::Command| {
+            if ["add", "set", "append"].contains(&c.get_name()) {
+                c.after_help(fields_help(kind))
+            } else {
+                c
+            }
+        }
+    };
+    let mut device = device;
+    for (name, kind) in KINDS {
+        device = device.mut_subcommand(name, |c| {
+            let names: Vec<String> = c
+                .get_subcommands()
+                .map(|s| s.get_name().to_owned())
+                .collect();
+            names
+                .iter()
+                .fold(c, |c, n| c.mut_subcommand(n, with_fields(kind)))
+        });
+    }
+    let targets = fields_help(RecordKind::UnitProfile);
+    device.mut_subcommand("unit", |u| {
+        u.mut_subcommand("target", |t| {
+            t.mut_subcommand("add", |c| c.after_help(targets.clone()))
+                .mut_subcommand("edit", |c| c.after_help(targets.clone()))
+        })
+    })
 }
 
 fn set_edit(kind: RecordKind, field: &str, value: &str) -> anyhow::Result<Edit> {
@@ -316,9 +588,9 @@ struct Out {
 impl Out {
     fn print(&self, value: serde_json::Value, text: impl FnOnce() -> String) -> anyhow::Result<()> {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            out!("{}", serde_json::to_string_pretty(&value)?);
         } else {
-            println!("{}", text());
+            out!("{}", text());
         }
         Ok(())
     }
@@ -398,6 +670,8 @@ fn common(store: &mut Store, out: &Out, cmd: CommonCommand) -> anyhow::Result<()
         }
         CommonCommand::Resolve { id, field, value } => {
             let kind = store.record(&id)?.meta().kind;
+            // Keys or form labels (状态趋势), spelled with keys as conflicts name them.
+            let field = kind.field_path(&field)?;
             let key = field.rsplit('/').next().unwrap_or(&field);
             let parsed = if field.contains('/') {
                 let list = field.split('/').next().unwrap_or_default();
@@ -478,18 +752,20 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             let report = match sync_with(&mut store, &mut transport, &mut |_| {}) {
                 Err(fieldledger_core::Error::DeviceRevoked(why)) => {
                     let lost = erase_revoked(store, &mut transport)?;
-                    return out.print(serde_json::to_value(&lost)?, || {
-                        format!(
-                            "this device was revoked ({why}); the store was erased. \
-                             {} record(s) not synced were {} the office as lost",
-                            lost.records.len(),
-                            if lost.delivered {
-                                "reported to"
-                            } else {
-                                "NOT reported to (the relay did not answer)"
-                            }
-                        )
-                    });
+                    if out.json {
+                        out.print(serde_json::to_value(&lost)?, String::new)?;
+                    }
+                    // Not a sync: the command fails, after the store is gone.
+                    bail!(
+                        "this device was revoked ({why}); the store was erased. \
+                         {} record(s) not synced were {} the office as lost",
+                        lost.records.len(),
+                        if lost.delivered {
+                            "reported to"
+                        } else {
+                            "NOT reported to (the relay did not answer)"
+                        }
+                    );
                 }
                 other => other?,
             };
@@ -509,7 +785,9 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
         DeviceCommand::Petition(cmd) => petition(&mut store, &out, cmd),
         DeviceCommand::Risk(cmd) => generic(&mut store, &out, RecordKind::RiskAssessment, cmd),
         DeviceCommand::Screening(cmd) => generic(&mut store, &out, RecordKind::Screening, cmd),
-        DeviceCommand::Inspection(cmd) => generic(&mut store, &out, RecordKind::Inspection, cmd),
+        DeviceCommand::Inspection(cmd) => inspection(&mut store, &out, cmd),
+        DeviceCommand::Unit(cmd) => unit(&mut store, &out, cmd),
+        DeviceCommand::Monthly(cmd) => monthly(&mut store, &out, cmd),
         DeviceCommand::Record(cmd) => common(&mut store, &out, cmd),
         DeviceCommand::Export(cmd) => {
             let id = store
@@ -590,6 +868,7 @@ fn dispute(store: &mut Store, out: &Out, cmd: DisputeCommand) -> anyhow::Result<
                 is_major: major.then_some(true),
                 ..Default::default()
             };
+            fieldledger_core::report::check_filter(store, &f)?;
             let rows = store.disputes(&f)?;
             let conflicts: Vec<i64> = rows
                 .iter()
@@ -653,6 +932,27 @@ fn visit(store: &mut Store, out: &Out, cmd: VisitCommand) -> anyhow::Result<()> 
             out.created(store, &id)
         }
         VisitCommand::List => list(store, out, kind),
+        VisitCommand::Demand {
+            visit,
+            demand,
+            status,
+            response,
+        } => {
+            store.set_demand_status(&visit, &demand, &status, response.as_deref())?;
+            let code = kind
+                .field("demands")
+                .ok()
+                .and_then(|f| match f.ty {
+                    FieldType::Entries(items) => items.iter().find(|i| i.key == "status"),
+                    _ => None,
+                })
+                .and_then(|f| f.choice(&status))
+                .map_or(status.as_str(), |c| c.code);
+            out.print(
+                json!({"id": visit, "demand": demand, "status": code}),
+                || format!("demand {demand} of {visit}: {code}"),
+            )
+        }
         VisitCommand::ToDispute {
             visit,
             demand,
@@ -691,4 +991,175 @@ fn petition(store: &mut Store, out: &Out, cmd: PetitionCommand) -> anyhow::Resul
         }
         PetitionCommand::Common(c) => common(store, out, c),
     }
+}
+
+/// The acting user's unit, or `unit` when given.
+fn unit_or_own(store: &Store, unit: Option<String>) -> anyhow::Result<String> {
+    match unit {
+        Some(u) => Ok(u),
+        None => Ok(store
+            .identity()
+            .context("this store is not enrolled; run `fieldledger device enroll`")?
+            .author
+            .unit
+            .clone()),
+    }
+}
+
+/// Entry values of a unit's visit target from FIELD=VALUE pairs.
+fn target_values(values: &[String]) -> anyhow::Result<Vec<(String, FieldValue)>> {
+    match entry_values(RecordKind::UnitProfile, "visit_targets", values)? {
+        Edit::Append { values, .. } => Ok(values),
+        _ => bail!("visit targets are entries of the unit profile"),
+    }
+}
+
+fn inspection(store: &mut Store, out: &Out, cmd: InspectionCommand) -> anyhow::Result<()> {
+    let (id, problem, status) = match cmd {
+        InspectionCommand::Add { values, unit } => {
+            let kind = RecordKind::Inspection;
+            let id = store.create(kind, unit.as_deref(), &pairs(kind, &values)?)?;
+            return out.created(store, &id);
+        }
+        InspectionCommand::List => return list(store, out, RecordKind::Inspection),
+        InspectionCommand::Common(c) => return common(store, out, c),
+        InspectionCommand::Rectify { id, problem } => (id, problem, "rectified"),
+        InspectionCommand::Verify { id, problem } => (id, problem, "verified"),
+    };
+    store.set_rectification_status(&id, &problem, status)?;
+    out.print(
+        json!({"id": id, "problem": problem, "status": status}),
+        || format!("problem {problem} of {id}: {status}"),
+    )
+}
+
+fn unit(store: &mut Store, out: &Out, cmd: UnitCommand) -> anyhow::Result<()> {
+    match cmd {
+        UnitCommand::Show { unit } => {
+            let unit = unit_or_own(store, unit)?;
+            let p = store.unit_profile(&unit)?;
+            let v = serde_json::to_value(&p)?;
+            out.print(v.clone(), || {
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            })
+        }
+        UnitCommand::Category(CategoryCommand::List { unit }) => {
+            let unit = unit_or_own(store, unit)?;
+            let all = store.categories(&unit)?;
+            out.print(json!(all), || all.join("\n"))
+        }
+        UnitCommand::Category(CategoryCommand::Add { category, unit }) => {
+            let unit = unit_or_own(store, unit)?;
+            let added = store.add_category(&unit, &category)?;
+            out.print(json!({"unit": unit, "added": added}), || {
+                if added {
+                    format!("category added to {unit}")
+                } else {
+                    format!("{unit} already has this category; nothing changed")
+                }
+            })
+        }
+        UnitCommand::Category(CategoryCommand::Remove { category, unit }) => {
+            let unit = unit_or_own(store, unit)?;
+            let removed = store.remove_category(&unit, &category)?;
+            out.print(json!({"unit": unit, "removed": removed}), || {
+                if removed {
+                    format!("category removed from {unit}")
+                } else {
+                    format!("{unit} has no such category of its own; nothing changed")
+                }
+            })
+        }
+        UnitCommand::Target(TargetCommand::List { unit }) => {
+            let unit = unit_or_own(store, unit)?;
+            let targets = store.unit_profile(&unit)?.visit_targets;
+            out.print(serde_json::to_value(&targets)?, || {
+                targets
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            t.id,
+                            t.code,
+                            t.name,
+                            t.kind.as_deref().unwrap_or(""),
+                            t.place.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        UnitCommand::Target(TargetCommand::Add { values, unit }) => {
+            let unit = unit_or_own(store, unit)?;
+            let id = store.add_visit_target(&unit, &target_values(&values)?)?;
+            out.print(json!({"unit": unit, "target": id}), || id.clone())
+        }
+        UnitCommand::Target(TargetCommand::Edit {
+            target,
+            values,
+            unit,
+        }) => {
+            let unit = unit_or_own(store, unit)?;
+            let edits = target_values(&values)?
+                .into_iter()
+                .map(|(field, value)| Edit::SetInEntry {
+                    list: "visit_targets".into(),
+                    entry: target.clone(),
+                    field,
+                    value,
+                })
+                .collect::<Vec<_>>();
+            store.edit(&fieldledger_core::model::unit::profile_id(&unit), &edits)?;
+            out.print(json!({"unit": unit, "target": target}), || {
+                format!("visit target {target} of {unit} updated")
+            })
+        }
+    }
+}
+
+fn monthly(store: &mut Store, out: &Out, cmd: MonthlyCommand) -> anyhow::Result<()> {
+    let (texts, submitted_on) = match cmd {
+        MonthlyCommand::Show { month, unit } => {
+            let unit = unit_or_own(store, unit)?;
+            let month = fieldledger_core::report::Month::parse(&month)?.to_string();
+            let id = fieldledger_core::model::monthly::report_id(&unit, &month);
+            let v = if store.contains(&id)? {
+                serde_json::to_value(store.record(&id)?)?
+            } else {
+                json!(null)
+            };
+            return out.print(v.clone(), || {
+                if v.is_null() {
+                    format!("no monthly report of {unit} for {month} yet")
+                } else {
+                    serde_json::to_string_pretty(&v).unwrap_or_default()
+                }
+            });
+        }
+        MonthlyCommand::Draft { texts } => (texts, None),
+        MonthlyCommand::Submit { texts, date } => {
+            let day = match date {
+                Some(d) => fieldledger_core::model::field::parse_date("--date", &d)?,
+                None => fieldledger_core::report::local_today(&store)?,
+            };
+            (texts, Some(day))
+        }
+    };
+    let id = store.write_monthly(
+        texts.unit.as_deref(),
+        &texts.month,
+        texts.experience.as_deref(),
+        texts.problems.as_deref(),
+        submitted_on,
+    )?;
+    let state = if submitted_on.is_some() {
+        "submitted"
+    } else {
+        "draft"
+    };
+    out.print(
+        json!({"id": id, "month": texts.month, "state": state, "submitted_on": submitted_on}),
+        || format!("monthly report {id}: {state}"),
+    )
 }

@@ -8,7 +8,8 @@ use clap::Subcommand;
 use fieldledger_core::Store;
 use fieldledger_core::report::supervision::{SupervisionQuery, supervision};
 use fieldledger_server::reports::{
-    AsOfParams, LedgerParams, MonthlyParams, narrow, render_ledger, render_monthly, report_campaign,
+    AsOfParams, LedgerParams, MonthlyParams, check_asked_unit, narrow, render_ledger,
+    render_monthly, report_campaign,
 };
 
 /// Reports to export.
@@ -50,21 +51,24 @@ pub fn run(
 ) -> anyhow::Result<()> {
     match cmd {
         ExportCommand::Ledger { params, output } => {
+            check_asked_unit(store, allowed.as_deref(), params.unit.as_deref())?;
             let units = narrow(allowed, params.unit.as_deref())?;
             let r = render_ledger(store, units, &params)?;
             std::fs::write(&output, &r.bytes)
                 .with_context(|| format!("writing {}", output.display()))?;
-            println!("wrote {} ({} bytes)", output.display(), r.bytes.len());
+            out!("wrote {} ({} bytes)", output.display(), r.bytes.len());
         }
         ExportCommand::Monthly { params, output } => {
+            check_asked_unit(store, allowed.as_deref(), params.unit.as_deref())?;
             let units = narrow(allowed, params.unit.as_deref())?;
             let unit = params.unit.clone().or(own_unit);
             let r = render_monthly(store, unit.as_deref(), units, &params)?;
             std::fs::write(&output, &r.bytes)
                 .with_context(|| format!("writing {}", output.display()))?;
-            println!("wrote {} ({} bytes)", output.display(), r.bytes.len());
+            out!("wrote {} ({} bytes)", output.display(), r.bytes.len());
         }
         ExportCommand::Supervision { params, output } => {
+            check_asked_unit(store, allowed.as_deref(), params.unit.as_deref())?;
             let units = narrow(allowed, params.unit.as_deref())?;
             let (campaign, as_of) = report_campaign(store, &params.as_of)?;
             let v = supervision(store, &SupervisionQuery { units, as_of }, &campaign)?;
@@ -73,7 +77,7 @@ pub fn run(
                 Some(p) => {
                     std::fs::write(&p, json).with_context(|| format!("writing {}", p.display()))?
                 }
-                None => println!("{json}"),
+                None => out!("{json}"),
             }
         }
     }

@@ -91,12 +91,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut accounts = AccountStore::open(&args.db)
         .with_context(|| format!("opening relay database {}", args.db.display()))?;
-    if let Some(code) = accounts.ensure_bootstrap(&args.office_code)? {
+    let first_start = accounts.ensure_bootstrap(&args.office_code)?;
+    if let Some(code) = &first_start {
         println!(
             "New relay database: created the office unit and user `{ADMIN_LOGIN}`.\n\
              Enrollment code for {ADMIN_LOGIN} (usable once, valid 7 days): {code}"
         );
     }
+    // On the first start, once the address is known: where the dashboard is and how its
+    // administrator gets a password (the dashboard has no other way in).
+    let welcome = |url: String| {
+        if first_start.is_some() {
+            println!(
+                "Dashboard: {url}/ui/ — sign in as `{ADMIN_LOGIN}` once it has a password:\n  \
+                 fieldledger admin --db {} user set-password {ADMIN_LOGIN}   \
+                 (reads the password from standard input)",
+                args.db.display()
+            );
+        }
+    };
     let config = AppConfig {
         max_body_bytes: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout_secs),
@@ -136,6 +149,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("listening on {}", args.listen))?;
             let address = listener.local_addr()?;
             println!("fieldledger relay listening on https://{address}");
+            welcome(format!("https://{address}"));
             tracing::info!(%address, db = %args.db.display(), "relay started (HTTPS)");
             serve_tls(listener, tls, state, shutdown_signal())
                 .await
@@ -148,6 +162,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", args.listen))?;
         let address = listener.local_addr()?;
         println!("fieldledger relay listening on http://{address}");
+        welcome(format!("http://{address}"));
         tracing::info!(%address, db = %args.db.display(), "relay started");
         fieldledger_server::serve(listener, state, shutdown_signal())
             .await

@@ -5,6 +5,7 @@
 
 mod basics;
 mod campaign;
+mod cli;
 mod decode;
 mod exhaustion;
 mod fuzz;
