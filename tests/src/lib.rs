@@ -10,6 +10,8 @@
 //! missing or older than its sources, so `cargo test -p fieldledger-e2e` needs no build step. Set
 //! `FIELDLEDGER_BIN` to use another binary.
 
+pub mod cli;
+pub mod dashboard;
 pub mod device;
 pub mod forge;
 pub mod http;
@@ -19,6 +21,8 @@ pub mod seed;
 pub mod snapshot;
 pub mod transport;
 
+pub use cli::CliDevice;
+pub use dashboard::DashboardSession;
 pub use device::Device;
 pub use relay::{Relay, RelayOptions, relay_binary};
 pub use seed::Seed;

@@ -391,6 +391,27 @@ impl Relay {
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
+    /// Sets a user's dashboard password (`admin user set-password`, read from standard input).
+    pub fn set_password(&self, login: &str, password: &str) {
+        use std::io::Write;
+        let mut child = Command::new(relay_binary())
+            .args(["admin", "--db"])
+            .arg(&self.db)
+            .args(["user", "set-password", login])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run fieldledger admin user set-password");
+        writeln!(child.stdin.take().expect("stdin"), "{password}").expect("write the password");
+        let out = child.wait_with_output().expect("wait for set-password");
+        assert!(
+            out.status.success(),
+            "set-password {login}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Adds a unit.
     pub fn add_unit(&self, code: &str, name: &str) {
         self.admin(&["unit", "add", code, name]);

@@ -241,9 +241,10 @@ def device_b(a, ids):
     b = FieldStore.open(os.path.join(WORK, "b.db"), KEY_B)
     assert b.enroll(RELAY, os.environ["CODE_B"], None).user == "li"
     report = b.sync(Progress())
-    # The six records of A, and the unit's profile the relay keeps.
-    profiles = b.list(RecordKind.UNIT_PROFILE, None)
-    assert report.received == 6 + len(profiles), report
+    # The six records of A, and what the relay keeps: the unit's profile, the directory of
+    # users.
+    kept = b.list(RecordKind.UNIT_PROFILE, None) + b.list(RecordKind.DIRECTORY, None)
+    assert report.received == 6 + len(kept), report
     assert b.dispute(ids["dispute"]) == a.dispute(ids["dispute"])
     assert b.visit(ids["visit"]) == a.visit(ids["visit"])
     assert b.petition(ids["petition"]) == a.petition(ids["petition"])
@@ -373,6 +374,57 @@ def workflow_steps(a, b, ids):
     a.sync(None)
 
 
+@step("this year's campaign: calendar, people to choose, supervision and monthly figures")
+def campaign_figures(a, b):
+    import datetime
+
+    today = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=8)).date()
+    first = today.replace(day=1)
+    month = first.strftime("%Y-%m")
+    start = today - datetime.timedelta(days=50)
+    name = f"{today.year}年三大活动"
+    path = os.path.join(WORK, "campaign.toml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(
+            f'name = "{name}"\nstart = {start}\nend = {today + datetime.timedelta(days=40)}\n'
+            'time_zone = "Asia/Shanghai"\nmonthly_due_day = 23\nscreening = "half-monthly"\n'
+            f'[[rounds]]\ncode = "1"\nlabel = "第一轮"\nends_on = {today - datetime.timedelta(days=20)}\n'
+            f'[[rounds]]\ncode = "2"\nlabel = "第二轮"\nends_on = {today + datetime.timedelta(days=20)}\n'
+        )
+    assert json.loads(admin("--json", "campaign", "set", path))["created"] is True
+    a.sync(None)
+    b.sync(None)
+    (c,) = [c for c in b.campaigns() if c.name == name]
+    assert c.under_way and c.monthly_due_day == 23 and [r.code for r in c.rounds] == ["1", "2"], c
+
+    # Person fields are chosen from the unit's users (and the leaders and the office).
+    logins = {u.login for u in b.users(None)}
+    assert {"zhang", "li"} <= logins, logins
+
+    # A failed assessment: the decision must not proceed, on the phone offline and on the relay.
+    a.create_risk_assessment(
+        pairs(decision="医院整体搬迁", result="failed", assessed_on=first.isoformat())
+    )
+    a.submit_monthly(month, "坚持每周研判", "走访台账不规范", first.isoformat(), None)
+    a.sync(None)
+    b.sync(None)
+    phone = json.loads(b.supervision_json(None))
+    assert phone["campaign"]["name"] == name and phone["campaign"]["set"] is True, phone["campaign"]
+    assert phone["current_round"] == "2", phone["current_round"]
+    blocked = [i["decision"] for i in phone["blocked_decisions"]["items"]]
+    assert blocked == ["医院整体搬迁"], blocked
+    relay = json.loads(admin("export", "supervision", "--unit", "WJK"))
+    for view in ("blocked_decisions", "missing_screenings", "overdue_disputes", "uncovered_targets"):
+        assert phone[view]["per_unit"] == relay[view]["per_unit"], (view, phone[view], relay[view])
+    # No screening was held in this campaign: every half-month behind it is missing.
+    assert phone["missing_screenings"]["per_unit"]["WJK"] >= 2, phone["missing_screenings"]
+
+    r = json.loads(b.monthly_report_json(month, None, None))
+    assert r["submission"]["status"] == "on_time", r["submission"]
+    assert "医院整体搬迁" in r["not_to_proceed"], r["not_to_proceed"]
+    assert r["experience"] == "坚持每周研判", r["experience"]
+
+
 @step("several threads at once (and a sync running)")
 def threads(a):
     errors = []
@@ -488,6 +540,7 @@ def main():
     concurrent_edits(a, b, ids)
     history(a, b, ids)
     workflow_steps(a, b, ids)
+    campaign_figures(a, b)
     threads(a)
     export(a, b)
     reopen(ids)

@@ -5,74 +5,12 @@
 //! devices, the first start of `serve`).
 
 use std::io::{BufRead, BufReader, Cursor};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
-use fieldledger_e2e::{Relay, RelayOptions, relay_binary};
+use fieldledger_e2e::{CliDevice as Cli, Relay, RelayOptions, relay_binary};
 use serde_json::Value;
-use tempfile::TempDir;
-
-/// A command-line device: a store file in a temporary directory.
-struct Cli {
-    store: PathBuf,
-    _dir: TempDir,
-}
-
-impl Cli {
-    /// Enrolls a new command-line device of `login`.
-    fn enroll(relay: &Relay, login: &str) -> Cli {
-        let dir = tempfile::tempdir().unwrap();
-        let cli = Cli {
-            store: dir.path().join("device.db"),
-            _dir: dir,
-        };
-        let code = relay.enrollment_code(login);
-        cli.ok(&["enroll", "--relay", &relay.url(), "--code", &code]);
-        cli
-    }
-
-    /// Runs `fieldledger device --store S ARGS…`.
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(relay_binary())
-            .arg("device")
-            .arg("--store")
-            .arg(&self.store)
-            .args(args)
-            .output()
-            .expect("run fieldledger device")
-    }
-
-    /// Runs a command that must succeed; returns its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "device {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs a command with `--json` that must succeed; returns the JSON it printed.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-
-    /// Runs a command that must fail with exit status 1; returns its standard error.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "device {args:?} should fail: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stderr).unwrap()
-    }
-}
 
 fn relay() -> Relay {
     Relay::start_with_people(RelayOptions::default())

@@ -4,6 +4,7 @@
 //! The randomized scenario prints its seed; replay one with `FIELDLEDGER_SEED=<n>`.
 
 mod basics;
+mod bureau;
 mod campaign;
 mod cli;
 mod decode;
