@@ -23,6 +23,8 @@ pub(crate) struct Layout {
     pub unit_name: String,
     pub csrf: String,
     pub is_office: bool,
+    /// The viewer's unit code (a unit head's nav links to the unit's profile).
+    pub unit_code: String,
 }
 
 impl Layout {
@@ -35,6 +37,7 @@ impl Layout {
             unit_name: viewer.unit_name.clone(),
             csrf: viewer.csrf.clone(),
             is_office: viewer.is_office(),
+            unit_code: viewer.unit.clone(),
         }
     }
 }
@@ -79,6 +82,30 @@ pub(crate) async fn units(state: &AppState) -> Result<BTreeMap<String, Unit>, We
         .into_iter()
         .map(|u| (u.code.clone(), u))
         .collect())
+}
+
+/// The units a page reads for the viewer (`None`: every unit), narrowed to the unit asked
+/// for: an unknown unit is an error, not an empty page, and a unit outside the viewer's scope
+/// is refused.
+pub(crate) fn scope(
+    viewer: &Viewer,
+    units: &BTreeMap<String, Unit>,
+    asked: Option<&str>,
+) -> Result<Option<Vec<String>>, WebError> {
+    if let Some(u) = asked {
+        if !units.contains_key(u) {
+            return Err(WebError::BadRequest(format!(
+                "单位：没有代码为“{u}”的单位。"
+            )));
+        }
+        if !viewer.can_see_unit(u) {
+            return Err(WebError::Forbidden(format!(
+                "单位“{}”的记录不在您的查看范围内。",
+                unit_label(units, u)
+            )));
+        }
+    }
+    crate::reports::narrow(viewer.allowed_units(), asked).map_err(WebError::from)
 }
 
 /// The units that do field work: every unit but the bureau office itself. Roll-ups over "all

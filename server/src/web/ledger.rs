@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::charts::{Panel, disputes_by_category};
 use super::error::WebError;
-use super::layout::{self, Layout, Opt, attachment, render, unit_label};
+use super::layout::{self, Layout, Opt, attachment, render, scope, unit_label};
 use super::session::Viewer;
 use crate::app::AppState;
 use crate::reports::{LedgerParams, narrow, render_ledger};
@@ -213,7 +213,7 @@ pub(crate) async fn page(
 ) -> Result<Response, WebError> {
     let form = form.clean();
     let units = layout::units(&state).await?;
-    let allowed = narrow(viewer.allowed_units(), form.unit.as_deref())?;
+    let allowed = scope(&viewer, &units, form.unit.as_deref())?;
     let campaign = Campaign::default();
     let q = form.query(allowed, &campaign)?;
     let category_units: Vec<String> = match &q.filter.units {

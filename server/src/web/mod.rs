@@ -18,6 +18,7 @@ mod charts;
 mod error;
 mod layout;
 mod ledger;
+mod lists;
 mod monthly;
 mod record;
 mod session;
@@ -120,11 +121,19 @@ pub fn routes_with(config: WebConfig) -> Router<AppState> {
         .route("/ui/logout", post(session::logout))
         .route("/ui/ledger", get(ledger::page))
         .route("/ui/ledger/download", get(ledger::download))
+        .route("/ui/visits", get(lists::visits))
+        .route("/ui/petitions", get(lists::petitions))
+        .route("/ui/risks", get(lists::risks))
+        .route("/ui/screenings", get(lists::screenings))
+        .route("/ui/inspections", get(lists::inspections))
         .route("/ui/records/{id}", get(record::page))
         .route("/ui/records/{id}/edit", post(record::edit))
         .route("/ui/records/{id}/append", post(record::append))
         .route("/ui/records/{id}/resolve", post(record::resolve))
         .route("/ui/records/{id}/erase", post(record::erase))
+        .route("/ui/records/{id}/step", post(record::step_entry))
+        .route("/ui/records/{id}/sign-off", post(record::sign_off))
+        .route("/ui/records/{id}/reopen", post(record::reopen))
         .route("/ui/supervision", get(supervision::page))
         .route("/ui/monthly", get(monthly::page))
         .route("/ui/monthly/download", get(monthly::download))
