@@ -20,6 +20,7 @@ mod layout;
 mod ledger;
 mod lists;
 mod monthly;
+mod profile;
 mod record;
 mod session;
 mod supervision;
@@ -136,11 +137,25 @@ pub fn routes_with(config: WebConfig) -> Router<AppState> {
         .route("/ui/records/{id}/reopen", post(record::reopen))
         .route("/ui/supervision", get(supervision::page))
         .route("/ui/monthly", get(monthly::page))
+        .route("/ui/monthly/write", post(monthly::write))
         .route("/ui/monthly/download", get(monthly::download))
         .route("/ui/audit", get(audit::page))
         .route("/ui/units", get(units::list))
         .route("/ui/units/{code}", get(units::page))
         .route("/ui/units/{code}/enroll", post(units::enroll))
+        .route("/ui/units/{code}/profile", get(profile::page))
+        .route(
+            "/ui/units/{code}/profile/categories",
+            post(profile::categories),
+        )
+        .route(
+            "/ui/units/{code}/profile/targets",
+            post(profile::add_target),
+        )
+        .route(
+            "/ui/units/{code}/profile/targets/{entry}",
+            post(profile::edit_target),
+        )
         .route(
             "/ui/units/{code}/devices/{device}/revoke",
             post(units::revoke),

@@ -97,16 +97,17 @@ struct FieldView {
     conflict: bool,
 }
 
-struct Input {
-    key: &'static str,
-    name: String,
-    id: String,
-    label: &'static str,
-    kind: &'static str,
-    value: String,
-    orig: String,
-    options: Vec<Opt>,
-    required: bool,
+/// One input of a form, as `input.html` draws it.
+pub(crate) struct Input {
+    pub(crate) key: &'static str,
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) label: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) value: String,
+    pub(crate) orig: String,
+    pub(crate) options: Vec<Opt>,
+    pub(crate) required: bool,
 }
 
 struct ListView {
@@ -209,7 +210,7 @@ fn scoped(store: &Store, viewer: &Viewer, id: &str) -> Result<Record, RelayError
 }
 
 /// Runs `f` on the store acting as the viewer (the relay's stored identity is untouched).
-fn as_viewer<T>(
+pub(crate) fn as_viewer<T>(
     store: &mut Store,
     viewer: &Viewer,
     f: impl FnOnce(&mut Store) -> fieldledger_core::Result<T>,
@@ -218,7 +219,7 @@ fn as_viewer<T>(
 }
 
 /// Whether a core error is the user's to fix (shown on the page) rather than a failure.
-fn users_to_fix(e: &fieldledger_core::Error) -> bool {
+pub(crate) fn users_to_fix(e: &fieldledger_core::Error) -> bool {
     use fieldledger_core::Error as E;
     matches!(
         e,
@@ -259,7 +260,7 @@ fn form_value(spec: &FieldSpec, v: Option<&Value>) -> String {
     }
 }
 
-fn normalize(s: &str) -> String {
+pub(crate) fn normalize(s: &str) -> String {
     s.replace("\r\n", "\n")
 }
 
@@ -270,7 +271,7 @@ fn digest(s: &str) -> String {
 }
 
 /// Parses a submitted form value for a field.
-fn parse_input(spec: &FieldSpec, s: &str) -> fieldledger_core::Result<FieldValue> {
+pub(crate) fn parse_input(spec: &FieldSpec, s: &str) -> fieldledger_core::Result<FieldValue> {
     let s = normalize(s);
     match spec.ty {
         FieldType::Flag | FieldType::Count if s.trim().is_empty() => Ok(FieldValue::Null),
@@ -286,7 +287,7 @@ fn editable(kind: RecordKind) -> impl Iterator<Item = &'static FieldSpec> {
         .filter(|f| !matches!(f.ty, FieldType::Entries(_) | FieldType::RecordRef))
 }
 
-fn input(
+pub(crate) fn input(
     spec: &'static FieldSpec,
     prefix: &str,
     value: String,
@@ -833,7 +834,7 @@ fn apply(
     }
 }
 
-fn form_map(form: Vec<(String, String)>) -> HashMap<String, String> {
+pub(crate) fn form_map(form: Vec<(String, String)>) -> HashMap<String, String> {
     form.into_iter().collect()
 }
 

@@ -98,7 +98,7 @@ pub(crate) struct UnitQuery {
     revoked: Option<String>,
 }
 
-fn unit_in_scope(viewer: &Viewer, code: &str) -> Result<String, WebError> {
+pub(crate) fn unit_in_scope(viewer: &Viewer, code: &str) -> Result<String, WebError> {
     let code =
         normalize_unit_code(code).map_err(|_| WebError::NotFound("没有这个单位。".into()))?;
     if viewer.can_see_unit(&code) {
