@@ -303,3 +303,155 @@ impl IntoResponse for WebError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fieldledger_core::model::Record;
+    use fieldledger_core::testing::{identity, memory_store};
+    use fieldledger_core::{Edit, Error, FieldValue, RecordKind, Role, Store};
+
+    use super::core_message;
+
+    /// Whether a message still holds an English word (three letters or more).
+    fn english(m: &str) -> bool {
+        m.split(|c: char| !c.is_ascii_alphabetic())
+            .any(|w| w.len() >= 3 && w != "YYYY")
+    }
+
+    fn said(e: Error) -> String {
+        let m = core_message(&e);
+        assert!(!english(&m), "{e} → {m}");
+        m
+    }
+
+    fn entry(store: &Store, id: &str, list: &str) -> String {
+        let json = serde_json::to_value(store.record(id).unwrap()).unwrap();
+        json[list][0]["id"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn refused_values_name_the_field_by_its_label_in_chinese() {
+        let long = "长".repeat(60_000);
+        let mut seen = 0;
+        for kind in RecordKind::ALL {
+            for spec in kind.fields() {
+                for bad in ["-1", "x", "2019-13-45", "", long.as_str()] {
+                    if let Err(e) = spec.parse(bad) {
+                        let m = said(e);
+                        assert!(m.starts_with(spec.label), "{m}");
+                        assert!(!m.contains("填写的值不符合要求"), "{m}");
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert!(seen > 20, "{seen}");
+    }
+
+    #[test]
+    fn the_rules_of_the_kinds_are_said_in_chinese() {
+        let mut office = memory_store("admin", "BGS", Role::Office, "D1");
+        let staff = identity("zhang", "WJK", Role::Staff, "D2");
+        let demand = |status: &str| Edit::Append {
+            list: "demands".into(),
+            values: vec![
+                ("content".into(), FieldValue::text("修路")),
+                ("status".into(), FieldValue::text(status)),
+            ],
+        };
+        let visit = office
+            .create(
+                RecordKind::Visit,
+                Some("WJK"),
+                &[Edit::text("visited_name", "王家村"), demand("in_hand")],
+            )
+            .unwrap();
+        let d = entry(&office, &visit, "demands");
+        let set = |list: &str, entry: &str, to: &str| Edit::SetInEntry {
+            list: list.into(),
+            entry: entry.into(),
+            field: "status".into(),
+            value: FieldValue::text(to),
+        };
+        let mut refused = vec![
+            office.edit(&visit, &[set("demands", &d, "recorded")]),
+            office.edit(&visit, &[set("demands", &d, "answered")]),
+        ];
+        let case = office
+            .create(
+                RecordKind::Petition,
+                Some("WJK"),
+                &[Edit::text("title", "积案")],
+            )
+            .unwrap();
+        refused.push(office.edit(&case, &[Edit::text("status", "signed_off")]));
+        refused.push(office.edit(&case, &[Edit::text("status", "resolved")]));
+        refused.push(office.act_as(staff.clone(), |s| {
+            s.edit(&case, &[Edit::text("leader", "zhang")])
+        }));
+        let check = office
+            .create(
+                RecordKind::Inspection,
+                Some("WJK"),
+                &[
+                    Edit::text("inspected_on", "2019-10-10"),
+                    Edit::text("kind", "self_check"),
+                    Edit::Append {
+                        list: "problems".into(),
+                        values: vec![("problem".into(), FieldValue::text("台账不全"))],
+                    },
+                ],
+            )
+            .unwrap();
+        let p = entry(&office, &check, "problems");
+        refused.push(office.act_as(staff.clone(), |s| {
+            s.edit(&check, &[set("problems", &p, "verified")])
+        }));
+        refused.push(office.act_as(staff.clone(), |s| {
+            s.write_monthly(None, "2019-10", None, None, "2019-10-20".parse().ok())
+                .map(|_| ())
+        }));
+        refused.push(office.act_as(staff, |s| {
+            s.edit(
+                &fieldledger_core::model::unit::profile_id("WJK"),
+                &[Edit::text("unit_name", "改名")],
+            )
+        }));
+        let mut messages = Vec::new();
+        for r in refused {
+            let e = r.expect_err("refused");
+            if matches!(e, Error::UnknownRecord(_)) {
+                continue; // no profile in this store
+            }
+            let m = said(e);
+            assert!(
+                !m.contains("不符合办理规则") && !m.contains("您无权进行此项操作"),
+                "a message of its own: {m}"
+            );
+            messages.push(m);
+        }
+        assert!(messages.len() >= 7, "{messages:?}");
+        assert!(messages[0].contains("不能倒退"), "{messages:?}");
+        assert!(messages[1].contains("答复情况"), "{messages:?}");
+        let Record::Visit(v) = office.record(&visit).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(v.demands[0].status.map(|s| s.label()), Some("办理中"));
+    }
+
+    #[test]
+    fn other_errors_keep_record_values_out_of_the_message() {
+        let m = said(Error::UnknownCategory("张三的私事".into()));
+        assert!(m.starts_with("类型") && !m.contains("张三"));
+        let m = said(Error::RuleViolation(
+            "this demand is already dispute 张三".into(),
+        ));
+        assert!(!m.contains("张三"), "{m}");
+        said(Error::UnknownEntry {
+            list: "demands".into(),
+            entry: "x".into(),
+        });
+        said(Error::NoConflict("people_involved".into()));
+        said(Error::PermissionDenied("something new".into()));
+    }
+}
