@@ -2238,6 +2238,74 @@ async fn in_a_real_browser_sign_in_filter_resolve_edit_download_and_stay_in_scop
     c.find(Locator::Css("#coverage-chart svg")).await.unwrap();
     screenshot(&c, "monthly").await;
 
+    // The list pages of the other records, each in the nav.
+    for (path, name) in [
+        ("/ui/visits", "visits"),
+        ("/ui/petitions", "petitions"),
+        ("/ui/risks", "risks"),
+        ("/ui/screenings", "screenings"),
+        ("/ui/inspections", "inspections"),
+    ] {
+        click_and_wait(&c, &format!("nav a[href='{path}']"), "#records").await;
+        assert_eq!(c.current_url().await.unwrap().path(), path);
+        let rows: usize = text(&c, "#row-count").await.parse().unwrap();
+        assert!(rows >= 1, "{path} lists nothing");
+        screenshot(&c, name).await;
+    }
+
+    // From the visit list to the visit: its demand moves to 已落实 with the response.
+    c.goto(&format!("{base}/ui/visits")).await.unwrap();
+    click_and_wait(
+        &c,
+        &format!("#records tr[data-id='{}'] td.name a", f.visit),
+        "#list-demands",
+    )
+    .await;
+    fill(
+        &c,
+        "#list-demands form.step textarea[name='response']",
+        "已协调修路",
+    )
+    .await;
+    click_and_wait(
+        &c,
+        "#list-demands form.step button[value='fulfilled']",
+        "#notice",
+    )
+    .await;
+    let row = text(&c, "#list-demands tbody tr").await;
+    assert!(
+        row.contains("已落实") && row.contains("已协调修路") && row.contains("已办结"),
+        "{row}"
+    );
+    screenshot(&c, "demand-fulfilled").await;
+
+    // A resolved petition case, found by its status, signed off from its page.
+    c.goto(&format!("{base}/ui/petitions")).await.unwrap();
+    c.find(Locator::Css("#l-status"))
+        .await
+        .unwrap()
+        .select_by_value("resolved")
+        .await
+        .unwrap();
+    click_and_wait(&c, "#apply-filters", "#records").await;
+    click_and_wait(
+        &c,
+        &format!("#records tr[data-id='{}'] td.name a", f.other_case),
+        "#signoff",
+    )
+    .await;
+    fill(&c, "#signoff-note", "经回访，信访人满意").await;
+    click_and_wait(&c, "#sign-off", "#notice").await;
+    assert_eq!(text(&c, "#case-status").await, "已销号");
+    assert!(
+        text(&c, "#list-signoffs")
+            .await
+            .contains("经回访，信访人满意")
+    );
+    c.find(Locator::Css("#reopen")).await.unwrap();
+    screenshot(&c, "signed-off").await;
+
     // Sign out: the ledger is closed again.
     c.goto(&format!("{base}/ui/ledger")).await.unwrap();
     click_and_wait(&c, "#logout", "#sign-in").await;
@@ -2257,6 +2325,53 @@ async fn in_a_real_browser_sign_in_filter_resolve_edit_download_and_stay_in_scop
     let (status, _, _) = fetch_in_page(&c, &other).await;
     assert_eq!(status, 404);
     screenshot(&c, "not-found").await;
+
+    // The unit head marks the bureau's finding 已整改; the office verifies it later.
+    c.goto(&format!("{base}/ui/records/{}", f.inspection))
+        .await
+        .unwrap();
+    click_and_wait(
+        &c,
+        "#list-problems form.step button[value='rectified']",
+        "#notice",
+    )
+    .await;
+    assert!(
+        text(&c, "#list-problems tbody tr")
+            .await
+            .contains("待领导小组办公室验收")
+    );
+
+    // The unit head writes and submits the unit's monthly report.
+    c.goto(&format!("{base}/ui/monthly?month=2019-10"))
+        .await
+        .unwrap();
+    fill(&c, "#m-experience", "坚持每周入户走访").await;
+    fill(&c, "#m-problems", "部分对象联系不上").await;
+    click_and_wait(&c, "#submit-monthly", "#notice").await;
+    let submission = text(&c, "#submission").await;
+    assert!(
+        submission.contains("已报送") && submission.contains("王科长"),
+        "{submission}"
+    );
+    assert_eq!(
+        c.find(Locator::Css("#m-experience"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("坚持每周入户走访")
+    );
+    screenshot(&c, "monthly-submitted").await;
+
+    // The unit's profile, from the nav: a category of its own.
+    click_and_wait(&c, "nav a[href='/ui/units/WJK/profile']", "#categories").await;
+    fill(&c, "#category-name", "院感纠纷").await;
+    click_and_wait(&c, "#add-category-submit", "#notice").await;
+    assert!(text(&c, "#category-list").await.contains("院感纠纷"));
+    screenshot(&c, "profile").await;
 
     c.close().await.unwrap();
     drop(driver);
