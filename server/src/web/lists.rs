@@ -101,6 +101,20 @@ const INSPECTIONS: ListKind = ListKind {
     statuses: || vec![("open", "整改未全部验收"), ("closed", "整改均已验收")],
 };
 
+/// The list page a record of `kind` is listed on: nav entry, path and title (the ledger for
+/// disputes; none for a unit's profile and monthly reports, which have pages of their own).
+pub(crate) fn list_of(kind: RecordKind) -> (&'static str, &'static str, &'static str) {
+    match [&VISITS, &PETITIONS, &RISKS, &SCREENINGS, &INSPECTIONS]
+        .into_iter()
+        .find(|l| l.kind == kind)
+    {
+        Some(l) => (l.nav, l.path, l.title),
+        None if kind == RecordKind::MonthlyReport => ("monthly", "/ui/monthly", "月报"),
+        None if kind == RecordKind::UnitProfile => ("units", "/ui/units", "人员与设备"),
+        None => ("ledger", "/ui/ledger", "台账"),
+    }
+}
+
 struct Row {
     id: String,
     number: String,

@@ -213,6 +213,9 @@ async fn build(
     };
     let unit = form.unit(viewer)?;
     let units = layout::units(state).await?;
+    if let Some(u) = &unit {
+        layout::scope(viewer, &units, Some(u))?;
+    }
     let campaign = Campaign::default();
     let as_of = date("截至", &form.as_of)?.map(|d| campaign.end_of_day_ms(d));
     if let Some(m) = &form.month {

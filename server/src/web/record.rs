@@ -176,6 +176,9 @@ struct HistoryView {
 #[template(path = "record.html")]
 struct RecordPage {
     layout: Layout,
+    /// The list the record is on (crumbs).
+    list_path: &'static str,
+    list_title: &'static str,
     id: String,
     kind_label: &'static str,
     number: String,
@@ -539,13 +542,16 @@ fn build_page(
         })
         .collect();
     history.reverse();
+    let list = super::lists::list_of(kind);
 
     Ok(RecordPage {
         layout: Layout::new(
             viewer,
             format!("{} {}", kind.label(), record.title()),
-            "ledger",
+            list.0,
         ),
+        list_path: list.1,
+        list_title: list.2,
         id: id.to_owned(),
         kind_label: kind.label(),
         number: meta.number.clone(),
