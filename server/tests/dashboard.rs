@@ -1167,6 +1167,45 @@ async fn list_pages_are_scoped_like_the_ledger_and_refuse_unknown_filters() {
     let jboss = sign_in(&f.state, "jboss").await;
     let visits = get(&f.state, "/ui/visits", &jboss.cookie).await;
     assert!(!visits.body.contains("赵家"), "WJK's visit leaked to JKK");
+
+    // A unit head who leads (包案领导) a case of another unit finds it on the list and opens it.
+    let office = sign_in(&f.state, "admin").await;
+    let page = get(
+        &f.state,
+        &format!("/ui/records/{}", f.other_case),
+        &office.cookie,
+    )
+    .await;
+    let csrf = csrf_of(&page.body);
+    let named = post(
+        &f.state,
+        &format!("/ui/records/{}/edit", f.other_case),
+        &office.cookie,
+        &[("csrf", &csrf), ("f.leader", "jboss"), ("o.leader", "")],
+    )
+    .await;
+    assert_eq!(named.status, StatusCode::SEE_OTHER, "{}", named.body);
+    let led = get(&f.state, "/ui/petitions", &jboss.cookie).await;
+    assert!(led.body.contains("陈某信访积案") && !led.body.contains("刘某信访积案"));
+    assert!(led.body.contains("疾控科（WJK）"), "with its unit");
+    let case = get(
+        &f.state,
+        &format!("/ui/records/{}", f.other_case),
+        &jboss.cookie,
+    )
+    .await;
+    assert_eq!(case.status, StatusCode::OK);
+    assert!(
+        case.body.contains("id=\"sign-off\""),
+        "its leader may sign it off"
+    );
+    let still_out = get(
+        &f.state,
+        &format!("/ui/records/{}", f.boss_case),
+        &jboss.cookie,
+    )
+    .await;
+    assert_eq!(still_out.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
+use fieldledger_core::access;
 use fieldledger_core::model::{Record, RecordKind, petition, risk};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -220,10 +221,28 @@ async fn list(
             .ok_or_else(|| WebError::BadRequest(format!("页码：“{p}”不是正整数。")))?,
     };
     let status = form.status.clone();
+    // Petition cases a unit head leads (包案领导) in other units are theirs to follow too,
+    // exactly as sync gives them to a leader's device.
+    let led_elsewhere =
+        what.kind == RecordKind::Petition && allowed.is_some() && form.unit.is_none();
+    let author = viewer.identity().author;
     let (total, found) = state
         .with_record_reader(move |store| {
-            let all: Vec<_> = store
-                .list(what.kind, allowed.as_deref())?
+            let mut all = store.list(what.kind, allowed.as_deref())?;
+            if led_elsewhere {
+                let mine = |unit: &str| {
+                    allowed
+                        .as_ref()
+                        .is_some_and(|a| a.iter().any(|u| u == unit))
+                };
+                for s in store.list(what.kind, None)? {
+                    if !mine(&s.unit) && access::may_access_record(&author, &store.record(&s.id)?) {
+                        all.push(s);
+                    }
+                }
+                all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+            }
+            let all: Vec<_> = all
                 .into_iter()
                 .filter(|s| status.as_ref().is_none_or(|st| *st == s.status))
                 .collect();
@@ -302,7 +321,7 @@ async fn list(
             .iter()
             .map(|(code, label)| Opt::new(*code, *label, &current_status)),
     );
-    let show_unit = viewer.is_office() && form.unit.is_none();
+    let show_unit = (viewer.is_office() && form.unit.is_none()) || led_elsewhere;
     if show_unit {
         headers.push("填报单位");
     }
