@@ -28,6 +28,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    /// The frame of a page for `viewer`, with `nav` the active navigation entry.
     pub fn new(viewer: &Viewer, title: impl Into<String>, nav: &'static str) -> Layout {
         Layout {
             title: title.into(),
@@ -126,6 +127,17 @@ pub(crate) fn unit_label(units: &BTreeMap<String, Unit>, code: &str) -> String {
     }
 }
 
+/// The unit filter's options: every unit (after `all`), the current one selected.
+pub(crate) fn unit_options(units: &BTreeMap<String, Unit>, all: &str, current: &str) -> Vec<Opt> {
+    let mut options = vec![Opt::new("", all, current)];
+    options.extend(
+        units
+            .values()
+            .map(|u| Opt::new(u.code.clone(), unit_label(units, &u.code), current)),
+    );
+    options
+}
+
 /// A select option: value, label, whether selected.
 pub(crate) struct Opt {
     pub value: String,
@@ -134,6 +146,7 @@ pub(crate) struct Opt {
 }
 
 impl Opt {
+    /// An option, selected when `value` is `current`.
     pub fn new(value: impl Into<String>, label: impl Into<String>, current: &str) -> Opt {
         let value = value.into();
         Opt {

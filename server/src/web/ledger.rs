@@ -262,12 +262,7 @@ pub(crate) async fn page(
         .collect();
     let panels = disputes_by_category(&ledger.rows, &units)?;
     let current_unit = form.unit.clone().unwrap_or_default();
-    let mut unit_options = vec![Opt::new("", "全部单位", &current_unit)];
-    unit_options.extend(
-        units
-            .values()
-            .map(|u| Opt::new(u.code.clone(), unit_label(&units, &u.code), &current_unit)),
-    );
+    let unit_options = layout::unit_options(&units, "全部单位", &current_unit);
     let current_category = form.category.clone().unwrap_or_default();
     let mut category_options = vec![Opt::new("", "全部类型", &current_category)];
     category_options.extend(

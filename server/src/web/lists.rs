@@ -304,13 +304,7 @@ async fn list(
     headers.push("状态");
     let current_unit = form.unit.clone().unwrap_or_default();
     let unit_options = if viewer.is_office() {
-        let mut o = vec![Opt::new("", "全部单位", &current_unit)];
-        o.extend(
-            units
-                .values()
-                .map(|u| Opt::new(u.code.clone(), unit_label(&units, &u.code), &current_unit)),
-        );
-        o
+        layout::unit_options(&units, "全部单位", &current_unit)
     } else {
         Vec::new()
     };

@@ -263,6 +263,7 @@ fn form_value(spec: &FieldSpec, v: Option<&Value>) -> String {
     }
 }
 
+/// A form value with the browser's line ends (`\r\n`) as `\n`.
 pub(crate) fn normalize(s: &str) -> String {
     s.replace("\r\n", "\n")
 }
@@ -290,6 +291,7 @@ fn editable(kind: RecordKind) -> impl Iterator<Item = &'static FieldSpec> {
         .filter(|f| !matches!(f.ty, FieldType::Entries(_) | FieldType::RecordRef))
 }
 
+/// The form input for a field: its label, the widget its type needs, the value shown.
 pub(crate) fn input(
     spec: &'static FieldSpec,
     prefix: &str,
@@ -840,6 +842,7 @@ fn apply(
     }
 }
 
+/// A submitted form's fields by name.
 pub(crate) fn form_map(form: Vec<(String, String)>) -> HashMap<String, String> {
     form.into_iter().collect()
 }

@@ -98,6 +98,8 @@ pub(crate) struct UnitQuery {
     revoked: Option<String>,
 }
 
+/// A unit code from a path, if the viewer may manage the unit; unknown and out-of-scope look
+/// the same.
 pub(crate) fn unit_in_scope(viewer: &Viewer, code: &str) -> Result<String, WebError> {
     let code =
         normalize_unit_code(code).map_err(|_| WebError::NotFound("没有这个单位。".into()))?;
