@@ -17,7 +17,7 @@ pub mod store;
 pub mod sync;
 
 pub use error::{FfiError, Result};
-pub use export::LedgerFormat;
+pub use export::{CampaignInfo, CampaignRoundInfo, LedgerFormat};
 pub use fields::{ChoiceInfo, EntryFieldInfo, FieldInfo, FieldKind, FieldPair, record_fields};
 pub use records::{
     ConflictRecord, ConflictValueRecord, DemandRecord, DisputeQuery, DisputeRecord, HistoryRecord,

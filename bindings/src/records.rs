@@ -33,6 +33,8 @@ pub enum RecordKind {
     UnitProfile,
     /// 月报: a monthly report.
     MonthlyReport,
+    /// 活动: a campaign's calendar (bureau-wide, set by the office).
+    Campaign,
 }
 
 impl From<RecordKind> for model::RecordKind {
@@ -46,6 +48,7 @@ impl From<RecordKind> for model::RecordKind {
             RecordKind::Inspection => model::RecordKind::Inspection,
             RecordKind::UnitProfile => model::RecordKind::UnitProfile,
             RecordKind::MonthlyReport => model::RecordKind::MonthlyReport,
+            RecordKind::Campaign => model::RecordKind::Campaign,
         }
     }
 }
@@ -61,6 +64,7 @@ impl From<model::RecordKind> for RecordKind {
             model::RecordKind::Inspection => RecordKind::Inspection,
             model::RecordKind::UnitProfile => RecordKind::UnitProfile,
             model::RecordKind::MonthlyReport => RecordKind::MonthlyReport,
+            model::RecordKind::Campaign => RecordKind::Campaign,
         }
     }
 }

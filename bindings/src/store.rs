@@ -36,7 +36,10 @@ pub struct FieldStore {
 }
 
 impl FieldStore {
-    fn with<T>(&self, f: impl FnOnce(&mut Store) -> fieldledger_core::Result<T>) -> Result<T> {
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> fieldledger_core::Result<T>,
+    ) -> Result<T> {
         Ok(f(&mut lock(&self.store))?)
     }
 

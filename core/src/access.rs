@@ -15,6 +15,12 @@ pub fn may_access_record(author: &Author, record: &Record) -> bool {
     may_access_unit(author, &record.meta().unit) || leads(author, record.case_leader())
 }
 
+/// Whether `author` may read records of `unit`: those they may change, and the bureau-wide
+/// campaigns every device receives.
+pub fn may_read_unit(author: &Author, unit: &str) -> bool {
+    may_access_unit(author, unit) || is_bureau_wide(unit)
+}
+
 /// Whether `leader` (a case's 包案领导) names `author` by login.
 pub fn leads(author: &Author, leader: Option<&str>) -> bool {
     !author.user.is_empty() && leader == Some(author.user.as_str())
@@ -52,4 +58,15 @@ pub fn may_verify_rectification(author: &Author) -> bool {
 /// Anyone of the unit may draft the report's texts.
 pub fn may_submit_monthly(author: &Author, unit: &str) -> bool {
     author.role == Role::Office || (author.role == Role::UnitHead && author.unit == unit)
+}
+
+/// Whether `author` sets a campaign's calendar (活动: dates, rounds, due days): the office.
+pub fn may_set_campaign(author: &Author) -> bool {
+    author.role == Role::Office
+}
+
+/// Whether a record of `unit` is bureau-wide reference data every device receives and
+/// reads (the campaigns), whatever the device's own units.
+pub fn is_bureau_wide(unit: &str) -> bool {
+    unit == crate::model::campaign::CAMPAIGN_UNIT
 }

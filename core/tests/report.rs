@@ -63,7 +63,7 @@ impl Fixture {
 }
 
 fn as_of(day: &str) -> i64 {
-    Campaign::default().end_of_day_ms(date(day))
+    Campaign::plan(2019).end_of_day_ms(date(day))
 }
 
 fn fixture() -> Fixture {
@@ -364,7 +364,7 @@ fn ledger_csv_per_unit_has_bom_form_headers_and_rows() {
         &fx.store,
         &wjk_query(),
         LedgerFormat::Csv,
-        &Campaign::default(),
+        &Campaign::plan(2019),
     )
     .unwrap();
     assert_eq!(&bytes[..3], [0xEF, 0xBB, 0xBF]);
@@ -402,7 +402,7 @@ fn consolidated_csv_adds_the_unit_after_the_fifteen_columns() {
         consolidated: true,
         ..Default::default()
     };
-    let bytes = export_ledger(&fx.store, &q, LedgerFormat::Csv, &Campaign::default()).unwrap();
+    let bytes = export_ledger(&fx.store, &q, LedgerFormat::Csv, &Campaign::plan(2019)).unwrap();
     let text = csv_text(&bytes);
     let mut r = csv::Reader::from_reader(text.as_bytes());
     let headers: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
@@ -436,7 +436,7 @@ fn ledger_xlsx_reads_back_with_title_headers_and_cells() {
     let fx = fixture();
     let mut q = wjk_query();
     q.as_of = Some(as_of("2019-10-25"));
-    let bytes = export_ledger(&fx.store, &q, LedgerFormat::Xlsx, &Campaign::default()).unwrap();
+    let bytes = export_ledger(&fx.store, &q, LedgerFormat::Xlsx, &Campaign::plan(2019)).unwrap();
     let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).unwrap();
     assert_eq!(wb.sheet_names(), ["统计表"]);
     let merges = wb.worksheet_merge_cells("统计表").unwrap().unwrap();
@@ -485,7 +485,7 @@ fn consolidated_xlsx_has_a_summary_sheet_and_one_form_sheet_per_unit() {
         consolidated: true,
         ..Default::default()
     };
-    let bytes = export_ledger(&fx.store, &q, LedgerFormat::Xlsx, &Campaign::default()).unwrap();
+    let bytes = export_ledger(&fx.store, &q, LedgerFormat::Xlsx, &Campaign::plan(2019)).unwrap();
     let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).unwrap();
     assert_eq!(wb.sheet_names(), ["汇总", "区卫健局", "区中医院"]);
     let all = wb.worksheet_range("汇总").unwrap();
@@ -508,7 +508,7 @@ fn consolidated_xlsx_has_a_summary_sheet_and_one_form_sheet_per_unit() {
 #[test]
 fn ledger_filters_select_rows_and_as_of_filtering_matches_the_index() {
     let fx = fixture();
-    let c = Campaign::default();
+    let c = Campaign::plan(2019);
     let names = |f: DisputeFilter, at: Option<i64>| -> Vec<String> {
         Snapshot::new(&fx.store, at, &c)
             .disputes(&f)
@@ -610,7 +610,7 @@ fn ledger_filters_select_rows_and_as_of_filtering_matches_the_index() {
 
 /// Everything the reports produce as of a moment, as bytes.
 fn all_outputs(s: &Store, at: Option<i64>) -> Vec<Vec<u8>> {
-    let c = Campaign::default();
+    let c = Campaign::plan(2019);
     let mut q = LedgerQuery {
         consolidated: true,
         as_of: at,
@@ -736,7 +736,7 @@ fn as_of_before_a_record_existed_leaves_it_out() {
             as_of: Some(as_of(day)),
             ..wjk_query()
         };
-        let bytes = export_ledger(&fx.store, &q, LedgerFormat::Csv, &Campaign::default()).unwrap();
+        let bytes = export_ledger(&fx.store, &q, LedgerFormat::Csv, &Campaign::plan(2019)).unwrap();
         csv_rows(&bytes).iter().map(|r| r[1].to_owned()).collect()
     };
     assert!(
@@ -755,7 +755,7 @@ fn wjk_monthly(s: &Store, day: &str) -> fieldledger_core::report::monthly::UnitM
             month: "2019-10".into(),
             as_of: Some(as_of(day)),
         },
-        &Campaign::default(),
+        &Campaign::plan(2019),
     )
     .unwrap()
 }
@@ -816,7 +816,7 @@ fn monthly_screening_is_not_due_before_the_half_month_ends() {
 #[test]
 fn bureau_view_lists_late_units() {
     let mut fx = fixture();
-    let c = Campaign::default();
+    let c = Campaign::plan(2019);
     let before_due =
         bureau_monthly(&fx.store, "2019-10", None, Some(as_of("2019-10-22")), &c).unwrap();
     assert!(before_due.late.is_empty(), "nobody is late on the 22nd");
@@ -869,7 +869,7 @@ fn bureau_view_lists_late_units() {
 #[test]
 fn supervision_views_with_counts_per_unit() {
     let fx = fixture();
-    let c = Campaign::default();
+    let c = Campaign::plan(2019);
     let sup = supervision(
         &fx.store,
         &SupervisionQuery {
@@ -967,7 +967,7 @@ fn supervision_views_with_counts_per_unit() {
 #[test]
 fn missing_screening_rounds_follow_the_half_months() {
     let fx = fixture();
-    let c = Campaign::default();
+    let c = Campaign::plan(2019);
     let missing = |day: &str| -> Vec<String> {
         supervision(
             &fx.store,
@@ -1066,7 +1066,7 @@ fn export_timing() {
         .unwrap();
     }
     let fill = t0.elapsed();
-    let c = Campaign::default();
+    let c = Campaign::plan(2019);
     let q = LedgerQuery {
         consolidated: true,
         ..Default::default()
@@ -1128,7 +1128,7 @@ fn hostile_ledger() -> Ledger {
         ],
     )
     .unwrap();
-    Ledger::load(&s, &LedgerQuery::default(), &Campaign::default()).unwrap()
+    Ledger::load(&s, &LedgerQuery::default(), &Campaign::plan(2019)).unwrap()
 }
 
 #[test]

@@ -11,6 +11,7 @@ use fieldledger_core::sync::{Peer, PushOutcome, RelayEvent, Scope, SyncRequest, 
 use fieldledger_core::{Edit, RecordKind, Store};
 
 use crate::accounts::Principal;
+use crate::accounts::directory::LoginDirectory;
 
 /// Result of record storage operations.
 pub type Result<T> = fieldledger_core::Result<T>;
@@ -70,7 +71,10 @@ impl SqliteRecords {
     /// Opens the record tables in the relay's database file.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteRecords> {
         let path = path.as_ref();
-        Self::from_store(Store::open(path)?, Some(path.to_owned()))
+        let mut store = Store::open(path)?;
+        // Person fields that name a user by login are checked against the accounts.
+        store.set_users(std::sync::Arc::new(LoginDirectory::open(path)?));
+        Self::from_store(store, Some(path.to_owned()))
     }
 
     /// An in-memory store (tests).

@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
 use chrono::NaiveDate;
 use fieldledger_core::Store;
-use fieldledger_core::report::Campaign;
 use fieldledger_core::report::ledger::{LedgerFormat, LedgerQuery, export_ledger};
 use fieldledger_core::report::monthly::{MonthlyQuery, bureau_monthly, unit_monthly};
 use fieldledger_core::report::supervision::{SupervisionQuery, record_history, supervision};
+use fieldledger_core::report::{Campaign, for_report};
 use fieldledger_core::store::DisputeFilter;
 use serde::Deserialize;
 
@@ -115,8 +115,10 @@ fn date(field: &str, s: &Option<String>) -> Result<Option<NaiveDate>> {
         .transpose()
 }
 
-fn as_of_ms(campaign: &Campaign, s: &Option<String>) -> Result<Option<i64>> {
-    Ok(date("as_of", s)?.map(|d| campaign.end_of_day_ms(d)))
+/// The campaign a report as of the date `as_of` (none: now) is computed with, and the as-of
+/// moment (the end of that local day).
+pub fn report_campaign(store: &Store, as_of: &Option<String>) -> Result<(Campaign, Option<i64>)> {
+    Ok(for_report(store, date("as_of", as_of)?)?)
 }
 
 /// The units a request may read: `allowed` (none: all) narrowed to `asked`.
@@ -149,8 +151,8 @@ pub fn render_ledger(
     store: &Store,
     units: Option<Vec<String>>,
     p: &LedgerParams,
-    campaign: &Campaign,
 ) -> Result<Rendered> {
+    let (campaign, as_of) = report_campaign(store, &p.as_of)?;
     let format: LedgerFormat = p.format.as_deref().unwrap_or("csv").parse()?;
     let filter = DisputeFilter {
         units: units.clone(),
@@ -167,10 +169,10 @@ pub fn render_ledger(
     let consolidated = p.consolidated || units.as_ref().is_none_or(|u| u.len() > 1);
     let q = LedgerQuery {
         filter,
-        as_of: as_of_ms(campaign, &p.as_of)?,
+        as_of,
         consolidated,
     };
-    let bytes = export_ledger(store, &q, format, campaign)?;
+    let bytes = export_ledger(store, &q, format, &campaign)?;
     let scope = match &units {
         Some(u) if u.len() == 1 => u[0].clone(),
         _ => "汇总".into(),
@@ -192,9 +194,9 @@ pub fn render_monthly(
     unit: Option<&str>,
     units: Option<Vec<String>>,
     p: &MonthlyParams,
-    campaign: &Campaign,
 ) -> Result<Rendered> {
-    let as_of = as_of_ms(campaign, &p.as_of)?;
+    let (campaign, as_of) = report_campaign(store, &p.as_of)?;
+    let campaign = &campaign;
     let format = p.format.as_deref().unwrap_or("md");
     let (md, html, xlsx, json, name) = match unit {
         Some(u) => {
@@ -295,7 +297,7 @@ async fn ledger(
         &format!("from device {}", principal.device_code),
     );
     let r = state
-        .with_record_reader(move |store| render_ledger(store, units, &p, &Campaign::default()))
+        .with_record_reader(move |store| render_ledger(store, units, &p))
         .await?;
     crate::protection::log_export(&state, &principal.user_login, "export.ledger", detail).await;
     Ok(download(r))
@@ -313,9 +315,7 @@ async fn monthly(
         (None, None) => None,
     };
     let r = state
-        .with_record_reader(move |store| {
-            render_monthly(store, unit.as_deref(), units, &p, &Campaign::default())
-        })
+        .with_record_reader(move |store| render_monthly(store, unit.as_deref(), units, &p))
         .await?;
     Ok(download(r))
 }
@@ -326,10 +326,9 @@ async fn supervision_view(
     Query(p): Query<AsOfParams>,
 ) -> Result<Response> {
     let units = narrow(allowed(&principal), p.unit.as_deref())?;
-    let campaign = Campaign::default();
-    let as_of = as_of_ms(&campaign, &p.as_of)?;
     let v = state
         .with_record_reader(move |store| {
+            let (campaign, as_of) = report_campaign(store, &p.as_of)?;
             Ok(supervision(
                 store,
                 &SupervisionQuery { units, as_of },
@@ -382,11 +381,10 @@ async fn history(
     Path(id): Path<String>,
     Query(p): Query<AsOfParams>,
 ) -> Result<Response> {
-    let campaign = Campaign::default();
-    let as_of = as_of_ms(&campaign, &p.as_of)?;
     let v = state
         .with_record_reader(move |store| {
             check_record_scope(store, &principal, &id)?;
+            let (_, as_of) = report_campaign(store, &p.as_of)?;
             Ok(record_history(store, &id, as_of)?)
         })
         .await?;

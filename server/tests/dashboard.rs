@@ -44,7 +44,7 @@ struct Fixture {
     li_code: String,
     /// 刘某信访积案 (WJK, resolved, led by the unit head boss).
     boss_case: String,
-    /// 陈某信访积案 (WJK, resolved, led by 老刘, who has no login).
+    /// 陈某信访积案 (WJK, resolved, led by 刘局长 (liu), a bureau leader).
     other_case: String,
     /// 监督所积案 (JKK).
     jkk_case: String,
@@ -90,6 +90,13 @@ fn fixture_with(config: AppConfig) -> Fixture {
     user(&mut accounts, "li", "李四", "WJK", Role::Staff);
     user(&mut accounts, "clerk", "赵文员", "WJK", Role::Staff);
     user(&mut accounts, "jboss", "周所长", "JKK", Role::UnitHead);
+    user(
+        &mut accounts,
+        "liu",
+        "刘局长",
+        DEFAULT_OFFICE_CODE,
+        Role::Leader,
+    );
     for login in ["admin", "boss", "clerk", "jboss"] {
         accounts.set_password("test", login, PASSWORD).unwrap();
     }
@@ -216,7 +223,7 @@ fn fixture_with(config: AppConfig) -> Fixture {
             .unwrap()
     };
     let boss_case = case(store, "WJK", "刘某信访积案", "boss");
-    let other_case = case(store, "WJK", "陈某信访积案", "老刘");
+    let other_case = case(store, "WJK", "陈某信访积案", "liu");
     let jkk_case = case(store, "JKK", "监督所积案", "jboss");
     let visit = store
         .create(
@@ -261,6 +268,9 @@ fn fixture_with(config: AppConfig) -> Fixture {
             Edit::text("assessed_on", "2019-10-18"),
         ];
         edits.extend(result.map(|r| Edit::text("result", r)));
+        if result == Some("conditional") {
+            edits.push(Edit::text("conditions", "先完成征地补偿"));
+        }
         store
             .create(RecordKind::RiskAssessment, Some("WJK"), &edits)
             .unwrap();
@@ -1228,7 +1238,10 @@ async fn a_case_is_signed_off_by_its_leader_or_the_office_and_reopened_with_a_re
     let other = format!("/ui/records/{}", f.other_case);
     let page = get(&f.state, &other, &boss.cookie).await;
     assert!(!page.body.contains("id=\"sign-off\""));
-    assert!(page.body.contains("由包案领导（老刘）或领导小组办公室销号"));
+    assert!(
+        page.body
+            .contains("由包案领导（刘局长（liu））或领导小组办公室销号")
+    );
     let refused = post(
         &f.state,
         &format!("{other}/sign-off"),
@@ -1838,9 +1851,35 @@ async fn refusals_on_the_record_page_are_in_chinese() {
     };
     let page = get(&f.state, &format!("/ui/records/{risk}"), &s.cookie).await;
     assert!(
-        page.body.contains("有条件通过。条件落实前不得出台实施"),
+        page.body.contains("有条件通过，条件落实前不得出台实施"),
         "{}",
         page.body
+    );
+    // Once its conditions are recorded as met, the decision may proceed.
+    let csrf = csrf_of(&page.body);
+    let met = post(
+        &f.state,
+        &format!("/ui/records/{risk}/edit"),
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("f.conditions_met", "是"),
+            ("o.conditions_met", ""),
+        ],
+    )
+    .await;
+    assert_eq!(met.status, StatusCode::SEE_OTHER, "{}", met.body);
+    let page = get(&f.state, &format!("/ui/records/{risk}"), &s.cookie).await;
+    assert!(
+        page.body.contains("条件已落实，可以出台实施"),
+        "{}",
+        page.body
+    );
+    let risks = get(&f.state, "/ui/risks", &s.cookie).await;
+    assert_eq!(
+        risks.body.matches("不得出台实施").count(),
+        1,
+        "only the pending one"
     );
     let signoffs = post(
         &f.state,

@@ -5,6 +5,7 @@
 //! from that document through serde; edits go through [`Edit`] and the field descriptions in
 //! [`spec`], so every write path checks values the same way.
 
+pub mod campaign;
 pub mod category;
 pub mod dispute;
 pub mod field;
@@ -21,6 +22,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use campaign::CampaignRecord;
 pub use category::{FORM_CATEGORIES, is_form_category};
 pub use dispute::Dispute;
 pub use field::{Choice, FieldSpec, FieldType, FieldValue};
@@ -57,11 +59,13 @@ pub enum RecordKind {
     UnitProfile,
     /// 月报: a unit's monthly report text and submission.
     MonthlyReport,
+    /// 活动: a campaign's calendar (rounds, due days), bureau-wide.
+    Campaign,
 }
 
 impl RecordKind {
     /// Every kind, in display order.
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::Visit,
         RecordKind::Dispute,
         RecordKind::Petition,
@@ -70,6 +74,7 @@ impl RecordKind {
         RecordKind::Inspection,
         RecordKind::UnitProfile,
         RecordKind::MonthlyReport,
+        RecordKind::Campaign,
     ];
 
     /// Stable code used in documents, URLs and the database.
@@ -83,6 +88,7 @@ impl RecordKind {
             RecordKind::Inspection => "inspection",
             RecordKind::UnitProfile => "unit_profile",
             RecordKind::MonthlyReport => "monthly_report",
+            RecordKind::Campaign => "campaign",
         }
     }
 
@@ -97,6 +103,7 @@ impl RecordKind {
             RecordKind::Inspection => "督查",
             RecordKind::UnitProfile => "单位信息",
             RecordKind::MonthlyReport => "月报",
+            RecordKind::Campaign => "活动",
         }
     }
 
@@ -111,6 +118,7 @@ impl RecordKind {
             RecordKind::Inspection => "DC",
             RecordKind::UnitProfile => "DW",
             RecordKind::MonthlyReport => "YB",
+            RecordKind::Campaign => "HD",
         }
     }
 
@@ -125,6 +133,7 @@ impl RecordKind {
             RecordKind::Inspection => inspection::FIELDS,
             RecordKind::UnitProfile => unit::FIELDS,
             RecordKind::MonthlyReport => monthly::FIELDS,
+            RecordKind::Campaign => campaign::FIELDS,
         }
     }
 
@@ -327,6 +336,8 @@ pub enum Record {
     UnitProfile(UnitProfile),
     /// A monthly report.
     MonthlyReport(MonthlyReport),
+    /// A campaign's calendar.
+    Campaign(CampaignRecord),
 }
 
 impl Record {
@@ -341,6 +352,7 @@ impl Record {
             RecordKind::Inspection => Record::Inspection(serde_json::from_value(v)?),
             RecordKind::UnitProfile => Record::UnitProfile(serde_json::from_value(v)?),
             RecordKind::MonthlyReport => Record::MonthlyReport(serde_json::from_value(v)?),
+            RecordKind::Campaign => Record::Campaign(serde_json::from_value(v)?),
         })
     }
 
@@ -355,6 +367,7 @@ impl Record {
             Record::Inspection(r) => &r.meta,
             Record::UnitProfile(r) => &r.meta,
             Record::MonthlyReport(r) => &r.meta,
+            Record::Campaign(r) => &r.meta,
         }
     }
 
@@ -396,7 +409,8 @@ impl Record {
             RiskAssessment => RiskAssessment,
             Screening => ScreeningRound,
             Inspection => Inspection,
-            MonthlyReport => MonthlyReport
+            MonthlyReport => MonthlyReport,
+            Campaign => CampaignRecord
         )
     }
 
@@ -430,6 +444,7 @@ impl Record {
             ),
             Record::UnitProfile(r) => r.unit_name.clone(),
             Record::MonthlyReport(r) => format!("{} 月报", r.month),
+            Record::Campaign(r) => r.name.clone(),
         }
     }
 
@@ -465,7 +480,7 @@ impl Record {
                 "open"
             }
             .into(),
-            Record::UnitProfile(_) => "active".into(),
+            Record::UnitProfile(_) | Record::Campaign(_) => "active".into(),
             Record::MonthlyReport(r) => if r.submitted_on.is_some() {
                 "submitted"
             } else {

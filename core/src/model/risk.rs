@@ -55,6 +55,16 @@ pub const FIELDS: &[FieldSpec] = &[
         label: "评估结论",
         ty: FieldType::Choice(RESULTS),
     },
+    FieldSpec {
+        key: "conditions",
+        label: "通过条件",
+        ty: FieldType::LongText,
+    },
+    FieldSpec {
+        key: "conditions_met",
+        label: "条件已落实",
+        ty: FieldType::Flag,
+    },
 ];
 
 /// Result of an assessment.
@@ -113,12 +123,37 @@ pub struct RiskAssessment {
     /// Result; none while the assessment is pending.
     #[serde(default)]
     pub result: Option<RiskResult>,
+    /// The conditions of a conditional pass (有条件通过).
+    #[serde(default)]
+    pub conditions: String,
+    /// Whether the conditions of a conditional pass have been met (条件已落实).
+    #[serde(default)]
+    pub conditions_met: Option<bool>,
 }
 
 impl RiskAssessment {
-    /// "Must not proceed": the assessment has not passed.
+    /// "Must not proceed" (不得出台实施): the assessment has not passed — it is pending, failed,
+    /// or passed on conditions not yet recorded as met (有条件通过 lets a decision proceed only
+    /// once its conditions are met).
     pub fn must_not_proceed(&self) -> bool {
-        self.result != Some(RiskResult::Passed)
+        match self.result {
+            Some(RiskResult::Passed) => false,
+            Some(RiskResult::Conditional) => self.conditions_met != Some(true),
+            Some(RiskResult::Failed) | None => true,
+        }
+    }
+
+    /// Whether the decision may proceed on this assessment, and why not, as people read it.
+    pub fn proceed_label(&self) -> &'static str {
+        match self.result {
+            Some(RiskResult::Passed) => "评估通过，可以出台实施",
+            Some(RiskResult::Conditional) if self.conditions_met == Some(true) => {
+                "有条件通过，条件已落实，可以出台实施"
+            }
+            Some(RiskResult::Conditional) => "有条件通过，条件落实前不得出台实施",
+            Some(RiskResult::Failed) => "评估不通过，不得出台实施",
+            None => "尚未评估，不得出台实施",
+        }
     }
 
     /// Checks the rules an edit must keep.
@@ -129,6 +164,12 @@ impl RiskAssessment {
     ) -> Result<()> {
         if after.decision.trim().is_empty() {
             return Err(Error::invalid("决策事项 (decision)", "must not be empty"));
+        }
+        if after.result == Some(RiskResult::Conditional) && after.conditions.trim().is_empty() {
+            return Err(Error::invalid(
+                "通过条件 (conditions)",
+                "must say the conditions of a conditional pass (有条件通过)",
+            ));
         }
         Ok(())
     }

@@ -18,6 +18,14 @@ pub const ROUNDS: &[Choice] = &[
         label: "第二轮",
     },
     Choice {
+        code: "3",
+        label: "第三轮",
+    },
+    Choice {
+        code: "4",
+        label: "第四轮",
+    },
+    Choice {
         code: "adhoc",
         label: "日常走访",
     },

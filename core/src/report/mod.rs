@@ -8,6 +8,7 @@
 //! reaches the output except the as-of date itself (XLSX files carry it as their creation
 //! time; without an as-of moment they carry the Unix epoch).
 
+pub mod calendar;
 pub mod ledger;
 pub mod monthly;
 pub mod render;
@@ -15,8 +16,10 @@ pub mod supervision;
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Duration, FixedOffset, NaiveDate, TimeZone};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
+
+pub use calendar::{Calendar, Campaign, ScreeningCadence, VisitRound, for_report};
 
 use crate::error::{Error, Result};
 use crate::model::{
@@ -34,108 +37,6 @@ impl From<rust_xlsxwriter::XlsxError> for Error {
 impl From<csv::Error> for Error {
     fn from(e: csv::Error) -> Self {
         Error::Report(format!("writing the CSV file failed: {e}"))
-    }
-}
-
-/// One visit round of a campaign (走访轮次) and the day it must be finished by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VisitRound {
-    /// Round code as visits store it (`1`, `2`).
-    pub code: String,
-    /// Label (第一轮).
-    pub label: String,
-    /// Last day of the round.
-    pub ends_on: NaiveDate,
-}
-
-/// A deployment's campaign calendar: the dates reports measure against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Campaign {
-    /// First day of implementation: half-monthly screening is due from here.
-    pub start: NaiveDate,
-    /// Last day of the campaign: no screening is due after it.
-    pub end: NaiveDate,
-    /// Visit rounds in order.
-    pub rounds: Vec<VisitRound>,
-    /// Monthly reports are due before this day of the month (每月23日前: 23).
-    pub monthly_due_day: u32,
-    /// Local time's offset from UTC in minutes (China Standard Time: 480); days are local days.
-    pub utc_offset_minutes: i32,
-}
-
-impl Campaign {
-    /// The plan's calendar for `year`: implementation from 10/1, round 1 by 10/31, round 2 by
-    /// 11/30, consolidation to 12/31, monthly reports before the 23rd, China Standard Time.
-    pub fn plan(year: i32) -> Campaign {
-        let d = |m, day| NaiveDate::from_ymd_opt(year, m, day).expect("valid plan date");
-        Campaign {
-            start: d(10, 1),
-            end: d(12, 31),
-            rounds: vec![
-                VisitRound {
-                    code: "1".into(),
-                    label: "第一轮".into(),
-                    ends_on: d(10, 31),
-                },
-                VisitRound {
-                    code: "2".into(),
-                    label: "第二轮".into(),
-                    ends_on: d(11, 30),
-                },
-            ],
-            monthly_due_day: 23,
-            utc_offset_minutes: 480,
-        }
-    }
-
-    fn offset(&self) -> FixedOffset {
-        FixedOffset::east_opt(self.utc_offset_minutes * 60)
-            .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"))
-    }
-
-    /// The local date of a moment (ms since the Unix epoch).
-    pub fn local_date(&self, ms: i64) -> NaiveDate {
-        match self.offset().timestamp_millis_opt(ms).single() {
-            Some(t) => t.date_naive(),
-            // Beyond chrono's range (a garbage as-of value): the nearest representable day.
-            None if ms < 0 => NaiveDate::MIN,
-            None => NaiveDate::MAX,
-        }
-    }
-
-    /// The last millisecond of a local day: "as of 2019-10-20" means as the records stood at
-    /// the end of that day.
-    pub fn end_of_day_ms(&self, date: NaiveDate) -> i64 {
-        let next = date
-            .succ_opt()
-            .unwrap_or(date)
-            .and_hms_opt(0, 0, 0)
-            .unwrap();
-        self.offset()
-            .from_local_datetime(&next)
-            .single()
-            .map_or(i64::MAX, |t| t.timestamp_millis() - 1)
-    }
-
-    /// The round under way on `today`: the first not yet ended, else the last.
-    pub fn current_round(&self, today: NaiveDate) -> Option<&VisitRound> {
-        self.rounds
-            .iter()
-            .find(|r| today <= r.ends_on)
-            .or(self.rounds.last())
-    }
-
-    /// The last day a monthly report for `month` counts as on time (the 22nd).
-    pub fn last_on_time_day(&self, month: Month) -> NaiveDate {
-        let day = self.monthly_due_day.saturating_sub(1).max(1);
-        NaiveDate::from_ymd_opt(month.year, month.month, day).unwrap_or_else(|| month.last_day())
-    }
-}
-
-impl Default for Campaign {
-    /// The example's calendar: the plan's dates in 2019.
-    fn default() -> Self {
-        Campaign::plan(2019)
     }
 }
 

@@ -154,6 +154,36 @@ pub struct OpenConflict {
     pub fields: Vec<String>,
 }
 
+/// A decision that must not proceed (不得出台实施): no assessment of it lets it proceed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedDecision {
+    /// Id of the decision's latest assessment.
+    pub id: String,
+    /// Unit code.
+    pub unit: String,
+    /// Case number of that assessment.
+    pub number: String,
+    /// 决策事项.
+    pub decision: String,
+    /// Its date.
+    pub assessed_on: Option<NaiveDate>,
+    /// Why it must not proceed (尚未评估 / 评估不通过 / 有条件通过，条件落实前…).
+    pub reason: String,
+}
+
+/// The campaign a view was judged against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignInForce {
+    /// 活动名称.
+    pub name: String,
+    /// First day.
+    pub start: NaiveDate,
+    /// Last day.
+    pub end: NaiveDate,
+    /// Whether a deployment set it (false: the plan's calendar stands in).
+    pub set: bool,
+}
+
 /// All supervision views at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Supervision {
@@ -163,6 +193,8 @@ pub struct Supervision {
     pub at_ms: Option<i64>,
     /// The day things were judged overdue or missing on.
     pub today: NaiveDate,
+    /// The campaign in force on that day.
+    pub campaign: CampaignInForce,
     /// Code of the visit round under way on that day.
     pub current_round: Option<String>,
     /// Overdue disputes.
@@ -177,6 +209,8 @@ pub struct Supervision {
     pub overdue_rectifications: View<OverdueRectification>,
     /// Records with open conflicts.
     pub open_conflicts: View<OpenConflict>,
+    /// Decisions that must not proceed.
+    pub blocked_decisions: View<BlockedDecision>,
 }
 
 /// The units a view covers: those asked for, else every unit with a profile or a record seen.
@@ -432,6 +466,46 @@ pub fn open_conflicts(snap: &Snapshot<'_>, q: &SupervisionQuery) -> Result<View<
     Ok(View::new(items, &known, |i| &i.unit))
 }
 
+/// Decisions of which no assessment lets them proceed (each unit's decisions by name; the
+/// latest assessment is listed).
+pub fn blocked_decisions(
+    snap: &Snapshot<'_>,
+    q: &SupervisionQuery,
+) -> Result<View<BlockedDecision>> {
+    let units = q.units.as_deref();
+    let assessments = snap.risk_assessments(units)?;
+    let mut by_decision: BTreeMap<(&str, &str), Vec<&crate::model::RiskAssessment>> =
+        BTreeMap::new();
+    for a in &assessments {
+        by_decision
+            .entry((a.meta.unit.as_str(), a.decision.trim()))
+            .or_default()
+            .push(a);
+    }
+    let mut items = Vec::new();
+    for ((unit, decision), list) in by_decision {
+        if list.iter().any(|a| !a.must_not_proceed()) {
+            continue;
+        }
+        let Some(latest) = list
+            .iter()
+            .max_by_key(|a| (a.assessed_on, a.meta.created_at, a.meta.id.as_str()))
+        else {
+            continue;
+        };
+        items.push(BlockedDecision {
+            id: latest.meta.id.clone(),
+            unit: unit.to_owned(),
+            number: latest.meta.number.clone(),
+            decision: decision.to_owned(),
+            assessed_on: latest.assessed_on,
+            reason: latest.proceed_label().to_owned(),
+        });
+    }
+    let known = known_units(q, &snap.profiles(units)?, []);
+    Ok(View::new(items, &known, |i| &i.unit))
+}
+
 /// Every supervision view at once.
 pub fn supervision(
     store: &Store,
@@ -443,6 +517,12 @@ pub fn supervision(
         as_of: snap.as_of_date(),
         at_ms: q.as_of,
         today: snap.today(),
+        campaign: CampaignInForce {
+            name: campaign.name.clone(),
+            start: campaign.start,
+            end: campaign.end,
+            set: campaign.is_set(),
+        },
         current_round: campaign.current_round(snap.today()).map(|r| r.code.clone()),
         overdue_disputes: overdue_disputes(&snap, q)?,
         without_leader: without_leader(&snap, q)?,
@@ -450,6 +530,7 @@ pub fn supervision(
         missing_screenings: missing_screenings(&snap, q, campaign)?,
         overdue_rectifications: overdue_rectifications(&snap, q)?,
         open_conflicts: open_conflicts(&snap, q)?,
+        blocked_decisions: blocked_decisions(&snap, q)?,
     })
 }
 
@@ -465,7 +546,18 @@ impl Supervision {
     /// The views laid out as titled blocks: a per-unit summary, then each view's items.
     pub fn document(&self) -> Document {
         let mut doc = Document::new("督查情况", self.at_ms);
-        let mut line = format!("检查日：{}", self.today);
+        let mut line = format!(
+            "活动：{}（{} 至 {}{}）　检查日：{}",
+            self.campaign.name,
+            self.campaign.start,
+            self.campaign.end,
+            if self.campaign.set {
+                ""
+            } else {
+                "，未设置活动，按方案默认日程"
+            },
+            self.today
+        );
         if let Some(r) = &self.current_round {
             line.push_str(&format!("　当前走访轮次：{r}"));
         }
@@ -479,6 +571,7 @@ impl Supervision {
             .chain(self.missing_screenings.per_unit.keys())
             .chain(self.overdue_rectifications.per_unit.keys())
             .chain(self.open_conflicts.per_unit.keys())
+            .chain(self.blocked_decisions.per_unit.keys())
             .collect();
         let n =
             |m: &BTreeMap<String, usize>, u: &String| m.get(u).copied().unwrap_or(0).to_string();
@@ -492,6 +585,7 @@ impl Supervision {
                 "缺排查半月",
                 "逾期整改",
                 "未决冲突",
+                "不得出台实施事项",
             ],
             units
                 .iter()
@@ -504,6 +598,7 @@ impl Supervision {
                         n(&self.missing_screenings.per_unit, u),
                         n(&self.overdue_rectifications.per_unit, u),
                         n(&self.open_conflicts.per_unit, u),
+                        n(&self.blocked_decisions.per_unit, u),
                     ]
                 })
                 .collect(),
@@ -598,6 +693,23 @@ impl Supervision {
                         i.requirement.clone(),
                         i.deadline.to_string(),
                         i.days_overdue.to_string(),
+                    ]
+                })
+                .collect(),
+        );
+        doc.heading(2, "不得出台实施的决策事项");
+        doc.table(
+            &["单位", "编号", "决策事项", "评估日期", "原因"],
+            self.blocked_decisions
+                .items
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.unit.clone(),
+                        i.number.clone(),
+                        i.decision.clone(),
+                        i.assessed_on.map(|d| d.to_string()).unwrap_or_default(),
+                        i.reason.clone(),
                     ]
                 })
                 .collect(),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Store;
 use crate::doc::RecordDoc;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Dispute, Record, RecordKind};
 
 /// One row of a record list.
@@ -171,6 +171,15 @@ const SUMMARY_COLUMNS: &str =
     "id, kind, unit, number, title, status, created_by, created_at, updated_at, conflicts";
 
 impl Store {
+    /// Whether `code` is a visit target in the unit's 走访对象名单 (its profile).
+    pub fn has_visit_target(&self, unit: &str, code: &str) -> Result<bool> {
+        match self.record(&crate::model::unit::profile_id(unit)) {
+            Ok(Record::UnitProfile(p)) => Ok(p.visit_targets.iter().any(|t| t.code.trim() == code)),
+            Ok(_) | Err(Error::UnknownRecord(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// One record's summary row from the index.
     pub fn summary(&self, id: &str) -> Result<RecordSummary> {
         use rusqlite::OptionalExtension;

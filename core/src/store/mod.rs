@@ -5,6 +5,7 @@
 //! index rows in one SQLite transaction. Lists and reports read the index, not the documents.
 
 mod as_of;
+pub mod campaign;
 pub mod erase;
 mod index;
 pub mod schema;
@@ -23,7 +24,7 @@ use crate::access;
 use crate::doc::{ChangeNote, Conflict, HistoryEntry, RecordDoc};
 use crate::error::{Error, Result};
 use crate::model::{
-    self, Author, DOCUMENT_SCHEMA_VERSION, Dispute, Edit, FieldType, FieldValue, Record,
+    self, Author, DOCUMENT_SCHEMA_VERSION, Dispute, Edit, FieldSpec, FieldType, FieldValue, Record,
     RecordKind, RecordMeta, Role, check_edit,
 };
 
@@ -138,6 +139,23 @@ pub struct Store {
     actor: ActorId,
     identity: Option<Identity>,
     clock: Clock,
+    users: Option<Arc<dyn UserDirectory>>,
+}
+
+/// Who the users are: the relay knows (its accounts); a device does not. With a directory,
+/// the store refuses a person field that names no user by login (see [`Store::set_users`]).
+pub trait UserDirectory: Send + Sync {
+    /// Whether `who` names a user, by login or by display name.
+    fn names_user(&self, who: &str) -> Result<bool>;
+}
+
+/// Whether a person field's value reads as a login (ASCII letters, digits, `.`, `_`, `-`)
+/// rather than a person's name as the form writes it (张三).
+pub fn looks_like_login(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 fn heads_to_json(heads: &[ChangeHash]) -> String {
@@ -290,6 +308,7 @@ impl Store {
             actor,
             identity,
             clock: system_clock(),
+            users: None,
         })
     }
 
@@ -346,6 +365,7 @@ impl Store {
             actor,
             identity,
             clock: system_clock(),
+            users: None,
         };
         if reindex {
             store.reindex_all()?;
@@ -627,6 +647,77 @@ impl Store {
         ))
     }
 
+    /// Checks person fields against `users` from now on: a petition case's 包案领导 must name a
+    /// user (login or name: the leader receives and signs off the case), and any person field
+    /// whose new value reads as a login must name a user (a name as the form writes it, 张三,
+    /// stays free text).
+    pub fn set_users(&mut self, users: Arc<dyn UserDirectory>) {
+        self.users = Some(users);
+    }
+
+    fn check_people(
+        &self,
+        kind: RecordKind,
+        before: Option<&Record>,
+        after: &Record,
+    ) -> Result<()> {
+        let Some(users) = &self.users else {
+            return Ok(());
+        };
+        let before = before.map(serde_json::to_value).transpose()?;
+        let after = serde_json::to_value(after)?;
+        let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str().map(str::to_owned));
+        let mut named: Vec<(&'static FieldSpec, String)> = Vec::new();
+        for spec in kind.fields() {
+            match spec.ty {
+                FieldType::Person => {
+                    let new = text(after.get(spec.key));
+                    if new != before.as_ref().and_then(|b| text(b.get(spec.key))) {
+                        named.extend(new.map(|v| (spec, v)));
+                    }
+                }
+                FieldType::Entries(items) => {
+                    let entries = |v: Option<&serde_json::Value>| {
+                        v.and_then(|v| v.get(spec.key))
+                            .and_then(|l| l.as_array())
+                            .cloned()
+                            .unwrap_or_default()
+                    };
+                    let old = entries(before.as_ref());
+                    for e in entries(Some(&after)) {
+                        let id = e.get("id");
+                        let was = old.iter().find(|o| o.get("id") == id);
+                        for item in items.iter().filter(|i| i.ty == FieldType::Person) {
+                            let new = text(e.get(item.key));
+                            if new != was.and_then(|w| text(w.get(item.key))) {
+                                named.extend(new.map(|v| (item, v)));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (spec, value) in named {
+            let value = value.trim();
+            let must_be_login = kind == RecordKind::Petition && spec.key == "leader";
+            if value.is_empty() || !(must_be_login || looks_like_login(value)) {
+                continue;
+            }
+            if !users.names_user(value)? {
+                return Err(Error::invalid(
+                    spec.name(),
+                    if must_be_login {
+                        "names no user: choose the case's leader from the users"
+                    } else {
+                        "names no user: choose a user, or write the person's name"
+                    },
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn check_record(
         &self,
         kind: RecordKind,
@@ -636,6 +727,21 @@ impl Store {
     ) -> Result<()> {
         let json = serde_json::to_value(after)?;
         validate_stored_values(kind, &json)?;
+        self.check_people(kind, before, after)?;
+        if let Record::Visit(v) = after {
+            let old = match before {
+                Some(Record::Visit(b)) => b.target.as_deref(),
+                _ => None,
+            };
+            if let Some(code) = v.target.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+                if old.map(str::trim) != Some(code) && !self.has_visit_target(&v.meta.unit, code)? {
+                    return Err(Error::invalid(
+                        "走访对象编号 (target)",
+                        "names no visit target of the unit's 走访对象名单",
+                    ));
+                }
+            }
+        }
         if let Record::Dispute(a) = after {
             let old = match before {
                 Some(Record::Dispute(b)) => b.category.as_ref(),
@@ -735,8 +841,10 @@ impl Store {
         let after = Record::from_json(kind, doc.to_json()?)?;
         // Dropping `tx` on error rolls the counter back.
         self.check_record(kind, None, &after, &author)?;
+        self.check_links(None, &after)?;
         doc.commit(&self.note(&author, touched, Some("create")), now);
         write_doc(&tx, id, kind, &unit, &mut doc, None, now)?;
+        self.mirror_links(&tx, None, &after, &author, now)?;
         if let Some((other_id, other_edits)) = extra {
             self.edit_in(&tx, other_id, other_edits, &author, None, now)?;
         }
@@ -782,10 +890,124 @@ impl Store {
         }
         let after = Record::from_json(kind, doc.to_json()?)?;
         self.check_record(kind, Some(&before), &after, author)?;
+        self.check_links(Some(&before), &after)?;
         doc.commit(&self.note(author, touched, action), now);
         let unit = after.meta().unit.clone();
         write_doc(tx, id, kind, &unit, &mut doc, Some(&before_heads), now)?;
+        self.mirror_links(tx, Some(&before), &after, author, now)?;
         Ok(true)
+    }
+
+    /// The links between screening rounds and the disputes they found, as a local edit
+    /// changes them: (screening, dispute) pairs added and removed.
+    fn link_changes(
+        before: Option<&Record>,
+        after: &Record,
+    ) -> (Vec<(String, String)>, Vec<(String, String)>) {
+        let id = after.meta().id.clone();
+        match (before, after) {
+            (b, Record::Dispute(a)) => {
+                let old = match b {
+                    Some(Record::Dispute(d)) => d.screening_round.clone(),
+                    _ => None,
+                };
+                if old == a.screening_round {
+                    return (Vec::new(), Vec::new());
+                }
+                let pair = |s: Option<String>| s.map(|s| (s, id.clone())).into_iter().collect();
+                (pair(a.screening_round.clone()), pair(old))
+            }
+            (b, Record::Screening(a)) => {
+                let old: Vec<String> = match b {
+                    Some(Record::Screening(s)) => s.disputes.clone(),
+                    _ => Vec::new(),
+                };
+                let added = a.disputes.iter().filter(|d| !old.contains(d));
+                let removed = old.iter().filter(|d| !a.disputes.contains(d));
+                (
+                    added.map(|d| (id.clone(), d.clone())).collect(),
+                    removed.map(|d| (id.clone(), d.clone())).collect(),
+                )
+            }
+            _ => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// Checks the links a local edit adds: a dispute's 来源排查 names a screening round of
+    /// its unit, a round's 发现矛盾纠纷 name disputes of its unit.
+    fn check_links(&self, before: Option<&Record>, after: &Record) -> Result<()> {
+        let (added, _) = Self::link_changes(before, after);
+        let unit = &after.meta().unit;
+        for (screening, dispute) in added {
+            let (other, kind, field) = match after {
+                Record::Dispute(_) => (
+                    screening,
+                    RecordKind::Screening,
+                    "来源排查 (screening_round)",
+                ),
+                _ => (dispute, RecordKind::Dispute, "发现矛盾纠纷 (disputes)"),
+            };
+            let ok = match self.record(&other) {
+                Ok(r) => r.meta().kind == kind && &r.meta().unit == unit,
+                Err(Error::UnknownRecord(_)) => false,
+                Err(e) => return Err(e),
+            };
+            if !ok {
+                return Err(Error::invalid(
+                    field,
+                    format!("names no {} of the unit", kind.label()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps a link both ways: the other record of each link a local edit adds or removes
+    /// is changed in the same transaction.
+    fn mirror_links(
+        &self,
+        tx: &Connection,
+        before: Option<&Record>,
+        after: &Record,
+        author: &Author,
+        now: i64,
+    ) -> Result<()> {
+        let (added, removed) = Self::link_changes(before, after);
+        let on_dispute = matches!(after, Record::Dispute(_));
+        for (linked, (screening, dispute)) in added
+            .into_iter()
+            .map(|p| (true, p))
+            .chain(removed.into_iter().map(|p| (false, p)))
+        {
+            let edit = if on_dispute {
+                let Ok(Record::Screening(s)) = self.record(&screening) else {
+                    continue;
+                };
+                let mut list = s.disputes.clone();
+                list.retain(|d| *d != dispute);
+                if linked {
+                    list.push(dispute.clone());
+                }
+                if list == s.disputes {
+                    continue;
+                }
+                (screening, Edit::set("disputes", FieldValue::List(list)))
+            } else {
+                let Ok(Record::Dispute(d)) = self.record(&dispute) else {
+                    continue;
+                };
+                let now_links = d.screening_round.as_deref() == Some(screening.as_str());
+                match (linked, now_links) {
+                    (true, false) if d.screening_round.is_none() => {
+                        (dispute, Edit::text("screening_round", &screening))
+                    }
+                    (false, true) => (dispute, Edit::set("screening_round", FieldValue::Null)),
+                    _ => continue,
+                }
+            };
+            self.edit_in(tx, &edit.0, &[edit.1], author, Some("link"), now)?;
+        }
+        Ok(())
     }
 
     /// Signs a petition case off (销号): only once resolved, only by its leader or the office.

@@ -8,6 +8,7 @@ use super::message::{
     Ack, DocData, FeedItem, Rejection, SyncRequest, SyncResponse, hashes_from_wire, hashes_to_wire,
 };
 use crate::error::{Error, Result};
+use crate::model::campaign::CAMPAIGN_UNIT;
 use crate::model::{Author, Role};
 use crate::store::{Store, parse_heads};
 
@@ -145,9 +146,12 @@ fn stored(store: &Store, id: &str) -> Result<Option<Stored>> {
 }
 
 impl Peer {
-    /// Whether the device may see a stored record: a unit in scope, or a case its user leads.
+    /// Whether the device may see a stored record: a unit in scope, a case its user leads, or
+    /// bureau-wide reference data (the campaigns).
     fn sees(&self, s: &Stored) -> bool {
-        self.scope.contains(&s.unit) || crate::access::leads(&self.author, s.leader.as_deref())
+        self.scope.contains(&s.unit)
+            || crate::access::leads(&self.author, s.leader.as_deref())
+            || crate::access::is_bureau_wide(&s.unit)
     }
 }
 
@@ -412,13 +416,12 @@ pub fn answer_reads(
     let mut sql = "SELECT id, seq, heads, generation FROM documents WHERE seq > ?".to_owned();
     let mut args = vec![SqlValue::Integer(req.cursor.min(i64::MAX as u64) as i64)];
     if let Some(units) = peer.scope.units() {
+        // The device's units, and the bureau-wide campaigns every device reads.
         sql.push_str(&format!(
             " AND (unit IN ({}) OR id IN (SELECT id FROM records WHERE leader = ?))",
-            vec!["?"; units.len().max(1)].join(",")
+            vec!["?"; units.len() + 1].join(",")
         ));
-        if units.is_empty() {
-            args.push(SqlValue::Text(String::new()));
-        }
+        args.push(SqlValue::Text(CAMPAIGN_UNIT.to_owned()));
         args.extend(units.iter().cloned().map(SqlValue::Text));
         args.push(SqlValue::Text(peer.author.user.clone()));
     }

@@ -1,6 +1,7 @@
 //! The account registry: units, users, enrolled devices and their tokens, kept in the relay's
 //! SQLite database next to the core's tables (all account tables are prefixed `acct_`).
 
+pub mod directory;
 mod erase;
 mod model;
 mod schema;

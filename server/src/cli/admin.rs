@@ -38,6 +38,9 @@ enum AdminCommand {
     /// Enrolled devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Campaigns (活动) and their calendars: dates, visit rounds, due days.
+    #[command(subcommand)]
+    Campaign(super::campaign::CampaignCommand),
     /// Reports over every unit's records in the relay database.
     #[command(subcommand)]
     Export(super::export::ExportCommand),
@@ -302,6 +305,13 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+        AdminCommand::Campaign(cmd) => {
+            let mut records = SqliteRecords::open(&args.db)?;
+            let identity = office_identity(&cli_actor(), &cli_actor(), "cli", "CLI");
+            records
+                .store()
+                .act_as(identity, |s| Ok(super::campaign::run(s, cmd)))??;
         }
         AdminCommand::Export(cmd) => {
             let mut records = SqliteRecords::open(&args.db)?;

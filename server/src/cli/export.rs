@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 use fieldledger_core::Store;
-use fieldledger_core::report::Campaign;
 use fieldledger_core::report::supervision::{SupervisionQuery, supervision};
 use fieldledger_server::reports::{
-    AsOfParams, LedgerParams, MonthlyParams, narrow, render_ledger, render_monthly,
+    AsOfParams, LedgerParams, MonthlyParams, narrow, render_ledger, render_monthly, report_campaign,
 };
 
 /// Reports to export.
@@ -49,11 +48,10 @@ pub fn run(
     own_unit: Option<String>,
     cmd: ExportCommand,
 ) -> anyhow::Result<()> {
-    let campaign = Campaign::default();
     match cmd {
         ExportCommand::Ledger { params, output } => {
             let units = narrow(allowed, params.unit.as_deref())?;
-            let r = render_ledger(store, units, &params, &campaign)?;
+            let r = render_ledger(store, units, &params)?;
             std::fs::write(&output, &r.bytes)
                 .with_context(|| format!("writing {}", output.display()))?;
             println!("wrote {} ({} bytes)", output.display(), r.bytes.len());
@@ -61,22 +59,14 @@ pub fn run(
         ExportCommand::Monthly { params, output } => {
             let units = narrow(allowed, params.unit.as_deref())?;
             let unit = params.unit.clone().or(own_unit);
-            let r = render_monthly(store, unit.as_deref(), units, &params, &campaign)?;
+            let r = render_monthly(store, unit.as_deref(), units, &params)?;
             std::fs::write(&output, &r.bytes)
                 .with_context(|| format!("writing {}", output.display()))?;
             println!("wrote {} ({} bytes)", output.display(), r.bytes.len());
         }
         ExportCommand::Supervision { params, output } => {
             let units = narrow(allowed, params.unit.as_deref())?;
-            let as_of = params
-                .as_of
-                .as_deref()
-                .map(|d| {
-                    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                        .map(|d| campaign.end_of_day_ms(d))
-                })
-                .transpose()
-                .context("--as-of is YYYY-MM-DD")?;
+            let (campaign, as_of) = report_campaign(store, &params.as_of)?;
             let v = supervision(store, &SupervisionQuery { units, as_of }, &campaign)?;
             let json = serde_json::to_string_pretty(&v)?;
             match output {

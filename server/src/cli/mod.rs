@@ -1,6 +1,7 @@
 //! The `fieldledger` command line: `serve`, `admin` (and later the `device` client).
 
 mod admin;
+mod campaign;
 mod device;
 mod export;
 mod serve;

@@ -1,9 +1,9 @@
 //! The audit log and the lost-record reports of revoked devices, for the bureau office.
 
+use super::layout;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use fieldledger_core::report::Campaign;
 use serde::Deserialize;
 
 use super::error::WebError;
@@ -123,7 +123,7 @@ pub(crate) async fn page(
         .then(|| lost.last().map(|r| link(&prefix, before, Some(r.id))))
         .flatten();
     let newest = (before.is_some() || lost_before.is_some()).then(|| link(&prefix, None, None));
-    let campaign = Campaign::default();
+    let campaign = layout::campaign_now(&state).await?;
     for r in &mut lost {
         r.reported_at = local_time_rfc3339(&campaign, &r.reported_at);
     }

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{FixedOffset, TimeZone};
-use fieldledger_core::report::Campaign;
+use fieldledger_core::report::{Calendar, Campaign};
 
 use super::error::WebError;
 use super::session::Viewer;
@@ -60,12 +59,14 @@ pub(crate) fn render<T: Template>(page: &T) -> Result<Response, WebError> {
 
 /// A moment (ms since the epoch) as local time of the campaign, `2019-10-10 14:03`.
 pub(crate) fn local_time(campaign: &Campaign, ms: i64) -> String {
-    let offset = FixedOffset::east_opt(campaign.utc_offset_minutes * 60)
-        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"));
-    match offset.timestamp_millis_opt(ms).single() {
-        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
-        None => String::new(),
-    }
+    campaign.local_time(ms)
+}
+
+/// The campaign in force now: its time zone is the one pages show times in.
+pub(crate) async fn campaign_now(state: &AppState) -> Result<Campaign, WebError> {
+    Ok(state
+        .with_record_reader(|store| Ok(Calendar::load(store, None)?.at(store.now_ms())))
+        .await?)
 }
 
 /// An RFC 3339 time from the account registry as local time, `2019-10-10 14:03`.

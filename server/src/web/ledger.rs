@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use fieldledger_core::model::FORM_CATEGORIES;
 use fieldledger_core::model::field::parse_flag;
-use fieldledger_core::report::Campaign;
+use fieldledger_core::report::for_report;
 use fieldledger_core::report::ledger::{HEADERS, Ledger, LedgerQuery, UNIT_HEADER, row_cells};
 use fieldledger_core::store::DisputeFilter;
 use serde::{Deserialize, Serialize};
@@ -98,11 +98,8 @@ impl LedgerForm {
         }
     }
 
-    fn query(
-        &self,
-        units: Option<Vec<String>>,
-        campaign: &Campaign,
-    ) -> Result<LedgerQuery, WebError> {
+    /// The query, without its as-of moment (which the campaign in force decides).
+    fn query(&self, units: Option<Vec<String>>) -> Result<LedgerQuery, WebError> {
         let consolidated = units.as_ref().is_none_or(|u| u.len() > 1);
         Ok(LedgerQuery {
             filter: DisputeFilter {
@@ -117,7 +114,7 @@ impl LedgerForm {
                 found_to: date("发现日期（止）", &self.found_to)?,
                 overdue_on: None,
             },
-            as_of: date("截至", &self.as_of)?.map(|d| campaign.end_of_day_ms(d)),
+            as_of: None,
             consolidated,
         })
     }
@@ -214,14 +211,16 @@ pub(crate) async fn page(
     let form = form.clean();
     let units = layout::units(&state).await?;
     let allowed = scope(&viewer, &units, form.unit.as_deref())?;
-    let campaign = Campaign::default();
-    let q = form.query(allowed, &campaign)?;
+    let as_of_day = date("截至", &form.as_of)?;
+    let mut q = form.query(allowed)?;
     let category_units: Vec<String> = match &q.filter.units {
         Some(u) => u.clone(),
         None => units.keys().cloned().collect(),
     };
     let (ledger, conflicted, categories, today) = state
         .with_record_reader(move |store| {
+            let (campaign, as_of) = for_report(store, as_of_day)?;
+            q.as_of = as_of;
             let ledger = Ledger::load(store, &q, &campaign)?;
             let conflicted: HashSet<String> = store
                 .records_with_conflicts(q.filter.units.as_deref())?
@@ -325,7 +324,7 @@ pub(crate) async fn download(
         "from the dashboard",
     );
     let r = state
-        .with_record_reader(move |store| render_ledger(store, units, &params, &Campaign::default()))
+        .with_record_reader(move |store| render_ledger(store, units, &params))
         .await?;
     crate::protection::log_export(&state, &viewer.login, "export.ledger", detail).await;
     Ok((

@@ -10,7 +10,7 @@ use fieldledger_core::access;
 use fieldledger_core::model::monthly;
 use fieldledger_core::report::monthly::{MonthlyQuery, Submission, bureau_monthly, unit_monthly};
 use fieldledger_core::report::render::{Block, Document};
-use fieldledger_core::report::{Campaign, Month};
+use fieldledger_core::report::{Calendar, Month, for_report};
 use serde::{Deserialize, Serialize};
 
 use super::charts::{Coverage, coverage_chart};
@@ -216,8 +216,7 @@ async fn build(
     if let Some(u) = &unit {
         layout::scope(viewer, &units, Some(u))?;
     }
-    let campaign = Campaign::default();
-    let as_of = date("截至", &form.as_of)?.map(|d| campaign.end_of_day_ms(d));
+    let as_of_day = date("截至", &form.as_of)?;
     if let Some(m) = &form.month {
         Month::parse(m).map_err(|_| WebError::BadRequest(format!("月份：“{m}”不是 YYYY-MM")))?;
     }
@@ -226,6 +225,7 @@ async fn build(
     let all_units = field_units(&units);
     let (month, doc, coverage, submission) = state
         .with_record_reader(move |store| {
+            let (campaign, as_of) = for_report(store, as_of_day)?;
             let month = asked_month.unwrap_or_else(|| {
                 Month::of(campaign.local_date(as_of.unwrap_or_else(|| store.now_ms()))).to_string()
             });
@@ -397,7 +397,8 @@ pub(crate) async fn write(
     let written = state
         .with_records(move |r| {
             let store = r.store();
-            let today = Campaign::default().local_date(store.now_ms());
+            let now = store.now_ms();
+            let today = Calendar::load(store, None)?.at(now).local_date(now);
             Ok(store.act_as(v.identity(), |s| {
                 s.write_monthly(Some(&u), &m, Some(&e), Some(&p), submit.then_some(today))
             }))
@@ -449,9 +450,7 @@ pub(crate) async fn download(
         as_of: form.as_of.clone(),
     };
     let r = state
-        .with_record_reader(move |store| {
-            render_monthly(store, unit.as_deref(), units, &params, &Campaign::default())
-        })
+        .with_record_reader(move |store| render_monthly(store, unit.as_deref(), units, &params))
         .await?;
     Ok((
         [

@@ -20,8 +20,9 @@ use fieldledger_core::model::risk::RiskResult;
 use fieldledger_core::model::visit::{DEMAND_STATUSES, DemandStatus};
 use fieldledger_core::model::{
     Author, Choice, FieldSpec, FieldType, FieldValue, PetitionCase, Record, RecordKind,
+    RiskAssessment,
 };
-use fieldledger_core::report::Campaign;
+use fieldledger_core::report::{Calendar, Campaign};
 use fieldledger_core::{Edit, Store};
 use serde::Deserialize;
 use serde_json::Value;
@@ -394,7 +395,7 @@ fn build_page(
     notice: Option<&'static str>,
     retry: Option<Retry>,
 ) -> Result<RecordPage, RelayError> {
-    let campaign = Campaign::default();
+    let campaign = Calendar::load(store, None)?.at(store.now_ms());
     let record = scoped(store, viewer, id)?;
     let meta = record.meta().clone();
     let kind = meta.kind;
@@ -577,7 +578,7 @@ fn build_page(
             .collect::<Vec<_>>()
             .join("、"),
         proceed: match &record {
-            Record::RiskAssessment(r) => Some(proceed(r.result)),
+            Record::RiskAssessment(r) => Some(proceed(r)),
             _ => None,
         },
         signoff: match &record {
@@ -585,7 +586,7 @@ fn build_page(
                 note: typed
                     .and_then(|t| t.get("note").cloned())
                     .unwrap_or_default(),
-                ..signoff_view(p, &author)
+                ..signoff_view(p, &author, p.leader.as_deref().map(|l| dir.user(l)))
             }),
             _ => None,
         },
@@ -714,26 +715,23 @@ fn field_item_label(record: &Record, list: &str, key: &str) -> &'static str {
     }
 }
 
-/// Whether the decision of a risk assessment may proceed: only with a passed assessment
-/// (未通过或未评估的不得出台实施; 有条件通过: only once its conditions are met, which the
-/// record does not track).
-fn proceed(result: Option<RiskResult>) -> (&'static str, &'static str) {
-    match result {
-        Some(RiskResult::Passed) => ("ok", "评估结论：通过。该决策事项可以出台实施。"),
-        Some(RiskResult::Conditional) => ("warn", "评估结论：有条件通过。条件落实前不得出台实施。"),
-        Some(RiskResult::Failed) => ("error", "评估结论：不通过。该决策事项不得出台实施。"),
-        None => (
-            "error",
-            "尚无评估结论。未经评估通过的决策事项不得出台实施。",
-        ),
-    }
+/// Whether the decision of a risk assessment may proceed, as the core decides it (不得出台实施
+/// unless passed, or passed on conditions recorded as met), with the notice's style.
+fn proceed(r: &RiskAssessment) -> (&'static str, &'static str) {
+    let class = match (r.must_not_proceed(), r.result) {
+        (false, _) => "ok",
+        (true, Some(RiskResult::Conditional)) => "warn",
+        (true, _) => "error",
+    };
+    (class, r.proceed_label())
 }
 
-fn signoff_view(p: &PetitionCase, author: &Author) -> SignOffView {
+/// 销号管理 of a case for `author`; `leader` is its 包案领导 as people read the name.
+fn signoff_view(p: &PetitionCase, author: &Author, leader: Option<String>) -> SignOffView {
     use fieldledger_core::model::petition::PetitionStatus as S;
     let status = p.status.unwrap_or(S::Open);
     let may = p.may_sign_off(author);
-    let leader = p.leader.clone().unwrap_or_default();
+    let leader = leader.unwrap_or_default();
     let hint = match (status, may) {
         (S::Open, _) => {
             "案件化解（案件状态改为“已化解”并填写处理方式）后，由包案领导或领导小组办公室销号。"

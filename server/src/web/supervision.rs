@@ -9,7 +9,7 @@ use axum::response::Response;
 use chrono::{Datelike, NaiveDate};
 use fieldledger_core::report::monthly::bureau_monthly;
 use fieldledger_core::report::supervision::{SupervisionQuery, supervision};
-use fieldledger_core::report::{Campaign, Month};
+use fieldledger_core::report::{Campaign, Month, for_report};
 use serde::Deserialize;
 
 use super::error::WebError;
@@ -55,6 +55,7 @@ struct Section {
 struct SupervisionPage {
     layout: Layout,
     today: String,
+    campaign: String,
     month: String,
     as_of: String,
     unit_options: Vec<Opt>,
@@ -91,13 +92,13 @@ pub(crate) async fn page(
     let units = layout::units(&state).await?;
     let scope =
         narrow(viewer.allowed_units(), unit.as_deref())?.or_else(|| Some(field_units(&units)));
-    let campaign = Campaign::default();
-    let as_of = date("截至", &as_of_text)?.map(|d| campaign.end_of_day_ms(d));
+    let as_of_day = date("截至", &as_of_text)?;
     if let Some(m) = &month_text {
         Month::parse(m).map_err(|_| WebError::BadRequest(format!("月份：“{m}”不是 YYYY-MM")))?;
     }
     let (view, monthly) = state
         .with_record_reader(move |store| {
+            let (campaign, as_of) = for_report(store, as_of_day)?;
             let q = SupervisionQuery {
                 units: scope.clone(),
                 as_of,
@@ -123,6 +124,7 @@ pub(crate) async fn page(
         "缺失排查".to_owned(),
         "逾期整改".to_owned(),
         "待裁决冲突".to_owned(),
+        "不得出台实施".to_owned(),
     ];
     let per_unit = [
         &view.overdue_disputes.per_unit,
@@ -131,6 +133,7 @@ pub(crate) async fn page(
         &view.missing_screenings.per_unit,
         &view.overdue_rectifications.per_unit,
         &view.open_conflicts.per_unit,
+        &view.blocked_decisions.per_unit,
     ];
     let codes: std::collections::BTreeSet<String> = per_unit
         .iter()
@@ -297,6 +300,29 @@ pub(crate) async fn page(
                 .collect(),
         },
         Section {
+            id: "blocked-decisions",
+            title: format!(
+                "不得出台实施的决策事项（{}）",
+                view.blocked_decisions.total()
+            ),
+            headers: vec!["决策事项", "评估编号", "单位", "评估日期", "原因"],
+            rows: view
+                .blocked_decisions
+                .items
+                .iter()
+                .map(|b| ItemRow {
+                    link: link(&b.id),
+                    cells: vec![
+                        b.decision.clone(),
+                        b.number.clone(),
+                        unit_label(&units, &b.unit),
+                        b.assessed_on.map(|d| d.to_string()).unwrap_or_default(),
+                        b.reason.clone(),
+                    ],
+                })
+                .collect(),
+        },
+        Section {
             id: "monthly",
             title: format!(
                 "{} 月报逾期的单位（{}，报送时限 {} 前含当日）",
@@ -337,6 +363,17 @@ pub(crate) async fn page(
     let page = SupervisionPage {
         layout: Layout::new(&viewer, "督查", "supervision"),
         today: view.today.to_string(),
+        campaign: format!(
+            "{}（{} 至 {}）{}",
+            view.campaign.name,
+            view.campaign.start,
+            view.campaign.end,
+            if view.campaign.set {
+                ""
+            } else {
+                "：尚未设置本部署的活动，按方案默认日程计算"
+            }
+        ),
         month: monthly.month.to_string(),
         as_of: as_of_text.unwrap_or_default(),
         unit_options,

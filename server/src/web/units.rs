@@ -5,7 +5,6 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use fieldledger_core::report::Campaign;
 use serde::Deserialize;
 
 use super::error::WebError;
@@ -139,7 +138,7 @@ async fn unit_page(
             Ok((users, devices))
         })
         .await?;
-    let campaign = Campaign::default();
+    let campaign = layout::campaign_now(&state).await?;
     let user_rows = users
         .iter()
         .map(|u| UserRow {

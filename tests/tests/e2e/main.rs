@@ -4,6 +4,7 @@
 //! The randomized scenario prints its seed; replay one with `FIELDLEDGER_SEED=<n>`.
 
 mod basics;
+mod campaign;
 mod decode;
 mod exhaustion;
 mod fuzz;
