@@ -138,7 +138,7 @@ async fn unit_page(
             Ok((users, devices))
         })
         .await?;
-    let campaign = layout::campaign_now(&state).await?;
+    let campaign = layout::campaign_now(state).await?;
     let user_rows = users
         .iter()
         .map(|u| UserRow {
