@@ -12,6 +12,7 @@ mod client;
 pub mod error;
 pub mod export;
 pub mod fields;
+pub mod people;
 pub mod records;
 pub mod store;
 pub mod sync;
@@ -19,6 +20,7 @@ pub mod sync;
 pub use error::{FfiError, Result};
 pub use export::{CampaignInfo, CampaignRoundInfo, LedgerFormat};
 pub use fields::{ChoiceInfo, EntryFieldInfo, FieldInfo, FieldKind, FieldPair, record_fields};
+pub use people::UserInfo;
 pub use records::{
     ConflictRecord, ConflictValueRecord, DemandRecord, DisputeQuery, DisputeRecord, HistoryRecord,
     Identity, MeasureRecord, PetitionRecord, ProgressRecord, RecordKind, RecordSummary, RiskRecord,

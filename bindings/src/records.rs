@@ -35,6 +35,8 @@ pub enum RecordKind {
     MonthlyReport,
     /// 活动: a campaign's calendar (bureau-wide, set by the office).
     Campaign,
+    /// 人员名单: the bureau's users, kept by the relay.
+    Directory,
 }
 
 impl From<RecordKind> for model::RecordKind {
@@ -49,6 +51,7 @@ impl From<RecordKind> for model::RecordKind {
             RecordKind::UnitProfile => model::RecordKind::UnitProfile,
             RecordKind::MonthlyReport => model::RecordKind::MonthlyReport,
             RecordKind::Campaign => model::RecordKind::Campaign,
+            RecordKind::Directory => model::RecordKind::Directory,
         }
     }
 }
@@ -65,6 +68,7 @@ impl From<model::RecordKind> for RecordKind {
             model::RecordKind::UnitProfile => RecordKind::UnitProfile,
             model::RecordKind::MonthlyReport => RecordKind::MonthlyReport,
             model::RecordKind::Campaign => RecordKind::Campaign,
+            model::RecordKind::Directory => RecordKind::Directory,
         }
     }
 }

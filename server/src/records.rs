@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use fieldledger_core::model::{Author, Role, unit::profile_id};
 use fieldledger_core::store::Identity;
+use fieldledger_core::store::campaign::KnownUser;
 use fieldledger_core::sync::{Peer, PushOutcome, RelayEvent, Scope, SyncRequest, apply_pushes};
 use fieldledger_core::{Edit, RecordKind, Store};
 
@@ -28,6 +29,8 @@ pub trait RecordStorage: Send + 'static {
     ) -> Result<(PushOutcome, Vec<RelayEvent>)>;
     /// Creates a unit's profile document (its categories and visit targets) if missing.
     fn ensure_unit_profile(&mut self, code: &str, name: &str) -> Result<()>;
+    /// Brings the directory of users every device receives in step with the accounts.
+    fn set_directory(&mut self, users: &[KnownUser]) -> Result<bool>;
     /// The record store, for reports and supervision views.
     fn store(&mut self) -> &mut Store;
 }
@@ -118,9 +121,29 @@ impl RecordStorage for SqliteRecords {
         )
     }
 
+    fn set_directory(&mut self, users: &[KnownUser]) -> Result<bool> {
+        self.store.set_directory(users)
+    }
+
     fn store(&mut self) -> &mut Store {
         &mut self.store
     }
+}
+
+/// The accounts' users as the directory of users lists them.
+pub fn known_users(
+    accounts: &crate::accounts::AccountStore,
+) -> crate::error::Result<Vec<KnownUser>> {
+    Ok(accounts
+        .list_users()?
+        .into_iter()
+        .map(|u| KnownUser {
+            login: u.login,
+            name: u.name,
+            unit: u.unit,
+            role: u.role.to_string(),
+        })
+        .collect())
 }
 
 /// Read-only connections to the relay's SQLite file, reused between requests: sync answers

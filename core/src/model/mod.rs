@@ -7,6 +7,7 @@
 
 pub mod campaign;
 pub mod category;
+pub mod directory;
 pub mod dispute;
 pub mod field;
 pub mod inspection;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use campaign::CampaignRecord;
 pub use category::{FORM_CATEGORIES, is_form_category};
+pub use directory::Directory;
 pub use dispute::Dispute;
 pub use field::{Choice, FieldSpec, FieldType, FieldValue};
 pub use inspection::Inspection;
@@ -61,11 +63,13 @@ pub enum RecordKind {
     MonthlyReport,
     /// 活动: a campaign's calendar (rounds, due days), bureau-wide.
     Campaign,
+    /// 人员名单: the bureau's users, for choosing people; bureau-wide, kept by the relay.
+    Directory,
 }
 
 impl RecordKind {
     /// Every kind, in display order.
-    pub const ALL: [RecordKind; 9] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::Visit,
         RecordKind::Dispute,
         RecordKind::Petition,
@@ -75,6 +79,7 @@ impl RecordKind {
         RecordKind::UnitProfile,
         RecordKind::MonthlyReport,
         RecordKind::Campaign,
+        RecordKind::Directory,
     ];
 
     /// Stable code used in documents, URLs and the database.
@@ -89,6 +94,7 @@ impl RecordKind {
             RecordKind::UnitProfile => "unit_profile",
             RecordKind::MonthlyReport => "monthly_report",
             RecordKind::Campaign => "campaign",
+            RecordKind::Directory => "directory",
         }
     }
 
@@ -104,6 +110,7 @@ impl RecordKind {
             RecordKind::UnitProfile => "单位信息",
             RecordKind::MonthlyReport => "月报",
             RecordKind::Campaign => "活动",
+            RecordKind::Directory => "人员名单",
         }
     }
 
@@ -119,6 +126,7 @@ impl RecordKind {
             RecordKind::UnitProfile => "DW",
             RecordKind::MonthlyReport => "YB",
             RecordKind::Campaign => "HD",
+            RecordKind::Directory => "RY",
         }
     }
 
@@ -134,6 +142,7 @@ impl RecordKind {
             RecordKind::UnitProfile => unit::FIELDS,
             RecordKind::MonthlyReport => monthly::FIELDS,
             RecordKind::Campaign => campaign::FIELDS,
+            RecordKind::Directory => directory::FIELDS,
         }
     }
 
@@ -338,6 +347,8 @@ pub enum Record {
     MonthlyReport(MonthlyReport),
     /// A campaign's calendar.
     Campaign(CampaignRecord),
+    /// The directory of users.
+    Directory(Directory),
 }
 
 impl Record {
@@ -353,6 +364,7 @@ impl Record {
             RecordKind::UnitProfile => Record::UnitProfile(serde_json::from_value(v)?),
             RecordKind::MonthlyReport => Record::MonthlyReport(serde_json::from_value(v)?),
             RecordKind::Campaign => Record::Campaign(serde_json::from_value(v)?),
+            RecordKind::Directory => Record::Directory(serde_json::from_value(v)?),
         })
     }
 
@@ -368,6 +380,7 @@ impl Record {
             Record::UnitProfile(r) => &r.meta,
             Record::MonthlyReport(r) => &r.meta,
             Record::Campaign(r) => &r.meta,
+            Record::Directory(r) => &r.meta,
         }
     }
 
@@ -410,7 +423,8 @@ impl Record {
             Screening => ScreeningRound,
             Inspection => Inspection,
             MonthlyReport => MonthlyReport,
-            Campaign => CampaignRecord
+            Campaign => CampaignRecord,
+            Directory => Directory
         )
     }
 
@@ -445,6 +459,7 @@ impl Record {
             Record::UnitProfile(r) => r.unit_name.clone(),
             Record::MonthlyReport(r) => format!("{} 月报", r.month),
             Record::Campaign(r) => r.name.clone(),
+            Record::Directory(_) => "人员名单".into(),
         }
     }
 
@@ -480,7 +495,7 @@ impl Record {
                 "open"
             }
             .into(),
-            Record::UnitProfile(_) | Record::Campaign(_) => "active".into(),
+            Record::UnitProfile(_) | Record::Campaign(_) | Record::Directory(_) => "active".into(),
             Record::MonthlyReport(r) => if r.submitted_on.is_some() {
                 "submitted"
             } else {

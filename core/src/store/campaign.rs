@@ -1,10 +1,12 @@
-//! Setting a campaign's calendar: the office's one write path for campaign records.
+//! The bureau-wide records the office writes: campaigns (their calendars) and the directory
+//! of users the relay keeps in step with its accounts.
 
 use super::Store;
 use crate::error::{Error, Result};
 use crate::model::campaign::{
     CAMPAIGN_UNIT, CampaignPlan, CampaignRecord, DEFAULT_TIME_ZONE, PlanRound,
 };
+use crate::model::directory::{DIRECTORY_ID, Directory};
 use crate::model::{Edit, FieldValue, Record, RecordKind};
 use crate::report::ScreeningCadence;
 
@@ -145,5 +147,82 @@ fn same_value(c: &CampaignRecord, field: &str, value: &FieldValue) -> bool {
         "screening" => text(c.screening.clone()),
         "monthly_due_day" => matches!(value, FieldValue::Int(n) if c.monthly_due_day == Some(*n)),
         _ => false,
+    }
+}
+
+/// A user as the relay's accounts know them, for [`Store::set_directory`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownUser {
+    /// Login.
+    pub login: String,
+    /// Display name.
+    pub name: String,
+    /// Unit code.
+    pub unit: String,
+    /// Role code.
+    pub role: String,
+}
+
+impl Store {
+    /// The directory of users this store holds (none before the first sync).
+    pub fn directory(&self) -> Result<Option<Directory>> {
+        match self.record(DIRECTORY_ID) {
+            Ok(Record::Directory(d)) => Ok(Some(d)),
+            Ok(_) | Err(Error::UnknownRecord(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Brings the directory record in step with `users` (the relay's accounts): adds the new,
+    /// updates changed names, units and roles; one recorded edit, none when nothing changed.
+    /// The office only. Returns whether anything changed.
+    pub fn set_directory(&mut self, users: &[KnownUser]) -> Result<bool> {
+        let entry = |u: &KnownUser| Edit::Append {
+            list: "users".into(),
+            values: vec![
+                ("login".into(), FieldValue::text(&u.login)),
+                ("name".into(), FieldValue::text(&u.name)),
+                ("unit".into(), FieldValue::text(&u.unit)),
+                ("role".into(), FieldValue::text(&u.role)),
+            ],
+        };
+        let Some(dir) = self.directory()? else {
+            let edits: Vec<Edit> = users.iter().map(entry).collect();
+            self.create_with_id(
+                DIRECTORY_ID,
+                RecordKind::Directory,
+                Some(CAMPAIGN_UNIT),
+                &edits,
+                None,
+            )?;
+            return Ok(true);
+        };
+        let mut edits = Vec::new();
+        for u in users {
+            match dir.users.iter().find(|d| d.login == u.login) {
+                None => edits.push(entry(u)),
+                Some(d) => {
+                    for (field, old, new) in [
+                        ("name", &d.name, &u.name),
+                        ("unit", &d.unit, &u.unit),
+                        ("role", &d.role, &u.role),
+                    ] {
+                        if old != new {
+                            edits.push(Edit::SetInEntry {
+                                list: "users".into(),
+                                entry: d.id.clone(),
+                                field: field.into(),
+                                value: FieldValue::text(new),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if edits.is_empty() {
+            return Ok(false);
+        }
+        self.edit(DIRECTORY_ID, &edits)?;
+        Ok(true)
     }
 }

@@ -11,7 +11,7 @@ use fieldledger_server::accounts::{
     ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE, Issuer, MAX_PAGE, NewUser,
 };
 use fieldledger_server::protection::ledger_export_detail;
-use fieldledger_server::records::{RecordStorage, SqliteRecords, office_identity};
+use fieldledger_server::records::{RecordStorage, SqliteRecords, known_users, office_identity};
 use serde::Serialize;
 
 /// Options of `fieldledger admin`.
@@ -239,6 +239,8 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                     role,
                 },
             )?;
+            // Every device learns of the user with its next sync.
+            SqliteRecords::open(&args.db)?.set_directory(&known_users(&store)?)?;
             println!(
                 "Added user {} ({}) in unit {} as {}",
                 user.login, user.name, user.unit, user.role

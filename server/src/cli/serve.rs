@@ -12,7 +12,7 @@ use fieldledger_server::app::{
 };
 use fieldledger_server::connections::{ConnectionLimits, raise_open_file_limit};
 use fieldledger_server::rate_limit::Rate;
-use fieldledger_server::records::{RecordStorage, SqliteRecords};
+use fieldledger_server::records::{RecordStorage, SqliteRecords, known_users};
 use tracing_subscriber::EnvFilter;
 
 /// Options of `fieldledger serve`.
@@ -119,6 +119,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     for unit in accounts.list_units()?.into_iter().filter(|u| !u.is_office) {
         records.ensure_unit_profile(&unit.code, &unit.name)?;
     }
+    records.set_directory(&known_users(&accounts)?)?;
     let state = AppState::new(accounts, records, config);
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

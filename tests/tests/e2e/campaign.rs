@@ -87,6 +87,33 @@ fn the_office_sets_a_campaign_every_device_receives_and_no_unit_changes() {
         );
     }
 
+    // The directory of users came along: a person field of WJK is chosen from WJK's users,
+    // the leaders and the office — not from other units' staff.
+    let directory = zhang
+        .store()
+        .directory()
+        .unwrap()
+        .expect("the directory of users");
+    let mut choices: Vec<&str> = directory
+        .choices_for("WJK")
+        .iter()
+        .map(|u| u.login.as_str())
+        .collect();
+    choices.sort_unstable();
+    assert_eq!(
+        choices,
+        ["admin", "boss", "li", "liju", "wangju", "wangke", "zhang"]
+    );
+    relay.add_user("zhao", "WJK", "staff", "赵六");
+    zhang.sync_clean();
+    let directory = zhang.store().directory().unwrap().unwrap();
+    assert!(
+        directory
+            .users
+            .iter()
+            .any(|u| u.login == "zhao" && u.name == "赵六")
+    );
+
     // A unit's device cannot change it, by the store's rules or by raw changes.
     assert!(
         zhang
