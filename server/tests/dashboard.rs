@@ -42,6 +42,16 @@ struct Fixture {
     /// One-time enrollment codes for the devices of zhang and li (staff of WJK).
     zhang_code: String,
     li_code: String,
+    /// 刘某信访积案 (WJK, resolved, led by the unit head boss).
+    boss_case: String,
+    /// 陈某信访积案 (WJK, resolved, led by 刘局长 (liu), a bureau leader).
+    other_case: String,
+    /// 监督所积案 (JKK).
+    jkk_case: String,
+    /// A visit of WJK (2019-10-06, 赵家) with one demand 修路 (已登记).
+    visit: String,
+    /// A bureau inspection (督查) of WJK with one problem 台账不全 (待整改).
+    inspection: String,
 }
 
 fn user(accounts: &mut AccountStore, login: &str, name: &str, unit: &str, role: Role) {
@@ -79,7 +89,15 @@ fn fixture_with(config: AppConfig) -> Fixture {
     user(&mut accounts, "zhang", "张三", "WJK", Role::Staff);
     user(&mut accounts, "li", "李四", "WJK", Role::Staff);
     user(&mut accounts, "clerk", "赵文员", "WJK", Role::Staff);
-    for login in ["admin", "boss", "clerk"] {
+    user(&mut accounts, "jboss", "周所长", "JKK", Role::UnitHead);
+    user(
+        &mut accounts,
+        "liu",
+        "刘局长",
+        DEFAULT_OFFICE_CODE,
+        Role::Leader,
+    );
+    for login in ["admin", "boss", "clerk", "jboss"] {
         accounts.set_password("test", login, PASSWORD).unwrap();
     }
     let zhang_code = accounts
@@ -189,8 +207,92 @@ fn fixture_with(config: AppConfig) -> Fixture {
             ],
         )
         .unwrap();
+    let case = |store: &mut Store, unit: &str, title: &str, leader: &str| {
+        store
+            .create(
+                RecordKind::Petition,
+                Some(unit),
+                &[
+                    Edit::text("title", title),
+                    Edit::text("origin", "assigned"),
+                    Edit::text("leader", leader),
+                    Edit::text("disposition", "solved"),
+                    Edit::text("status", "resolved"),
+                ],
+            )
+            .unwrap()
+    };
+    let boss_case = case(store, "WJK", "刘某信访积案", "boss");
+    let other_case = case(store, "WJK", "陈某信访积案", "liu");
+    let jkk_case = case(store, "JKK", "监督所积案", "jboss");
+    let visit = store
+        .create(
+            RecordKind::Visit,
+            Some("WJK"),
+            &[
+                Edit::text("visit_date", "2019-10-06"),
+                Edit::text("round", "adhoc"),
+                Edit::text("visited_name", "赵家"),
+                Edit::Append {
+                    list: "demands".into(),
+                    values: vec![
+                        ("content".into(), FieldValue::text("修路")),
+                        ("status".into(), FieldValue::text("recorded")),
+                    ],
+                },
+            ],
+        )
+        .unwrap();
+    let inspection = store
+        .create(
+            RecordKind::Inspection,
+            Some("WJK"),
+            &[
+                Edit::text("inspected_on", "2019-10-25"),
+                Edit::text("kind", "bureau"),
+                Edit::text("inspector", "管理员"),
+                Edit::Append {
+                    list: "problems".into(),
+                    values: vec![
+                        ("problem".into(), FieldValue::text("台账不全")),
+                        ("deadline".into(), FieldValue::text("2019-11-10")),
+                        ("status".into(), FieldValue::text("open")),
+                    ],
+                },
+            ],
+        )
+        .unwrap();
+    for (decision, result) in [("新院区建设", Some("conditional")), ("收费调整", None)] {
+        let mut edits = vec![
+            Edit::text("decision", decision),
+            Edit::text("assessed_on", "2019-10-18"),
+        ];
+        edits.extend(result.map(|r| Edit::text("result", r)));
+        if result == Some("conditional") {
+            edits.push(Edit::text("conditions", "先完成征地补偿"));
+        }
+        store
+            .create(RecordKind::RiskAssessment, Some("WJK"), &edits)
+            .unwrap();
+    }
+    store
+        .create(
+            RecordKind::Screening,
+            Some("WJK"),
+            &[
+                Edit::text("screened_on", "2019-10-15"),
+                Edit::text("scope", "辖区各村"),
+                Edit::set("found_nothing", FieldValue::Bool(true)),
+            ],
+        )
+        .unwrap();
     let state = AppState::new(accounts, records, config);
     Fixture {
+        boss_case,
+        other_case,
+        jkk_case,
+        visit,
+        inspection,
         _dir: dir,
         state,
         wjk_medical,
@@ -985,6 +1087,811 @@ impl Drop for Driver {
     }
 }
 
+async fn record(state: &AppState, id: &str) -> Record {
+    let id = id.to_owned();
+    state
+        .with_records(move |r| Ok(r.store().record(&id)?))
+        .await
+        .unwrap()
+}
+
+/// The id of the first entry of a list of a record.
+async fn first_entry(state: &AppState, id: &str, list: &str) -> String {
+    let json = serde_json::to_value(record(state, id).await).unwrap();
+    json[list][0]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn list_pages_are_scoped_like_the_ledger_and_refuse_unknown_filters() {
+    let f = fixture();
+    let office = sign_in(&f.state, "admin").await;
+    for (uri, expect) in [
+        ("/ui/visits", "赵家"),
+        ("/ui/petitions", "监督所积案"),
+        ("/ui/risks", "新院区建设"),
+        ("/ui/screenings", "辖区各村"),
+        ("/ui/inspections", "台账不全"),
+    ] {
+        let page = get(&f.state, uri, &office.cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.body);
+        assert!(page.body.contains("id=\"records\""), "{uri}");
+        assert!(
+            page.body
+                .contains(&format!("href=\"{uri}\" aria-current=\"page\"")),
+            "{uri} is in the nav"
+        );
+        if uri != "/ui/inspections" {
+            assert!(page.body.contains(expect), "{uri} lacks {expect}");
+        }
+    }
+    let petitions = get(&f.state, "/ui/petitions", &office.cookie).await;
+    for expect in [
+        "刘某信访积案",
+        "陈某信访积案",
+        "监督所积案",
+        "已化解",
+        "监督所（JKK）",
+    ] {
+        assert!(petitions.body.contains(expect), "{expect}");
+    }
+    assert!(
+        petitions
+            .body
+            .contains(&format!("/ui/records/{}", f.boss_case))
+    );
+    let jkk = get(&f.state, "/ui/petitions?unit=JKK", &office.cookie).await;
+    assert!(jkk.body.contains("监督所积案") && !jkk.body.contains("刘某信访积案"));
+    let risks = get(&f.state, "/ui/risks", &office.cookie).await;
+    assert_eq!(
+        risks.body.matches("不得出台实施").count(),
+        2,
+        "conditional and pending"
+    );
+    assert!(risks.body.contains("有条件通过") && risks.body.contains("尚无评估结论"));
+    let open = get(&f.state, "/ui/risks?status=pending", &office.cookie).await;
+    assert!(open.body.contains("收费调整") && !open.body.contains("新院区建设"));
+    let inspections = get(&f.state, "/ui/inspections", &office.cookie).await;
+    assert!(inspections.body.contains("整改未全部验收"));
+
+    // Unknown filters are refused in Chinese, never read as "all".
+    for (uri, expect) in [
+        ("/ui/petitions?unit=NOPE", "没有代码为“NOPE”的单位"),
+        ("/ui/petitions?status=bogus", "状态：没有“bogus”这一项"),
+        ("/ui/visits?page=0", "页码"),
+        ("/ui/visits?page=9", "没有第 9 页"),
+        ("/ui/ledger?unit=NOPE", "没有代码为“NOPE”的单位"),
+    ] {
+        let page = get(&f.state, uri, &office.cookie).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(page.body.contains(expect), "{uri}: {}", page.body);
+    }
+
+    // A unit head: the unit only, no unit filter, another unit refused.
+    let boss = sign_in(&f.state, "boss").await;
+    let mine = get(&f.state, "/ui/petitions", &boss.cookie).await;
+    assert!(mine.body.contains("刘某信访积案") && !mine.body.contains("监督所积案"));
+    assert!(!mine.body.contains("name=\"unit\""), "no unit filter");
+    let other = get(&f.state, "/ui/petitions?unit=JKK", &boss.cookie).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    assert!(other.body.contains("不在您的查看范围内"));
+    let jboss = sign_in(&f.state, "jboss").await;
+    let visits = get(&f.state, "/ui/visits", &jboss.cookie).await;
+    assert!(!visits.body.contains("赵家"), "WJK's visit leaked to JKK");
+
+    // A unit head who leads (包案领导) a case of another unit finds it on the list and opens it.
+    let office = sign_in(&f.state, "admin").await;
+    let page = get(
+        &f.state,
+        &format!("/ui/records/{}", f.other_case),
+        &office.cookie,
+    )
+    .await;
+    let csrf = csrf_of(&page.body);
+    let named = post(
+        &f.state,
+        &format!("/ui/records/{}/edit", f.other_case),
+        &office.cookie,
+        &[("csrf", &csrf), ("f.leader", "jboss"), ("o.leader", "")],
+    )
+    .await;
+    assert_eq!(named.status, StatusCode::SEE_OTHER, "{}", named.body);
+    let led = get(&f.state, "/ui/petitions", &jboss.cookie).await;
+    assert!(led.body.contains("陈某信访积案") && !led.body.contains("刘某信访积案"));
+    assert!(led.body.contains("疾控科（WJK）"), "with its unit");
+    let case = get(
+        &f.state,
+        &format!("/ui/records/{}", f.other_case),
+        &jboss.cookie,
+    )
+    .await;
+    assert_eq!(case.status, StatusCode::OK);
+    assert!(
+        case.body.contains("id=\"sign-off\""),
+        "its leader may sign it off"
+    );
+    let still_out = get(
+        &f.state,
+        &format!("/ui/records/{}", f.boss_case),
+        &jboss.cookie,
+    )
+    .await;
+    assert_eq!(still_out.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_case_is_signed_off_by_its_leader_or_the_office_and_reopened_with_a_reason() {
+    let f = fixture();
+    let status = |r: Record| match r {
+        Record::Petition(p) => p.status.map(|s| s.label()),
+        _ => unreachable!(),
+    };
+    let boss = sign_in(&f.state, "boss").await;
+    let case = format!("/ui/records/{}", f.boss_case);
+    let page = get(&f.state, &case, &boss.cookie).await;
+    assert!(
+        page.body.contains("id=\"sign-off\""),
+        "the leader sees 销号"
+    );
+    assert!(!page.body.contains("id=\"reopen\""));
+
+    // The unit head who does not lead the other case: no button, and a forged post is refused.
+    let other = format!("/ui/records/{}", f.other_case);
+    let page = get(&f.state, &other, &boss.cookie).await;
+    assert!(!page.body.contains("id=\"sign-off\""));
+    assert!(
+        page.body
+            .contains("由包案领导（刘局长（liu））或领导小组办公室销号")
+    );
+    let refused = post(
+        &f.state,
+        &format!("{other}/sign-off"),
+        &boss.cookie,
+        &[("csrf", &boss.csrf), ("note", "想销号")],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("只有该案件的包案领导或领导小组办公室可以销号或重新打开"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        !refused.body.contains("permission"),
+        "no English on the page"
+    );
+    assert_eq!(
+        status(record(&f.state, &f.other_case).await),
+        Some("已化解")
+    );
+
+    // The unit head of another unit cannot even see the case.
+    let jboss = sign_in(&f.state, "jboss").await;
+    let outside = post(
+        &f.state,
+        &format!("{case}/sign-off"),
+        &jboss.cookie,
+        &[("csrf", &jboss.csrf), ("note", "")],
+    )
+    .await;
+    assert_eq!(outside.status, StatusCode::NOT_FOUND);
+
+    // Without the CSRF token: refused.
+    let forged = post(&f.state, &format!("{case}/sign-off"), &boss.cookie, &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // The leader signs off; the log and the history say who.
+    let done = post(
+        &f.state,
+        &format!("{case}/sign-off"),
+        &boss.cookie,
+        &[("csrf", &boss.csrf), ("note", "诉求已解决")],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(done.location().contains("done=signed_off"));
+    let Record::Petition(p) = record(&f.state, &f.boss_case).await else {
+        unreachable!()
+    };
+    assert_eq!(p.status.map(|s| s.label()), Some("已销号"));
+    let entry = p.signoffs.last().unwrap();
+    assert_eq!(entry.action.as_deref(), Some("sign_off"));
+    assert_eq!(entry.note.as_deref(), Some("诉求已解决"));
+    assert_eq!(entry.entered_by, "boss");
+    let page = get(&f.state, &case, &boss.cookie).await;
+    assert!(page.body.contains("id=\"reopen\"") && !page.body.contains("id=\"sign-off\""));
+    assert!(page.body.contains("诉求已解决"));
+
+    // Reopening needs a reason.
+    let no_reason = post(
+        &f.state,
+        &format!("{case}/reopen"),
+        &boss.cookie,
+        &[("csrf", &boss.csrf), ("note", " ")],
+    )
+    .await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(no_reason.body.contains("重新打开须填写原因"));
+    let reopened = post(
+        &f.state,
+        &format!("{case}/reopen"),
+        &boss.cookie,
+        &[("csrf", &boss.csrf), ("note", "信访人再次来访")],
+    )
+    .await;
+    assert_eq!(reopened.status, StatusCode::SEE_OTHER, "{}", reopened.body);
+    assert_eq!(status(record(&f.state, &f.boss_case).await), Some("办理中"));
+    let page = get(&f.state, &case, &boss.cookie).await;
+    assert!(
+        page.body.contains("id=\"signoff-hint\""),
+        "open: sign-off only once resolved"
+    );
+
+    // A sign-off before the case is resolved is refused with the rule, in Chinese.
+    let early = post(
+        &f.state,
+        &format!("{case}/sign-off"),
+        &boss.cookie,
+        &[("csrf", &boss.csrf), ("note", "")],
+    )
+    .await;
+    assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        early.body.contains("只有已化解的案件才能销号"),
+        "{}",
+        early.body
+    );
+
+    // The office signs off any unit's case.
+    let office = sign_in(&f.state, "admin").await;
+    let page = get(&f.state, &other, &office.cookie).await;
+    assert!(page.body.contains("id=\"sign-off\""));
+    let done = post(
+        &f.state,
+        &format!("{other}/sign-off"),
+        &office.cookie,
+        &[("csrf", &office.csrf), ("note", "")],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(
+        status(record(&f.state, &f.other_case).await),
+        Some("已销号")
+    );
+    let jkk = get(
+        &f.state,
+        &format!("/ui/records/{}", f.jkk_case),
+        &office.cookie,
+    )
+    .await;
+    assert!(jkk.body.contains("id=\"sign-off\""));
+}
+
+#[tokio::test]
+async fn demands_move_forward_with_their_response_and_never_back() {
+    let f = fixture();
+    let boss = sign_in(&f.state, "boss").await;
+    let visit = format!("/ui/records/{}", f.visit);
+    let entry = first_entry(&f.state, &f.visit, "demands").await;
+    let page = get(&f.state, &visit, &boss.cookie).await;
+    for button in ["改为办理中", "改为已落实", "改为已解释答复"] {
+        assert!(page.body.contains(button), "{button}");
+    }
+    let step = |to: &'static str, response: &'static str| {
+        let (state, cookie, csrf, uri, entry) = (
+            f.state.clone(),
+            boss.cookie.clone(),
+            boss.csrf.clone(),
+            format!("{visit}/step"),
+            entry.clone(),
+        );
+        async move {
+            post(
+                &state,
+                &uri,
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("list", "demands"),
+                    ("entry", &entry),
+                    ("to", to),
+                    ("response", response),
+                ],
+            )
+            .await
+        }
+    };
+    let demand = || async {
+        match record(&f.state, &f.visit).await {
+            Record::Visit(v) => v.demands[0].clone(),
+            _ => unreachable!(),
+        }
+    };
+    let moved = step("in_hand", "").await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
+    assert_eq!(demand().await.status.map(|s| s.label()), Some("办理中"));
+    let page = get(&f.state, &visit, &boss.cookie).await;
+    assert!(!page.body.contains("改为办理中") && page.body.contains("改为已落实"));
+
+    // 已解释答复 needs the response text: refused in Chinese, what was typed kept.
+    let refused = step("answered", "").await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("须填写答复情况"), "{}", refused.body);
+    assert!(!refused.body.contains("not allowed"));
+
+    let done = step("fulfilled", "已协调交通部门，月底前修好").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let d = demand().await;
+    assert_eq!(d.status.map(|s| s.label()), Some("已落实"));
+    assert_eq!(d.response, "已协调交通部门，月底前修好");
+    let page = get(&f.state, &visit, &boss.cookie).await;
+    assert!(page.body.contains("已办结") && !page.body.contains("改为已解释答复"));
+    let back = step("in_hand", "").await;
+    assert_eq!(back.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        back.body.contains("诉求的办理状态不能倒退"),
+        "{}",
+        back.body
+    );
+    assert_eq!(demand().await.status.map(|s| s.label()), Some("已落实"));
+    let last = {
+        let id = f.visit.clone();
+        f.state
+            .with_records(move |r| Ok(r.store().history(&id)?.pop().unwrap()))
+            .await
+            .unwrap()
+    };
+    assert_eq!((last.user.as_str(), last.device.as_str()), ("boss", "web"));
+
+    // Another unit's head cannot reach it.
+    let jboss = sign_in(&f.state, "jboss").await;
+    let outside = post(
+        &f.state,
+        &format!("{visit}/step"),
+        &jboss.cookie,
+        &[
+            ("csrf", &jboss.csrf),
+            ("list", "demands"),
+            ("entry", &entry),
+            ("to", "answered"),
+        ],
+    )
+    .await;
+    assert_eq!(outside.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn rectifications_are_marked_by_the_unit_and_verified_by_the_office() {
+    let f = fixture();
+    let uri = format!("/ui/records/{}", f.inspection);
+    let entry = first_entry(&f.state, &f.inspection, "problems").await;
+    let problem = || async {
+        let json = serde_json::to_value(record(&f.state, &f.inspection).await).unwrap();
+        json["problems"][0]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let step = |s: &Session, to: &str| {
+        let form = [
+            ("csrf", s.csrf.clone()),
+            ("list", "problems".to_owned()),
+            ("entry", entry.clone()),
+            ("to", to.to_owned()),
+        ];
+        let (state, cookie, uri) = (f.state.clone(), s.cookie.clone(), format!("{uri}/step"));
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(&state, &uri, &cookie, &form).await
+        }
+    };
+    let boss = sign_in(&f.state, "boss").await;
+    let page = get(&f.state, &uri, &boss.cookie).await;
+    assert!(page.body.contains("标为已整改") && !page.body.contains("标为已验收"));
+    let too_early = step(&boss, "verified").await;
+    assert_eq!(too_early.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        too_early.body.contains("督查由领导小组办公室记录"),
+        "{}",
+        too_early.body
+    );
+    let done = step(&boss, "rectified").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(problem().await, "rectified");
+    let page = get(&f.state, &uri, &boss.cookie).await;
+    assert!(page.body.contains("待领导小组办公室验收") && !page.body.contains("标为已验收"));
+    let refused = step(&boss, "verified").await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !refused.body.contains("only the bureau"),
+        "no English on the page"
+    );
+    assert_eq!(problem().await, "rectified");
+
+    let office = sign_in(&f.state, "admin").await;
+    let page = get(&f.state, &uri, &office.cookie).await;
+    assert!(page.body.contains("标为已验收"));
+    let verified = step(&office, "verified").await;
+    assert_eq!(verified.status, StatusCode::SEE_OTHER, "{}", verified.body);
+    assert_eq!(problem().await, "verified");
+    let list = get(&f.state, "/ui/inspections?status=closed", &office.cookie).await;
+    assert!(list.body.contains(&f.inspection), "closed once verified");
+    let wrong = post(
+        &f.state,
+        &format!("{uri}/step"),
+        &office.cookie,
+        &[
+            ("csrf", &office.csrf),
+            ("list", "feedback"),
+            ("entry", &entry),
+            ("to", "open"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.body.contains("没有这一项"), "{}", wrong.body);
+}
+
+#[tokio::test]
+async fn the_unit_head_and_the_office_keep_the_units_categories_and_visit_targets() {
+    let f = fixture();
+    let boss = sign_in(&f.state, "boss").await;
+    let ledger = get(&f.state, "/ui/ledger", &boss.cookie).await;
+    assert!(
+        ledger.body.contains("href=\"/ui/units/WJK/profile\""),
+        "in the nav"
+    );
+    let unit = get(&f.state, "/ui/units/WJK", &boss.cookie).await;
+    assert!(unit.body.contains("id=\"profile-link\""));
+    let uri = "/ui/units/WJK/profile";
+    let page = get(&f.state, uri, &boss.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for expect in [
+        "自定义类型",
+        "走访对象名单",
+        "王家村",
+        "李家村",
+        "id=\"add-category\"",
+    ] {
+        assert!(page.body.contains(expect), "{expect}");
+    }
+    let categories = format!("{uri}/categories");
+    let add = |name: &'static str| {
+        let (state, cookie, csrf, uri) = (
+            f.state.clone(),
+            boss.cookie.clone(),
+            boss.csrf.clone(),
+            categories.clone(),
+        );
+        async move {
+            post(
+                &state,
+                &uri,
+                &cookie,
+                &[("csrf", &csrf), ("action", "add"), ("name", name)],
+            )
+            .await
+        }
+    };
+    let unit_categories = || async {
+        f.state
+            .with_records(|r| Ok(r.store().categories("WJK")?))
+            .await
+            .unwrap()
+    };
+    let added = add("院感纠纷").await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    assert!(unit_categories().await.contains(&"院感纠纷".to_owned()));
+    for (again, why) in [
+        ("院感纠纷", "本单位已有类型"),
+        ("医疗卫生", "已是表格所列的类型"),
+    ] {
+        let refused = add(again).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.body.contains(why), "{}", refused.body);
+    }
+    let ledger = get(&f.state, "/ui/ledger", &boss.cookie).await;
+    assert!(
+        ledger.body.contains("<option value=\"院感纠纷\""),
+        "a category of the ledger"
+    );
+
+    // Visit targets: add one (编号 unique), change one.
+    let targets = format!("{uri}/targets");
+    let added = post(
+        &f.state,
+        &targets,
+        &boss.cookie,
+        &[
+            ("csrf", &boss.csrf),
+            ("t.code", "T3"),
+            ("t.name", "张家村"),
+            ("t.place", "东街"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let duplicate = post(
+        &f.state,
+        &targets,
+        &boss.cookie,
+        &[("csrf", &boss.csrf), ("t.code", "T1"), ("t.name", "重复")],
+    )
+    .await;
+    assert_eq!(duplicate.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(duplicate.body.contains("编号“T1”已在走访对象名单中"));
+    let nameless = post(
+        &f.state,
+        &targets,
+        &boss.cookie,
+        &[("csrf", &boss.csrf), ("t.code", "T4"), ("t.name", "")],
+    )
+    .await;
+    assert_eq!(nameless.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        nameless.body.contains("走访对象：不能为空"),
+        "{}",
+        nameless.body
+    );
+    let t1 = first_entry(&f.state, &profile_id("WJK"), "visit_targets").await;
+    let changed = post(
+        &f.state,
+        &format!("{targets}/{t1}"),
+        &boss.cookie,
+        &[
+            ("csrf", &boss.csrf),
+            ("t.code", "T1"),
+            ("t.name", "王家村（一组）"),
+            ("t.kind", "户"),
+            ("t.place", ""),
+        ],
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    let Record::UnitProfile(p) = record(&f.state, &profile_id("WJK")).await else {
+        unreachable!()
+    };
+    let names: Vec<&str> = p.visit_targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, vec!["王家村（一组）", "李家村", "张家村"]);
+    assert_eq!(p.visit_targets[0].kind.as_deref(), Some("户"));
+    let last = {
+        let id = profile_id("WJK");
+        f.state
+            .with_records(move |r| Ok(r.store().history(&id)?.pop().unwrap()))
+            .await
+            .unwrap()
+    };
+    assert_eq!((last.user.as_str(), last.device.as_str()), ("boss", "web"));
+
+    // The record page of the profile shows when a target was entered, never the epoch.
+    let record_page = get(
+        &f.state,
+        &format!("/ui/records/{}", profile_id("WJK")),
+        &boss.cookie,
+    )
+    .await;
+    assert_eq!(record_page.status, StatusCode::OK);
+    assert!(!record_page.body.contains("1970-01-01"), "no epoch times");
+    assert!(
+        record_page.body.contains("王科长（boss）"),
+        "who entered T3"
+    );
+
+    let removed = post(
+        &f.state,
+        &categories,
+        &boss.cookie,
+        &[
+            ("csrf", &boss.csrf),
+            ("action", "remove"),
+            ("name", "院感纠纷"),
+        ],
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(!unit_categories().await.contains(&"院感纠纷".to_owned()));
+
+    // Another unit's head neither reads nor changes it; the office keeps every unit's.
+    let jboss = sign_in(&f.state, "jboss").await;
+    assert_eq!(
+        get(&f.state, uri, &jboss.cookie).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let outside = post(
+        &f.state,
+        &categories,
+        &jboss.cookie,
+        &[("csrf", &jboss.csrf), ("action", "add"), ("name", "外单位")],
+    )
+    .await;
+    assert_eq!(outside.status, StatusCode::NOT_FOUND);
+    let office = sign_in(&f.state, "admin").await;
+    let jkk = post(
+        &f.state,
+        "/ui/units/JKK/profile/categories",
+        &office.cookie,
+        &[
+            ("csrf", &office.csrf),
+            ("action", "add"),
+            ("name", "食品安全"),
+        ],
+    )
+    .await;
+    assert_eq!(jkk.status, StatusCode::SEE_OTHER, "{}", jkk.body);
+    let forged = post(
+        &f.state,
+        "/ui/units/JKK/profile/categories",
+        &office.cookie,
+        &[("action", "add"), ("name", "伪造")],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_unit_head_writes_and_submits_the_monthly_report() {
+    let f = fixture();
+    let boss = sign_in(&f.state, "boss").await;
+    let page = get(&f.state, "/ui/monthly?month=2019-10", &boss.cookie).await;
+    assert!(page.body.contains("id=\"submit-monthly\""), "{}", page.body);
+    assert!(page.body.contains("未报送（逾期未报）"));
+    assert!(page.body.contains("经验做法") && page.body.contains("存在问题"));
+    let write = |s: &Session, unit: &str, action: &str| {
+        let form = [
+            ("csrf", s.csrf.clone()),
+            ("unit", unit.to_owned()),
+            ("month", "2019-10".to_owned()),
+            ("experience", "坚持每周入户走访".to_owned()),
+            ("problems", "部分对象联系不上".to_owned()),
+            ("action", action.to_owned()),
+        ];
+        let (state, cookie) = (f.state.clone(), s.cookie.clone());
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(&state, "/ui/monthly/write", &cookie, &form).await
+        }
+    };
+    let draft = write(&boss, "WJK", "save").await;
+    assert_eq!(draft.status, StatusCode::SEE_OTHER, "{}", draft.body);
+    let page = get(&f.state, draft.location(), &boss.cookie).await;
+    assert!(page.body.contains("坚持每周入户走访") && page.body.contains("未报送"));
+    let submitted = write(&boss, "WJK", "submit").await;
+    assert_eq!(
+        submitted.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        submitted.body
+    );
+    let page = get(&f.state, submitted.location(), &boss.cookie).await;
+    assert!(page.body.contains("月报已报送"));
+    assert!(
+        page.body.contains("由 王科长 报送（逾期报送）"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("id=\"submit-monthly\""),
+        "submitted once"
+    );
+    let Record::MonthlyReport(r) = record(&f.state, "monthly-WJK-2019-10").await else {
+        unreachable!()
+    };
+    assert_eq!(r.submitted_by.as_deref(), Some("王科长"));
+    assert_eq!(r.problems, "部分对象联系不上");
+
+    // Another unit's head cannot write it; the office submits for any unit.
+    let jboss = sign_in(&f.state, "jboss").await;
+    let outside = write(&jboss, "WJK", "submit").await;
+    assert_eq!(outside.status, StatusCode::FORBIDDEN);
+    let office = sign_in(&f.state, "admin").await;
+    let page = get(
+        &f.state,
+        "/ui/monthly?month=2019-10&unit=JKK",
+        &office.cookie,
+    )
+    .await;
+    assert!(page.body.contains("id=\"submit-monthly\""));
+    let for_jkk = write(&office, "JKK", "submit").await;
+    assert_eq!(for_jkk.status, StatusCode::SEE_OTHER, "{}", for_jkk.body);
+    let bureau = get(&f.state, "/ui/monthly?month=2019-10", &office.cookie).await;
+    assert!(
+        !bureau.body.contains("id=\"monthly-form\""),
+        "the bureau view has no form"
+    );
+    let bad = write(&office, "NOPE", "submit").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn refusals_on_the_record_page_are_in_chinese() {
+    let f = fixture();
+    let s = sign_in(&f.state, "admin").await;
+    let edit = format!("/ui/records/{}/edit", f.wjk_medical);
+    let answer = post(
+        &f.state,
+        &edit,
+        &s.cookie,
+        &[
+            ("csrf", &s.csrf),
+            ("f.people_involved", "-1"),
+            ("o.people_involved", ""),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer.body.contains("所涉人数：不能是负数"),
+        "{}",
+        answer.body
+    );
+    assert!(!answer.body.contains("negative"));
+    let answer = post(
+        &f.state,
+        &edit,
+        &s.cookie,
+        &[
+            ("csrf", &s.csrf),
+            ("f.found_on", "2019-13-45"),
+            ("o.found_on", ""),
+        ],
+    )
+    .await;
+    assert!(answer.body.contains("不是有效的日期"), "{}", answer.body);
+    let risk = {
+        let ids = f
+            .state
+            .with_records(|r| Ok(r.store().list(RecordKind::RiskAssessment, None)?))
+            .await
+            .unwrap();
+        ids.into_iter()
+            .find(|s| s.title == "新院区建设")
+            .unwrap()
+            .id
+    };
+    let page = get(&f.state, &format!("/ui/records/{risk}"), &s.cookie).await;
+    assert!(
+        page.body.contains("有条件通过，条件落实前不得出台实施"),
+        "{}",
+        page.body
+    );
+    // Once its conditions are recorded as met, the decision may proceed.
+    let csrf = csrf_of(&page.body);
+    let met = post(
+        &f.state,
+        &format!("/ui/records/{risk}/edit"),
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("f.conditions_met", "是"),
+            ("o.conditions_met", ""),
+        ],
+    )
+    .await;
+    assert_eq!(met.status, StatusCode::SEE_OTHER, "{}", met.body);
+    let page = get(&f.state, &format!("/ui/records/{risk}"), &s.cookie).await;
+    assert!(
+        page.body.contains("条件已落实，可以出台实施"),
+        "{}",
+        page.body
+    );
+    let risks = get(&f.state, "/ui/risks", &s.cookie).await;
+    assert_eq!(
+        risks.body.matches("不得出台实施").count(),
+        1,
+        "only the pending one"
+    );
+    let signoffs = post(
+        &f.state,
+        &format!("/ui/records/{}/append", f.boss_case),
+        &s.cookie,
+        &[("csrf", &s.csrf), ("list", "signoffs"), ("e.note", "x")],
+    )
+    .await;
+    assert_eq!(signoffs.status, StatusCode::BAD_REQUEST);
+    assert!(signoffs.body.contains("销号请使用"), "{}", signoffs.body);
+}
+
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
         .unwrap()
@@ -1409,6 +2316,74 @@ async fn in_a_real_browser_sign_in_filter_resolve_edit_download_and_stay_in_scop
     c.find(Locator::Css("#coverage-chart svg")).await.unwrap();
     screenshot(&c, "monthly").await;
 
+    // The list pages of the other records, each in the nav.
+    for (path, name) in [
+        ("/ui/visits", "visits"),
+        ("/ui/petitions", "petitions"),
+        ("/ui/risks", "risks"),
+        ("/ui/screenings", "screenings"),
+        ("/ui/inspections", "inspections"),
+    ] {
+        click_and_wait(&c, &format!("nav a[href='{path}']"), "#records").await;
+        assert_eq!(c.current_url().await.unwrap().path(), path);
+        let rows: usize = text(&c, "#row-count").await.parse().unwrap();
+        assert!(rows >= 1, "{path} lists nothing");
+        screenshot(&c, name).await;
+    }
+
+    // From the visit list to the visit: its demand moves to 已落实 with the response.
+    c.goto(&format!("{base}/ui/visits")).await.unwrap();
+    click_and_wait(
+        &c,
+        &format!("#records tr[data-id='{}'] td.name a", f.visit),
+        "#list-demands",
+    )
+    .await;
+    fill(
+        &c,
+        "#list-demands form.step textarea[name='response']",
+        "已协调修路",
+    )
+    .await;
+    click_and_wait(
+        &c,
+        "#list-demands form.step button[value='fulfilled']",
+        "#notice",
+    )
+    .await;
+    let row = text(&c, "#list-demands tbody tr").await;
+    assert!(
+        row.contains("已落实") && row.contains("已协调修路") && row.contains("已办结"),
+        "{row}"
+    );
+    screenshot(&c, "demand-fulfilled").await;
+
+    // A resolved petition case, found by its status, signed off from its page.
+    c.goto(&format!("{base}/ui/petitions")).await.unwrap();
+    c.find(Locator::Css("#l-status"))
+        .await
+        .unwrap()
+        .select_by_value("resolved")
+        .await
+        .unwrap();
+    click_and_wait(&c, "#apply-filters", "#records").await;
+    click_and_wait(
+        &c,
+        &format!("#records tr[data-id='{}'] td.name a", f.other_case),
+        "#signoff",
+    )
+    .await;
+    fill(&c, "#signoff-note", "经回访，信访人满意").await;
+    click_and_wait(&c, "#sign-off", "#notice").await;
+    assert_eq!(text(&c, "#case-status").await, "已销号");
+    assert!(
+        text(&c, "#list-signoffs")
+            .await
+            .contains("经回访，信访人满意")
+    );
+    c.find(Locator::Css("#reopen")).await.unwrap();
+    screenshot(&c, "signed-off").await;
+
     // Sign out: the ledger is closed again.
     c.goto(&format!("{base}/ui/ledger")).await.unwrap();
     click_and_wait(&c, "#logout", "#sign-in").await;
@@ -1428,6 +2403,53 @@ async fn in_a_real_browser_sign_in_filter_resolve_edit_download_and_stay_in_scop
     let (status, _, _) = fetch_in_page(&c, &other).await;
     assert_eq!(status, 404);
     screenshot(&c, "not-found").await;
+
+    // The unit head marks the bureau's finding 已整改; the office verifies it later.
+    c.goto(&format!("{base}/ui/records/{}", f.inspection))
+        .await
+        .unwrap();
+    click_and_wait(
+        &c,
+        "#list-problems form.step button[value='rectified']",
+        "#notice",
+    )
+    .await;
+    assert!(
+        text(&c, "#list-problems tbody tr")
+            .await
+            .contains("待领导小组办公室验收")
+    );
+
+    // The unit head writes and submits the unit's monthly report.
+    c.goto(&format!("{base}/ui/monthly?month=2019-10"))
+        .await
+        .unwrap();
+    fill(&c, "#m-experience", "坚持每周入户走访").await;
+    fill(&c, "#m-problems", "部分对象联系不上").await;
+    click_and_wait(&c, "#submit-monthly", "#notice").await;
+    let submission = text(&c, "#submission").await;
+    assert!(
+        submission.contains("已报送") && submission.contains("王科长"),
+        "{submission}"
+    );
+    assert_eq!(
+        c.find(Locator::Css("#m-experience"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("坚持每周入户走访")
+    );
+    screenshot(&c, "monthly-submitted").await;
+
+    // The unit's profile, from the nav: a category of its own.
+    click_and_wait(&c, "nav a[href='/ui/units/WJK/profile']", "#categories").await;
+    fill(&c, "#category-name", "院感纠纷").await;
+    click_and_wait(&c, "#add-category-submit", "#notice").await;
+    assert!(text(&c, "#category-list").await.contains("院感纠纷"));
+    screenshot(&c, "profile").await;
 
     c.close().await.unwrap();
     drop(driver);

@@ -22,9 +22,12 @@ pub(crate) struct Layout {
     pub unit_name: String,
     pub csrf: String,
     pub is_office: bool,
+    /// The viewer's unit code (a unit head's nav links to the unit's profile).
+    pub unit_code: String,
 }
 
 impl Layout {
+    /// The frame of a page for `viewer`, with `nav` the active navigation entry.
     pub fn new(viewer: &Viewer, title: impl Into<String>, nav: &'static str) -> Layout {
         Layout {
             title: title.into(),
@@ -34,6 +37,7 @@ impl Layout {
             unit_name: viewer.unit_name.clone(),
             csrf: viewer.csrf.clone(),
             is_office: viewer.is_office(),
+            unit_code: viewer.unit.clone(),
         }
     }
 }
@@ -82,6 +86,30 @@ pub(crate) async fn units(state: &AppState) -> Result<BTreeMap<String, Unit>, We
         .collect())
 }
 
+/// The units a page reads for the viewer (`None`: every unit), narrowed to the unit asked
+/// for: an unknown unit is an error, not an empty page, and a unit outside the viewer's scope
+/// is refused.
+pub(crate) fn scope(
+    viewer: &Viewer,
+    units: &BTreeMap<String, Unit>,
+    asked: Option<&str>,
+) -> Result<Option<Vec<String>>, WebError> {
+    if let Some(u) = asked {
+        if !units.contains_key(u) {
+            return Err(WebError::BadRequest(format!(
+                "单位：没有代码为“{u}”的单位。"
+            )));
+        }
+        if !viewer.can_see_unit(u) {
+            return Err(WebError::Forbidden(format!(
+                "单位“{}”的记录不在您的查看范围内。",
+                unit_label(units, u)
+            )));
+        }
+    }
+    crate::reports::narrow(viewer.allowed_units(), asked).map_err(WebError::from)
+}
+
 /// The units that do field work: every unit but the bureau office itself. Roll-ups over "all
 /// units" (supervision, who reported on time) are over these.
 pub(crate) fn field_units(units: &BTreeMap<String, Unit>) -> Vec<String> {
@@ -100,6 +128,17 @@ pub(crate) fn unit_label(units: &BTreeMap<String, Unit>, code: &str) -> String {
     }
 }
 
+/// The unit filter's options: every unit (after `all`), the current one selected.
+pub(crate) fn unit_options(units: &BTreeMap<String, Unit>, all: &str, current: &str) -> Vec<Opt> {
+    let mut options = vec![Opt::new("", all, current)];
+    options.extend(
+        units
+            .values()
+            .map(|u| Opt::new(u.code.clone(), unit_label(units, &u.code), current)),
+    );
+    options
+}
+
 /// A select option: value, label, whether selected.
 pub(crate) struct Opt {
     pub value: String,
@@ -108,6 +147,7 @@ pub(crate) struct Opt {
 }
 
 impl Opt {
+    /// An option, selected when `value` is `current`.
     pub fn new(value: impl Into<String>, label: impl Into<String>, current: &str) -> Opt {
         let value = value.into();
         Opt {

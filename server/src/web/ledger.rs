@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::charts::{Panel, disputes_by_category};
 use super::error::WebError;
-use super::layout::{self, Layout, Opt, attachment, render, unit_label};
+use super::layout::{self, Layout, Opt, attachment, render, scope, unit_label};
 use super::session::Viewer;
 use crate::app::AppState;
 use crate::reports::{LedgerParams, narrow, render_ledger};
@@ -210,7 +210,7 @@ pub(crate) async fn page(
 ) -> Result<Response, WebError> {
     let form = form.clean();
     let units = layout::units(&state).await?;
-    let allowed = narrow(viewer.allowed_units(), form.unit.as_deref())?;
+    let allowed = scope(&viewer, &units, form.unit.as_deref())?;
     let as_of_day = date("截至", &form.as_of)?;
     let mut q = form.query(allowed)?;
     let category_units: Vec<String> = match &q.filter.units {
@@ -261,12 +261,7 @@ pub(crate) async fn page(
         .collect();
     let panels = disputes_by_category(&ledger.rows, &units)?;
     let current_unit = form.unit.clone().unwrap_or_default();
-    let mut unit_options = vec![Opt::new("", "全部单位", &current_unit)];
-    unit_options.extend(
-        units
-            .values()
-            .map(|u| Opt::new(u.code.clone(), unit_label(&units, &u.code), &current_unit)),
-    );
+    let unit_options = layout::unit_options(&units, "全部单位", &current_unit);
     let current_category = form.category.clone().unwrap_or_default();
     let mut category_options = vec![Opt::new("", "全部类型", &current_category)];
     category_options.extend(

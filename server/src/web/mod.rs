@@ -18,7 +18,9 @@ mod charts;
 mod error;
 mod layout;
 mod ledger;
+mod lists;
 mod monthly;
+mod profile;
 mod record;
 mod session;
 mod supervision;
@@ -120,18 +122,40 @@ pub fn routes_with(config: WebConfig) -> Router<AppState> {
         .route("/ui/logout", post(session::logout))
         .route("/ui/ledger", get(ledger::page))
         .route("/ui/ledger/download", get(ledger::download))
+        .route("/ui/visits", get(lists::visits))
+        .route("/ui/petitions", get(lists::petitions))
+        .route("/ui/risks", get(lists::risks))
+        .route("/ui/screenings", get(lists::screenings))
+        .route("/ui/inspections", get(lists::inspections))
         .route("/ui/records/{id}", get(record::page))
         .route("/ui/records/{id}/edit", post(record::edit))
         .route("/ui/records/{id}/append", post(record::append))
         .route("/ui/records/{id}/resolve", post(record::resolve))
         .route("/ui/records/{id}/erase", post(record::erase))
+        .route("/ui/records/{id}/step", post(record::step_entry))
+        .route("/ui/records/{id}/sign-off", post(record::sign_off))
+        .route("/ui/records/{id}/reopen", post(record::reopen))
         .route("/ui/supervision", get(supervision::page))
         .route("/ui/monthly", get(monthly::page))
+        .route("/ui/monthly/write", post(monthly::write))
         .route("/ui/monthly/download", get(monthly::download))
         .route("/ui/audit", get(audit::page))
         .route("/ui/units", get(units::list))
         .route("/ui/units/{code}", get(units::page))
         .route("/ui/units/{code}/enroll", post(units::enroll))
+        .route("/ui/units/{code}/profile", get(profile::page))
+        .route(
+            "/ui/units/{code}/profile/categories",
+            post(profile::categories),
+        )
+        .route(
+            "/ui/units/{code}/profile/targets",
+            post(profile::add_target),
+        )
+        .route(
+            "/ui/units/{code}/profile/targets/{entry}",
+            post(profile::edit_target),
+        )
         .route(
             "/ui/units/{code}/devices/{device}/revoke",
             post(units::revoke),

@@ -2,20 +2,25 @@
 //! reported on time; with visit coverage per round as a chart, and downloads.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use fieldledger_core::report::monthly::{MonthlyQuery, bureau_monthly, unit_monthly};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use fieldledger_core::access;
+use fieldledger_core::model::monthly;
+use fieldledger_core::report::monthly::{MonthlyQuery, Submission, bureau_monthly, unit_monthly};
 use fieldledger_core::report::render::{Block, Document};
-use fieldledger_core::report::{Month, for_report};
+use fieldledger_core::report::{Calendar, Month, for_report};
 use serde::{Deserialize, Serialize};
 
 use super::charts::{Coverage, coverage_chart};
-use super::error::WebError;
+use super::error::{WebError, core_message};
 use super::layout::{self, Layout, Opt, attachment, field_units, render, unit_label};
 use super::ledger::date;
+use super::record::users_to_fix;
 use super::session::Viewer;
 use crate::app::AppState;
+use crate::records::RecordStorage;
 use crate::reports::{MonthlyParams, narrow, render_monthly};
 
 /// Query of the monthly page and its downloads.
@@ -29,6 +34,9 @@ pub(crate) struct MonthlyForm {
     as_of: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     format: Option<String>,
+    /// Which notice to show after the report's texts were saved or submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    done: Option<String>,
 }
 
 fn blank(v: Option<String>) -> Option<String> {
@@ -42,6 +50,7 @@ impl MonthlyForm {
             unit: blank(self.unit).map(|u| u.to_ascii_uppercase()),
             as_of: blank(self.as_of),
             format: blank(self.format),
+            done: blank(self.done),
         }
     }
 
@@ -60,6 +69,7 @@ impl MonthlyForm {
         let mut f = self.clone();
         f.month = Some(month.to_owned());
         f.format = Some(format.to_owned());
+        f.done = None;
         format!(
             "/ui/monthly/download?{}",
             serde_urlencoded::to_string(&f).unwrap_or_default()
@@ -128,6 +138,57 @@ struct MonthlyPage {
     md_link: String,
     html_link: String,
     xlsx_link: String,
+    /// A unit's report of the month: its submission and the form for its texts.
+    writing: Option<Writing>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+/// The texts of a unit's monthly report and its submission (报送), as the monthly page shows
+/// and edits them.
+struct Writing {
+    unit: String,
+    month: String,
+    /// 按时报送, 逾期未报…
+    status: &'static str,
+    /// When and by whom it was submitted.
+    submitted: Option<String>,
+    may_submit: bool,
+    experience_label: &'static str,
+    problems_label: &'static str,
+    experience: String,
+    problems: String,
+}
+
+/// What a refused submission leaves to show again: the reason and the texts typed.
+struct Typed {
+    error: String,
+    experience: String,
+    problems: String,
+}
+
+fn field_label(key: &str) -> &'static str {
+    monthly::FIELDS
+        .iter()
+        .find(|f| f.key == key)
+        .map_or("", |f| f.label)
+}
+
+fn writing(viewer: &Viewer, month: &str, s: &Submission, texts: (String, String)) -> Writing {
+    Writing {
+        unit: s.unit.clone(),
+        month: month.to_owned(),
+        status: s.status.label(),
+        submitted: s.submitted_on.map(|d| match &s.submitted_by {
+            Some(by) => format!("{d} 由 {by} 报送"),
+            None => format!("{d} 报送"),
+        }),
+        may_submit: access::may_submit_monthly(&viewer.identity().author, &s.unit),
+        experience_label: field_label("experience"),
+        problems_label: field_label("problems"),
+        experience: texts.0,
+        problems: texts.1,
+    }
 }
 
 /// `GET /ui/monthly?month=YYYY-MM&unit=&as_of=`.
@@ -136,9 +197,25 @@ pub(crate) async fn page(
     viewer: Viewer,
     Query(form): Query<MonthlyForm>,
 ) -> Result<Response, WebError> {
-    let form = form.clean();
-    let unit = form.unit(&viewer)?;
-    let units = layout::units(&state).await?;
+    build(&state, &viewer, form.clean(), None).await
+}
+
+async fn build(
+    state: &AppState,
+    viewer: &Viewer,
+    form: MonthlyForm,
+    typed: Option<Typed>,
+) -> Result<Response, WebError> {
+    let notice = match form.done.as_deref() {
+        Some("saved") => Some("月报内容已保存（尚未报送的仍为草稿）。"),
+        Some("submitted") => Some("月报已报送。"),
+        _ => None,
+    };
+    let unit = form.unit(viewer)?;
+    let units = layout::units(state).await?;
+    if let Some(u) = &unit {
+        layout::scope(viewer, &units, Some(u))?;
+    }
     let as_of_day = date("截至", &form.as_of)?;
     if let Some(m) = &form.month {
         Month::parse(m).map_err(|_| WebError::BadRequest(format!("月份：“{m}”不是 YYYY-MM")))?;
@@ -146,7 +223,7 @@ pub(crate) async fn page(
     let asked_month = form.month.clone();
     let for_unit = unit.clone();
     let all_units = field_units(&units);
-    let (month, doc, coverage) = state
+    let (month, doc, coverage, submission) = state
         .with_record_reader(move |store| {
             let (campaign, as_of) = for_report(store, as_of_day)?;
             let month = asked_month.unwrap_or_else(|| {
@@ -163,9 +240,16 @@ pub(crate) async fn page(
                     &campaign,
                 )
             };
+            let mut submission = None;
             let (doc, reports) = match &for_unit {
                 Some(u) => {
                     let report = one(u)?;
+                    if as_of.is_none() {
+                        submission = Some((
+                            report.submission.clone(),
+                            (report.experience.clone(), report.problems.clone()),
+                        ));
+                    }
                     (report.document(), vec![report])
                 }
                 None => {
@@ -193,7 +277,7 @@ pub(crate) async fn page(
                     })
                 })
                 .collect();
-            Ok((month, doc, coverage))
+            Ok((month, doc, coverage, submission))
         })
         .await?;
     let coverage: Vec<Coverage> = coverage
@@ -223,8 +307,21 @@ pub(crate) async fn page(
     } else {
         Vec::new()
     };
+    let error = typed.as_ref().map(|t| t.error.clone());
+    let writing = submission.map(|(s, texts)| {
+        let texts = match typed {
+            Some(t) => (t.experience, t.problems),
+            None => texts,
+        };
+        writing(viewer, &month, &s, texts)
+    });
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let page = MonthlyPage {
-        layout: Layout::new(&viewer, doc.title.clone(), "monthly"),
+        layout: Layout::new(viewer, doc.title.clone(), "monthly"),
         title: doc.title.clone(),
         as_of: form.as_of.clone().unwrap_or_default(),
         unit_options,
@@ -234,8 +331,103 @@ pub(crate) async fn page(
         html_link: form.link(&month, "html"),
         xlsx_link: form.link(&month, "xlsx"),
         month,
+        writing,
+        notice,
+        error,
     };
-    render(&page)
+    let mut response = render(&page)?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// Body of the monthly report's form.
+#[derive(Deserialize)]
+pub(crate) struct WriteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    month: String,
+    #[serde(default)]
+    experience: String,
+    #[serde(default)]
+    problems: String,
+    /// `submit` submits (报送) today; anything else saves the texts only.
+    #[serde(default)]
+    action: String,
+}
+
+/// `POST /ui/monthly/write`: saves a unit's 经验做法 and 存在问题 for a month and, with
+/// `action=submit`, submits the report today (the unit head, or the office for any unit), as
+/// the signed-in user through `Store::write_monthly`.
+pub(crate) async fn write(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(body): Form<WriteForm>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(&body.csrf)?;
+    let form = MonthlyForm {
+        month: Some(body.month.clone()),
+        unit: Some(body.unit.clone()),
+        ..MonthlyForm::default()
+    }
+    .clean();
+    let unit = form
+        .unit(&viewer)?
+        .ok_or_else(|| WebError::BadRequest("缺少单位。".into()))?;
+    let units = layout::units(&state).await?;
+    if !units.contains_key(&unit) {
+        return Err(WebError::BadRequest("单位：没有这个单位。".into()));
+    }
+    let month = form.month.clone().unwrap_or_default();
+    let month = Month::parse(&month)
+        .map_err(|_| WebError::BadRequest(format!("月份：“{month}”不是 YYYY-MM")))?
+        .to_string();
+    let submit = body.action == "submit";
+    let experience = body.experience.replace("\r\n", "\n");
+    let problems = body.problems.replace("\r\n", "\n");
+    let (v, u, m, e, p) = (
+        viewer.clone(),
+        unit.clone(),
+        month.clone(),
+        experience.clone(),
+        problems.clone(),
+    );
+    let written = state
+        .with_records(move |r| {
+            let store = r.store();
+            let now = store.now_ms();
+            let today = Calendar::load(store, None)?.at(now).local_date(now);
+            Ok(store.act_as(v.identity(), |s| {
+                s.write_monthly(Some(&u), &m, Some(&e), Some(&p), submit.then_some(today))
+            }))
+        })
+        .await?;
+    match written {
+        Ok(_) => {
+            let done = MonthlyForm {
+                month: Some(month),
+                unit: Some(unit),
+                done: Some(if submit { "submitted" } else { "saved" }.into()),
+                ..MonthlyForm::default()
+            };
+            Ok(Redirect::to(&format!(
+                "/ui/monthly?{}#writing",
+                serde_urlencoded::to_string(&done).unwrap_or_default()
+            ))
+            .into_response())
+        }
+        Err(e) if users_to_fix(&e) => {
+            let typed = Typed {
+                error: core_message(&e),
+                experience,
+                problems,
+            };
+            build(&state, &viewer, form, Some(typed)).await
+        }
+        Err(e) => Err(WebError::from_core(&e)),
+    }
 }
 
 /// `GET /ui/monthly/download?format=md|html|xlsx&month=&unit=`: the report as a file.

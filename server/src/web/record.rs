@@ -12,16 +12,23 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use fieldledger_core::access;
 use fieldledger_core::doc::Conflict;
 use fieldledger_core::model::field::find_field;
-use fieldledger_core::model::{FieldSpec, FieldType, FieldValue, Record, RecordKind};
-use fieldledger_core::report::Calendar;
+use fieldledger_core::model::inspection::{PROBLEM_STATUSES, ProblemStatus};
+use fieldledger_core::model::risk::RiskResult;
+use fieldledger_core::model::visit::{DEMAND_STATUSES, DemandStatus};
+use fieldledger_core::model::{
+    Author, Choice, FieldSpec, FieldType, FieldValue, PetitionCase, Record, RecordKind,
+    RiskAssessment,
+};
+use fieldledger_core::report::{Calendar, Campaign};
 use fieldledger_core::{Edit, Store};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::error::WebError;
+use super::error::{WebError, core_message};
 use super::layout::{self, Layout, Opt, local_time, render, unit_label};
 use super::session::{Viewer, WEB_DEVICE};
 use crate::accounts::Unit;
@@ -91,24 +98,57 @@ struct FieldView {
     conflict: bool,
 }
 
-struct Input {
-    key: &'static str,
-    name: String,
-    id: String,
-    label: &'static str,
-    kind: &'static str,
-    value: String,
-    orig: String,
-    options: Vec<Opt>,
-    required: bool,
+/// One input of a form, as `input.html` draws it.
+pub(crate) struct Input {
+    pub(crate) key: &'static str,
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) label: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) value: String,
+    pub(crate) orig: String,
+    pub(crate) options: Vec<Opt>,
+    pub(crate) required: bool,
 }
 
 struct ListView {
     key: &'static str,
     label: &'static str,
     headers: Vec<&'static str>,
-    rows: Vec<Vec<String>>,
+    rows: Vec<RowView>,
     inputs: Vec<Input>,
+    /// Whether the list's entries move along a workflow (a last column with the steps).
+    has_steps: bool,
+}
+
+/// One entry of a list as a table row.
+struct RowView {
+    cells: Vec<String>,
+    step: Option<StepView>,
+}
+
+/// The next workflow steps of one entry (a demand's 办理状态, a problem's 整改状态) the viewer
+/// may take: one button per status it may move to.
+struct StepView {
+    list: &'static str,
+    entry: String,
+    /// Status code and button text.
+    buttons: Vec<(&'static str, String)>,
+    /// The response text sent with the step (群众诉求: 答复情况), with its label.
+    response: Option<(&'static str, String)>,
+    /// Shown instead of buttons when the viewer has no step to take.
+    waiting: &'static str,
+}
+
+/// 销号管理 of a petition case: what its status allows and what the viewer may do.
+struct SignOffView {
+    status: &'static str,
+    leader: String,
+    may_sign_off: bool,
+    may_reopen: bool,
+    hint: String,
+    /// The note typed before a refusal.
+    note: String,
 }
 
 struct ChoiceView {
@@ -137,6 +177,9 @@ struct HistoryView {
 #[template(path = "record.html")]
 struct RecordPage {
     layout: Layout,
+    /// The list the record is on (crumbs).
+    list_path: &'static str,
+    list_title: &'static str,
     id: String,
     kind_label: &'static str,
     number: String,
@@ -150,14 +193,18 @@ struct RecordPage {
     history: Vec<HistoryView>,
     /// Labels of the kind's personal fields (what an erasure clears), for the office's form.
     personal_labels: String,
+    /// A risk assessment's consequence: whether the decision may proceed (class, text).
+    proceed: Option<(&'static str, &'static str)>,
+    signoff: Option<SignOffView>,
     notice: Option<&'static str>,
     error: Option<String>,
 }
 
-/// Loads a record if the viewer may see it; unknown and out-of-scope look the same.
+/// Loads a record if the viewer may see it (a record of their units, or a petition case they
+/// lead, as sync decides); unknown and out-of-scope look the same.
 fn scoped(store: &Store, viewer: &Viewer, id: &str) -> Result<Record, RelayError> {
     let record = store.record(id)?;
-    if viewer.can_see_unit(&record.meta().unit) {
+    if access::may_access_record(&viewer.identity().author, &record) {
         Ok(record)
     } else {
         Err(RelayError::Core(fieldledger_core::Error::UnknownRecord(
@@ -167,7 +214,7 @@ fn scoped(store: &Store, viewer: &Viewer, id: &str) -> Result<Record, RelayError
 }
 
 /// Runs `f` on the store acting as the viewer (the relay's stored identity is untouched).
-fn as_viewer<T>(
+pub(crate) fn as_viewer<T>(
     store: &mut Store,
     viewer: &Viewer,
     f: impl FnOnce(&mut Store) -> fieldledger_core::Result<T>,
@@ -176,7 +223,7 @@ fn as_viewer<T>(
 }
 
 /// Whether a core error is the user's to fix (shown on the page) rather than a failure.
-fn users_to_fix(e: &fieldledger_core::Error) -> bool {
+pub(crate) fn users_to_fix(e: &fieldledger_core::Error) -> bool {
     use fieldledger_core::Error as E;
     matches!(
         e,
@@ -191,7 +238,7 @@ fn users_to_fix(e: &fieldledger_core::Error) -> bool {
 }
 
 /// A field's value as people read it: 是/否, choice labels, names joined with 、.
-fn shown(spec: &FieldSpec, v: Option<&Value>) -> String {
+pub(crate) fn shown(spec: &FieldSpec, v: Option<&Value>) -> String {
     match (spec.ty, v) {
         (_, None | Some(Value::Null)) => String::new(),
         (FieldType::Flag, Some(Value::Bool(b))) => if *b { "是" } else { "否" }.into(),
@@ -217,7 +264,8 @@ fn form_value(spec: &FieldSpec, v: Option<&Value>) -> String {
     }
 }
 
-fn normalize(s: &str) -> String {
+/// A form value with the browser's line ends (`\r\n`) as `\n`.
+pub(crate) fn normalize(s: &str) -> String {
     s.replace("\r\n", "\n")
 }
 
@@ -228,7 +276,7 @@ fn digest(s: &str) -> String {
 }
 
 /// Parses a submitted form value for a field.
-fn parse_input(spec: &FieldSpec, s: &str) -> fieldledger_core::Result<FieldValue> {
+pub(crate) fn parse_input(spec: &FieldSpec, s: &str) -> fieldledger_core::Result<FieldValue> {
     let s = normalize(s);
     match spec.ty {
         FieldType::Flag | FieldType::Count if s.trim().is_empty() => Ok(FieldValue::Null),
@@ -244,7 +292,8 @@ fn editable(kind: RecordKind) -> impl Iterator<Item = &'static FieldSpec> {
         .filter(|f| !matches!(f.ty, FieldType::Entries(_) | FieldType::RecordRef))
 }
 
-fn input(
+/// The form input for a field: its label, the widget its type needs, the value shown.
+pub(crate) fn input(
     spec: &'static FieldSpec,
     prefix: &str,
     value: String,
@@ -360,6 +409,9 @@ fn build_page(
         .map(|c| c.field.split('/').next().unwrap_or(&c.field))
         .collect();
     let typed = retry.as_ref().map(|r| &r.values);
+    let author = viewer.identity().author;
+    // The document's own entries, read only if an entry's time is missing from the index.
+    let mut raw = None;
 
     let mut fields = Vec::new();
     let mut lists = Vec::new();
@@ -368,22 +420,29 @@ fn build_page(
         if let FieldType::Entries(items) = spec.ty {
             let mut headers: Vec<&'static str> = items.iter().map(|i| i.label).collect();
             headers.push("录入");
-            let rows = v
-                .and_then(Value::as_array)
-                .map(|entries| {
-                    entries
-                        .iter()
-                        .map(|e| {
-                            let mut row: Vec<String> =
-                                items.iter().map(|i| shown(i, e.get(i.key))).collect();
-                            let by = e.get("_by").and_then(Value::as_str).unwrap_or("");
-                            let at = e.get("_at").and_then(Value::as_i64).unwrap_or(0);
-                            row.push(format!("{} {}", dir.user(by), local_time(&campaign, at)));
-                            row
-                        })
-                        .collect()
+            let entries = v.and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+            let mut has_steps = false;
+            let rows = entries
+                .iter()
+                .map(|e| {
+                    let mut cells: Vec<String> =
+                        items.iter().map(|i| shown(i, e.get(i.key))).collect();
+                    cells.push(entered(store, id, spec.key, e, dir, &campaign, &mut raw)?);
+                    let mut step = step(&record, spec.key, e, &author);
+                    // What the person typed, after a refusal.
+                    if let Some(st) = &mut step {
+                        let again = typed.and_then(|t| t.get(&format!("r.{}", st.entry)));
+                        if let (Some((_, response)), Some(again)) = (&mut st.response, again) {
+                            *response = again.clone();
+                        }
+                    }
+                    has_steps |= step.is_some();
+                    Ok(RowView { cells, step })
                 })
-                .unwrap_or_default();
+                .collect::<Result<Vec<_>, RelayError>>()?;
+            if has_steps {
+                headers.push("办理");
+            }
             let inputs = if ACTION_LISTS.contains(&spec.key) {
                 Vec::new()
             } else {
@@ -410,6 +469,7 @@ fn build_page(
                 headers,
                 rows,
                 inputs,
+                has_steps,
             });
         } else {
             let value = shown(spec, v);
@@ -485,13 +545,16 @@ fn build_page(
         })
         .collect();
     history.reverse();
+    let list = super::lists::list_of(kind);
 
     Ok(RecordPage {
         layout: Layout::new(
             viewer,
             format!("{} {}", kind.label(), record.title()),
-            "ledger",
+            list.0,
         ),
+        list_path: list.1,
+        list_title: list.2,
         id: id.to_owned(),
         kind_label: kind.label(),
         number: meta.number.clone(),
@@ -514,9 +577,180 @@ fn build_page(
             .map(|spec| spec.label)
             .collect::<Vec<_>>()
             .join("、"),
+        proceed: match &record {
+            Record::RiskAssessment(r) => Some(proceed(r)),
+            _ => None,
+        },
+        signoff: match &record {
+            Record::Petition(p) => Some(SignOffView {
+                note: typed
+                    .and_then(|t| t.get("note").cloned())
+                    .unwrap_or_default(),
+                ..signoff_view(p, &author, p.leader.as_deref().map(|l| dir.user(l)))
+            }),
+            _ => None,
+        },
         notice,
         error: retry.map(|r| r.error),
     })
+}
+
+/// Who entered an entry and when (`录入`). Entries of some lists (a unit's 走访对象名单) have
+/// no time in the record's index; then it is read from the document, and left blank if even
+/// that has none.
+fn entered(
+    store: &Store,
+    id: &str,
+    list: &str,
+    e: &Value,
+    dir: &Directory,
+    campaign: &Campaign,
+    raw: &mut Option<Value>,
+) -> Result<String, RelayError> {
+    let mut by = e.get("_by").and_then(Value::as_str).map(str::to_owned);
+    let mut at = e.get("_at").and_then(Value::as_i64);
+    if at.is_none() {
+        if raw.is_none() {
+            *raw = Some(store.document(id)?.to_json()?);
+        }
+        let entry_id = e.get("id").and_then(Value::as_str);
+        let found = raw
+            .as_ref()
+            .and_then(|r| r.get(list))
+            .and_then(Value::as_array)
+            .and_then(|all| {
+                all.iter()
+                    .find(|x| entry_id.is_some() && x.get("id").and_then(Value::as_str) == entry_id)
+            });
+        if let Some(x) = found {
+            at = x.get("_at").and_then(Value::as_i64);
+            by = by.or_else(|| x.get("_by").and_then(Value::as_str).map(str::to_owned));
+        }
+    }
+    let by = by.map(|b| dir.user(&b)).unwrap_or_default();
+    let at = at.map(|t| local_time(campaign, t)).unwrap_or_default();
+    Ok(format!("{by} {at}").trim().to_owned())
+}
+
+/// A choice's label by its code.
+fn choice_label(choices: &[Choice], code: &str) -> &'static str {
+    choices
+        .iter()
+        .find(|c| c.code == code)
+        .map_or("", |c| c.label)
+}
+
+/// The workflow steps the viewer may take on an entry: a demand moves forward from 已登记 to
+/// 办理中 to 已落实 or 已解释答复 (with its 答复情况); a problem found by an inspection is
+/// marked 已整改 by the unit and 已验收 by the office only.
+fn step(record: &Record, list: &'static str, e: &Value, author: &Author) -> Option<StepView> {
+    let entry = e.get("id").and_then(Value::as_str)?.to_owned();
+    let status = e.get("status").cloned().unwrap_or(Value::Null);
+    match (record, list) {
+        (Record::Visit(_), "demands") => {
+            let rank = serde_json::from_value::<Option<DemandStatus>>(status)
+                .ok()
+                .flatten()
+                .map_or(0, DemandStatus::rank);
+            let buttons = DEMAND_STATUSES
+                .iter()
+                .filter(|c| {
+                    serde_json::from_value::<DemandStatus>(Value::String(c.code.into()))
+                        .is_ok_and(|s| s.rank() > rank)
+                })
+                .map(|c| (c.code, format!("改为{}", c.label)))
+                .collect::<Vec<_>>();
+            let response = e
+                .get("response")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            Some(StepView {
+                list,
+                entry,
+                response: (!buttons.is_empty())
+                    .then(|| (field_item_label(record, list, "response"), response)),
+                buttons,
+                waiting: "已办结",
+            })
+        }
+        (Record::Inspection(_), "problems") => {
+            let current = serde_json::from_value::<Option<ProblemStatus>>(status)
+                .ok()
+                .flatten()
+                .unwrap_or(ProblemStatus::Open);
+            let (next, waiting) = match current {
+                ProblemStatus::Open => (Some("rectified"), ""),
+                ProblemStatus::Rectified if access::may_verify_rectification(author) => {
+                    (Some("verified"), "")
+                }
+                ProblemStatus::Rectified => (None, "待领导小组办公室验收"),
+                ProblemStatus::Verified => (None, "已验收"),
+            };
+            Some(StepView {
+                list,
+                entry,
+                buttons: next
+                    .map(|code| {
+                        (
+                            code,
+                            format!("标为{}", choice_label(PROBLEM_STATUSES, code)),
+                        )
+                    })
+                    .into_iter()
+                    .collect(),
+                response: None,
+                waiting,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The label of a field of a list's entries.
+fn field_item_label(record: &Record, list: &str, key: &str) -> &'static str {
+    match record.meta().kind.field(list).map(|s| s.ty) {
+        Ok(FieldType::Entries(items)) => find_field(items, key).map_or("", |f| f.label),
+        _ => "",
+    }
+}
+
+/// Whether the decision of a risk assessment may proceed, as the core decides it (不得出台实施
+/// unless passed, or passed on conditions recorded as met), with the notice's style.
+fn proceed(r: &RiskAssessment) -> (&'static str, &'static str) {
+    let class = match (r.must_not_proceed(), r.result) {
+        (false, _) => "ok",
+        (true, Some(RiskResult::Conditional)) => "warn",
+        (true, _) => "error",
+    };
+    (class, r.proceed_label())
+}
+
+/// 销号管理 of a case for `author`; `leader` is its 包案领导 as people read the name.
+fn signoff_view(p: &PetitionCase, author: &Author, leader: Option<String>) -> SignOffView {
+    use fieldledger_core::model::petition::PetitionStatus as S;
+    let status = p.status.unwrap_or(S::Open);
+    let may = p.may_sign_off(author);
+    let leader = leader.unwrap_or_default();
+    let hint = match (status, may) {
+        (S::Open, _) => {
+            "案件化解（案件状态改为“已化解”并填写处理方式）后，由包案领导或领导小组办公室销号。"
+                .to_owned()
+        }
+        (_, false) if leader.is_empty() => {
+            "本案尚未指定包案领导，只有领导小组办公室可以销号或重新打开。".to_owned()
+        }
+        (_, false) => format!("由包案领导（{leader}）或领导小组办公室销号或重新打开。"),
+        _ => String::new(),
+    };
+    SignOffView {
+        status: status.label(),
+        may_sign_off: may && status == S::Resolved,
+        may_reopen: may && status == S::SignedOff,
+        leader,
+        hint,
+        note: String::new(),
+    }
 }
 
 /// Query of the record page: which notice to show after a change.
@@ -534,6 +768,9 @@ fn notice(q: &Notice) -> Option<&'static str> {
         }
         Some("added") => Some("已添加。各设备下次同步时会收到。"),
         Some("unchanged") => Some("没有修改任何字段。"),
+        Some("stepped") => Some("已更新办理状态。各设备下次同步时会收到。"),
+        Some("signed_off") => Some("已销号，并记入销号记录。"),
+        Some("reopened") => Some("已重新打开，原因已记入销号记录。"),
         Some("erased") => Some(
             "已删除个人信息（含全部历史，以及丢失记录报告和审计日志中有关此记录的内容）。各设备下次同步时会换成清除后的记录；此操作已记入审计日志。",
         ),
@@ -587,7 +824,7 @@ fn apply(
         Ok(()) => Ok(Outcome::Done(done)),
         Err(e) if users_to_fix(&e) => {
             let retry = Retry {
-                error: e.to_string(),
+                error: core_message(&e),
                 values,
             };
             Ok(Outcome::Retry(Box::new(build_page(
@@ -603,7 +840,8 @@ fn apply(
     }
 }
 
-fn form_map(form: Vec<(String, String)>) -> HashMap<String, String> {
+/// A submitted form's fields by name.
+pub(crate) fn form_map(form: Vec<(String, String)>) -> HashMap<String, String> {
     form.into_iter().collect()
 }
 
@@ -636,7 +874,7 @@ pub(crate) async fn edit(
                 }
                 match parse_input(spec, value) {
                     Ok(v) => edits.push(Edit::set(spec.key, v)),
-                    Err(e) => problems.push(e.to_string()),
+                    Err(e) => problems.push(core_message(&e)),
                 }
             }
             if !problems.is_empty() {
@@ -676,12 +914,14 @@ pub(crate) async fn append(
             let list = values.get("list").cloned().unwrap_or_default();
             let spec = kind.field(&list)?;
             let FieldType::Entries(items) = spec.ty else {
-                return Err(RelayError::BadRequest(format!("{list} is not a list")));
+                return Err(RelayError::Core(fieldledger_core::Error::invalid(
+                    spec.name(),
+                    "is not a list of entries",
+                )));
             };
             if ACTION_LISTS.contains(&spec.key) {
-                return Err(RelayError::BadRequest(format!(
-                    "{} is written by its own action",
-                    spec.label
+                return Err(RelayError::Core(fieldledger_core::Error::RuleViolation(
+                    "sign off through the sign-off action".into(),
                 )));
             }
             let mut entry = Vec::new();
@@ -695,7 +935,7 @@ pub(crate) async fn append(
                 }
                 match parse_input(item, v) {
                     Ok(v) => entry.push((item.key.to_owned(), v)),
-                    Err(e) => problems.push(e.to_string()),
+                    Err(e) => problems.push(core_message(&e)),
                 }
             }
             if !problems.is_empty() {
@@ -755,6 +995,150 @@ pub(crate) async fn resolve(
                 "resolved",
                 |s| s.resolve_conflict(&rid, &field, value),
             )
+        })
+        .await?;
+    finish(&id, outcome).await
+}
+
+/// Body of a workflow step's form (a demand's 办理状态, a problem's 整改状态).
+#[derive(Deserialize)]
+pub(crate) struct StepForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    list: String,
+    #[serde(default)]
+    entry: String,
+    #[serde(default)]
+    to: String,
+    /// 答复情况 of a demand (sent with its step).
+    #[serde(default)]
+    response: Option<String>,
+}
+
+/// `POST /ui/records/{id}/step`: moves an entry along its workflow, as the viewer: a demand
+/// of a visit (with its response text), a problem of an inspection (已整改; 已验收 by the office).
+/// The kind's rules decide, exactly as for an edit from a device.
+pub(crate) async fn step_entry(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<StepForm>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(&form.csrf)?;
+    let dir = directory(&state).await?;
+    let rid = id.clone();
+    let outcome = state
+        .with_records(move |r| {
+            let store = r.store();
+            let record = scoped(store, &viewer, &rid)?;
+            let list = match (&record, form.list.as_str()) {
+                (Record::Visit(_), "demands") => "demands",
+                (Record::Inspection(_), "problems") => "problems",
+                _ => {
+                    return Err(RelayError::Core(fieldledger_core::Error::UnknownField {
+                        kind: record.meta().kind,
+                        field: form.list,
+                    }));
+                }
+            };
+            let mut edits = vec![Edit::SetInEntry {
+                list: list.into(),
+                entry: form.entry.clone(),
+                field: "status".into(),
+                value: FieldValue::text(form.to.trim()),
+            }];
+            let mut values = HashMap::new();
+            if let (Some(text), "demands") = (&form.response, list) {
+                edits.insert(
+                    0,
+                    Edit::SetInEntry {
+                        list: list.into(),
+                        entry: form.entry.clone(),
+                        field: "response".into(),
+                        value: FieldValue::text(normalize(text)),
+                    },
+                );
+                values.insert(format!("r.{}", form.entry), text.clone());
+            }
+            apply(store, &viewer, &dir, &rid, values, "stepped", |s| {
+                s.edit(&rid, &edits)
+            })
+        })
+        .await?;
+    finish(&id, outcome).await
+}
+
+/// Body of the sign-off and reopen forms.
+#[derive(Deserialize)]
+pub(crate) struct SignOffForm {
+    #[serde(default)]
+    csrf: String,
+    /// 说明: the sign-off's note or the reason for reopening.
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /ui/records/{id}/sign-off`: 销号 of a resolved petition case by its leader or the
+/// office, logged in its 销号记录.
+pub(crate) async fn sign_off(
+    state: State<AppState>,
+    viewer: Viewer,
+    id: Path<String>,
+    Form(form): Form<SignOffForm>,
+) -> Result<Response, WebError> {
+    sign_off_or_reopen(state, viewer, id, form, false).await
+}
+
+/// `POST /ui/records/{id}/reopen`: reopens a signed-off petition case, with the reason logged.
+pub(crate) async fn reopen(
+    state: State<AppState>,
+    viewer: Viewer,
+    id: Path<String>,
+    Form(form): Form<SignOffForm>,
+) -> Result<Response, WebError> {
+    sign_off_or_reopen(state, viewer, id, form, true).await
+}
+
+async fn sign_off_or_reopen(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    form: SignOffForm,
+    reopen: bool,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(&form.csrf)?;
+    let dir = directory(&state).await?;
+    let rid = id.clone();
+    let outcome = state
+        .with_records(move |r| {
+            let store = r.store();
+            let Record::Petition(_) = scoped(store, &viewer, &rid)? else {
+                return Err(RelayError::Core(fieldledger_core::Error::WrongKind {
+                    id: rid.clone(),
+                    expected: RecordKind::Petition,
+                    actual: store.record(&rid)?.meta().kind,
+                }));
+            };
+            let note = normalize(form.note.trim());
+            let values = HashMap::from([("note".to_owned(), note.clone())]);
+            if reopen && note.is_empty() {
+                let retry = Retry {
+                    error: "重新打开须填写原因（说明）。".into(),
+                    values,
+                };
+                let page = build_page(store, &viewer, &dir, &rid, None, Some(retry))?;
+                return Ok(Outcome::Retry(Box::new(page)));
+            }
+            if reopen {
+                apply(store, &viewer, &dir, &rid, values, "reopened", |s| {
+                    s.reopen(&rid, &note)
+                })
+            } else {
+                apply(store, &viewer, &dir, &rid, values, "signed_off", |s| {
+                    s.sign_off(&rid, &note)
+                })
+            }
         })
         .await?;
     finish(&id, outcome).await

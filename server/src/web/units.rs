@@ -97,7 +97,9 @@ pub(crate) struct UnitQuery {
     revoked: Option<String>,
 }
 
-fn unit_in_scope(viewer: &Viewer, code: &str) -> Result<String, WebError> {
+/// A unit code from a path, if the viewer may manage the unit; unknown and out-of-scope look
+/// the same.
+pub(crate) fn unit_in_scope(viewer: &Viewer, code: &str) -> Result<String, WebError> {
     let code =
         normalize_unit_code(code).map_err(|_| WebError::NotFound("没有这个单位。".into()))?;
     if viewer.can_see_unit(&code) {
@@ -136,7 +138,7 @@ async fn unit_page(
             Ok((users, devices))
         })
         .await?;
-    let campaign = layout::campaign_now(&state).await?;
+    let campaign = layout::campaign_now(state).await?;
     let user_rows = users
         .iter()
         .map(|u| UserRow {
