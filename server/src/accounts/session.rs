@@ -22,10 +22,10 @@ const TOUCH_EVERY: TimeDelta = TimeDelta::minutes(1);
 
 /// Whether users of `role` may sign in to the office dashboard.
 ///
-/// The dashboard is a desk tool for the bureau office and unit heads; field staff and
-/// responsible leaders work on their devices (their scope there is the same as here would be).
+/// The dashboard is a desk tool for the bureau office, unit heads and responsible leaders (who
+/// read and sign off the cases they lead, in any unit); field staff work on their devices.
 pub fn may_use_dashboard(role: Role) -> bool {
-    matches!(role, Role::Office | Role::UnitHead)
+    matches!(role, Role::Office | Role::UnitHead | Role::Leader)
 }
 
 /// A session just opened: the id for the browser's cookie (never stored) and its CSRF token.
