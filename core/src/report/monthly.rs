@@ -272,11 +272,24 @@ fn counts(label: &str, ds: &[&Dispute], month: Month) -> DisputeCounts {
     }
 }
 
+/// Where a monthly report reads the units' report records (texts, 报送日期): as of the moment
+/// asked for; by default (a past month's figures as of its end) as they are now, so a report
+/// submitted late for a past month shows as 逾期报送 with its texts, not as never written.
+fn report_records<'a>(
+    store: &'a Store,
+    asked: Option<i64>,
+    as_of: Option<i64>,
+    campaign: &Campaign,
+) -> Snapshot<'a> {
+    Snapshot::new(store, if asked.is_some() { as_of } else { None }, campaign)
+}
+
 /// Builds a unit's monthly report from a store.
 pub fn unit_monthly(store: &Store, q: &MonthlyQuery, campaign: &Campaign) -> Result<UnitMonthly> {
     let month = Month::parse(&q.month)?;
     let as_of = month.report_as_of(store, q.as_of, campaign);
     let snap = Snapshot::new(store, as_of, campaign);
+    let reports_snap = report_records(store, q.as_of, as_of, campaign);
     let today = snap.today();
     let units = [q.unit.clone()];
     let units = Some(&units[..]);
@@ -466,7 +479,7 @@ pub fn unit_monthly(store: &Store, q: &MonthlyQuery, campaign: &Campaign) -> Res
     }
 
     // The report record itself.
-    let report = snap
+    let report = reports_snap
         .monthly_reports(units)?
         .into_iter()
         .filter(|r| Month::parse(&r.month).ok() == Some(month))
@@ -517,8 +530,10 @@ pub fn bureau_monthly(
     campaign: &Campaign,
 ) -> Result<BureauMonthly> {
     let month = Month::parse(month)?;
-    let as_of = month.report_as_of(store, as_of, campaign);
+    let asked = as_of;
+    let as_of = month.report_as_of(store, asked, campaign);
     let snap = Snapshot::new(store, as_of, campaign);
+    let reports_snap = report_records(store, asked, as_of, campaign);
     let today = snap.today();
     let last_on_time = campaign.last_on_time_day(month);
     let names = snap.unit_names(units)?;
@@ -527,7 +542,7 @@ pub fn bureau_monthly(
         .into_keys()
         .map(|u| (u, (None, None)))
         .collect();
-    for r in snap.monthly_reports(units)? {
+    for r in reports_snap.monthly_reports(units)? {
         if Month::parse(&r.month).ok() != Some(month) {
             continue;
         }
