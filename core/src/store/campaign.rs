@@ -39,6 +39,11 @@ impl Store {
     /// code; rounds are never removed (visits name them), so a plan leaving one out is refused.
     /// The office only.
     pub fn set_campaign(&mut self, plan: &CampaignPlan) -> Result<CampaignSet> {
+        if !crate::access::may_set_campaign(&self.author()?) {
+            return Err(Error::PermissionDenied(
+                "only the bureau office sets a campaign's calendar".into(),
+            ));
+        }
         let screening = match plan.screening.as_deref() {
             None => "half_monthly",
             Some(s) => match ScreeningCadence::parse(s) {

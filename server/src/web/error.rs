@@ -185,6 +185,28 @@ const RULES: &[(&str, &str)] = &[
         "cannot change records of unit",
         "您不能修改其他单位的记录。",
     ),
+    (
+        "sets a campaign's calendar",
+        "只有领导小组办公室可以设置活动日程。",
+    ),
+    (
+        "keeps the directory of users",
+        "只有领导小组办公室可以维护人员名单。",
+    ),
+    ("end comes before its start", "活动的结束日期早于开始日期。"),
+    (
+        "visit rounds end in order",
+        "各走访轮次的完成日期须依次排列，并在活动起止日期之内。",
+    ),
+    (
+        "cannot be removed (visits name it)",
+        "已设置的走访轮次不能删除（走访记录引用了它）。",
+    ),
+    (
+        "belongs to the whole bureau",
+        "活动属于全局，不属于某个单位。",
+    ),
+    ("have one code", "两个走访轮次的编号相同。"),
 ];
 
 /// Why a value was refused, by how the core's reason begins, in Chinese.
@@ -211,6 +233,20 @@ const REASONS: &[(&str, &str)] = &[
     ("would grow past", "记录过大，请另建一条记录继续"),
     ("is larger than", "记录过大"),
     ("already exists", "已存在"),
+    (
+        "names no user",
+        "不是本系统的用户，请从人员名单中选择（或填写姓名）",
+    ),
+    ("names no visit target", "不是本单位走访对象名单中的编号"),
+    ("names no", "不是本单位的对应记录"),
+    ("is not a time zone", "不是有效的时区（如 Asia/Shanghai）"),
+    (
+        "is a day of the month from 1 to 28",
+        "应为 1 到 28 之间的日期",
+    ),
+    ("is not a visit round", "不是走访轮次（1、2、3、4）"),
+    ("must say the conditions", "有条件通过时须填写通过条件"),
+    ("is not half-monthly", "目前只支持每半月"),
 ];
 
 /// Field names the core uses without a form label.
@@ -453,5 +489,47 @@ mod tests {
         });
         said(Error::NoConflict("people_involved".into()));
         said(Error::PermissionDenied("something new".into()));
+    }
+
+    #[test]
+    fn campaign_target_and_link_rules_are_said_in_chinese() {
+        use fieldledger_core::model::campaign::{CampaignPlan, PlanRound};
+        let d = |s: &str| s.parse().unwrap();
+        let plan = CampaignPlan {
+            name: "活动".into(),
+            start: d("2026-10-01"),
+            end: d("2026-09-01"),
+            time_zone: None,
+            monthly_due_day: None,
+            screening: None,
+            rounds: vec![PlanRound {
+                code: "1".into(),
+                label: "第一轮".into(),
+                ends_on: d("2026-10-31"),
+            }],
+        };
+        let mut office = memory_store("admin", "BGS", Role::Office, "D1");
+        let m = said(office.set_campaign(&plan).unwrap_err());
+        assert!(m.contains("结束日期早于开始日期"), "{m}");
+        let mut staff = memory_store("zhang", "WJK", Role::Staff, "D2");
+        let ok = CampaignPlan {
+            end: d("2026-12-31"),
+            ..plan
+        };
+        let m = said(staff.set_campaign(&ok).unwrap_err());
+        assert!(m.contains("只有领导小组办公室可以设置活动日程"), "{m}");
+        let visit = [
+            Edit::text("visit_date", "2026-10-05"),
+            Edit::text("visited_name", "某村"),
+            Edit::text("target", "T9"),
+        ];
+        let m = said(staff.create(RecordKind::Visit, None, &visit).unwrap_err());
+        assert_eq!(m, "走访对象编号：不是本单位走访对象名单中的编号。");
+        let link = [
+            Edit::text("name", "纠纷"),
+            Edit::text("screening_round", "no-such-round"),
+        ];
+        let m = said(staff.create(RecordKind::Dispute, None, &link).unwrap_err());
+        assert_eq!(m, "来源排查：不是本单位的对应记录。");
     }
 }
