@@ -2384,6 +2384,22 @@ async fn in_a_real_browser_sign_in_filter_resolve_edit_download_and_stay_in_scop
     c.find(Locator::Css("#reopen")).await.unwrap();
     screenshot(&c, "signed-off").await;
 
+    // The office sets this year's campaign from the nav; supervision then names it.
+    click_and_wait(&c, "nav a[href='/ui/campaigns']", "#in-force").await;
+    assert!(text(&c, "#in-force").await.contains("尚未设置活动"));
+    fill(&c, "#campaign-form input[name='name']", "2026年三大活动").await;
+    c.execute(
+        "document.querySelector(\"#campaign-form input[name='start']\").value = '2026-10-01';\
+         document.querySelector(\"#campaign-form input[name='end']\").value = '2026-12-31';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(&c, "#campaign-form textarea[name='rounds']", "1,第一轮,2026-10-31").await;
+    click_and_wait(&c, "#campaign-submit", "#notice").await;
+    assert!(text(&c, "#campaign-list").await.contains("2026年三大活动"));
+    screenshot(&c, "campaigns").await;
+
     // Sign out: the ledger is closed again.
     c.goto(&format!("{base}/ui/ledger")).await.unwrap();
     click_and_wait(&c, "#logout", "#sign-in").await;
@@ -2455,4 +2471,63 @@ async fn in_a_real_browser_sign_in_filter_resolve_edit_download_and_stay_in_scop
     drop(driver);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_office_sets_a_campaign_on_the_dashboard_and_everyone_reads_it() {
+    let f = fixture();
+    let office = sign_in(&f.state, "admin").await;
+    let page = get(&f.state, "/ui/campaigns", &office.cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("尚未设置活动"), "{}", page.body);
+    assert!(page.body.contains("id=\"campaign-form\""));
+    let form = |name: &'static str, end: &'static str, rounds: &'static str| {
+        vec![
+            ("name", name),
+            ("start", "2026-10-01"),
+            ("end", end),
+            ("time_zone", "Asia/Shanghai"),
+            ("monthly_due_day", "25"),
+            ("rounds", rounds),
+        ]
+    };
+    let post_form = |s: &Session, fields: Vec<(&'static str, &'static str)>| {
+        let (state, cookie, csrf) = (f.state.clone(), s.cookie.clone(), s.csrf.clone());
+        async move {
+            let mut fields = fields;
+            fields.push(("csrf", csrf.as_str()));
+            post(&state, "/ui/campaigns", &cookie, &fields).await
+        }
+    };
+    // A bad file of dates is said in Chinese and changes nothing.
+    let bad = post_form(&office, form("2026年三大活动", "2026-09-01", "")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("结束日期早于开始日期"), "{}", bad.body);
+    let bad = post_form(&office, form("2026年三大活动", "2026-12-31", "第一轮")).await;
+    assert!(bad.body.contains("每行填写"), "{}", bad.body);
+
+    let made = post_form(
+        &office,
+        form(
+            "2026年三大活动",
+            "2026-12-31",
+            "1,第一轮,2026-10-31\n2，第二轮，2026-11-30",
+        ),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let page = get(&f.state, made.location(), &office.cookie).await;
+    assert!(page.body.contains("已新建活动"));
+    assert!(page.body.contains("第二轮（2）至 2026-11-30"), "{}", page.body);
+    assert!(page.body.contains("每月25日前"));
+
+    // The unit head reads it, and may not set one.
+    let head = sign_in(&f.state, "boss").await;
+    let page = get(&f.state, "/ui/campaigns", &head.cookie).await;
+    assert!(page.body.contains("2026年三大活动"));
+    assert!(!page.body.contains("id=\"campaign-form\""));
+    let refused = post_form(&head, form("别的活动", "2026-12-31", "")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let supervision = get(&f.state, "/ui/supervision?as_of=2026-10-15", &head.cookie).await;
+    assert!(supervision.body.contains("活动：2026年三大活动（2026-10-01 至 2026-12-31）"));
 }

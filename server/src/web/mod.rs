@@ -14,6 +14,7 @@
 
 mod assets;
 mod audit;
+mod campaigns;
 mod charts;
 mod error;
 mod layout;
@@ -135,6 +136,7 @@ pub fn routes_with(config: WebConfig) -> Router<AppState> {
         .route("/ui/records/{id}/step", post(record::step_entry))
         .route("/ui/records/{id}/sign-off", post(record::sign_off))
         .route("/ui/records/{id}/reopen", post(record::reopen))
+        .route("/ui/campaigns", get(campaigns::page).post(campaigns::set))
         .route("/ui/supervision", get(supervision::page))
         .route("/ui/monthly", get(monthly::page))
         .route("/ui/monthly/write", post(monthly::write))
