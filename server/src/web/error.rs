@@ -185,6 +185,31 @@ const RULES: &[(&str, &str)] = &[
         "cannot change records of unit",
         "您不能修改其他单位的记录。",
     ),
+    (
+        "already has a visit target with this code",
+        "本单位的走访对象名单中已有这个编号。",
+    ),
+    (
+        "sets a campaign's calendar",
+        "只有领导小组办公室可以设定活动日程。",
+    ),
+    (
+        "belongs to the whole bureau",
+        "活动日程属于全局，不属于某个单位。",
+    ),
+    ("end comes before its start", "活动的结束日期早于开始日期。"),
+    (
+        "two visit rounds of a campaign have one code",
+        "活动的两个走访轮次编号相同。",
+    ),
+    (
+        "visit rounds end in order",
+        "各走访轮次须按顺序、在活动期间内结束。",
+    ),
+    (
+        "cannot be removed (visits name it)",
+        "已有走访记录使用的走访轮次不能删除。",
+    ),
 ];
 
 /// Why a value was refused, by how the core's reason begins, in Chinese.
@@ -211,6 +236,21 @@ const REASONS: &[(&str, &str)] = &[
     ("would grow past", "记录过大，请另建一条记录继续"),
     ("is larger than", "记录过大"),
     ("already exists", "已存在"),
+    ("is not a time zone", "不是有效的时区（如 Asia/Shanghai）"),
+    (
+        "is a day of the month from 1 to 28",
+        "须为每月 1 至 28 日中的一天",
+    ),
+    ("is not a visit round", "不是可用的走访轮次"),
+    ("must say the conditions", "有条件通过时须填写通过条件"),
+    ("is not half-monthly", "须为每半月一次"),
+    (
+        "choose the case's leader from the users",
+        "不是系统中的用户，请从用户中选择包案领导",
+    ),
+    ("names no user", "不是系统中的用户，请选择用户或填写姓名"),
+    ("names no visit target", "不是本单位走访对象名单中的对象"),
+    ("names no ", "不是本单位的记录"),
 ];
 
 /// Field names the core uses without a form label.
