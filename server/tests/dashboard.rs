@@ -97,7 +97,7 @@ fn fixture_with(config: AppConfig) -> Fixture {
         DEFAULT_OFFICE_CODE,
         Role::Leader,
     );
-    for login in ["admin", "boss", "clerk", "jboss"] {
+    for login in ["admin", "boss", "clerk", "jboss", "liu"] {
         accounts.set_password("test", login, PASSWORD).unwrap();
     }
     let zhang_code = accounts
@@ -1366,6 +1366,46 @@ async fn a_case_is_signed_off_by_its_leader_or_the_office_and_reopened_with_a_re
     )
     .await;
     assert!(jkk.body.contains("id=\"sign-off\""));
+}
+
+#[tokio::test]
+async fn a_responsible_leader_finds_and_signs_off_the_cases_they_lead_in_any_unit() {
+    let f = fixture();
+    let liu = sign_in(&f.state, "liu").await;
+    let list = get(&f.state, "/ui/petitions", &liu.cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body.contains("陈某信访积案"),
+        "the case liu leads, in WJK"
+    );
+    assert!(!list.body.contains("刘某信访积案") && !list.body.contains("监督所积案"));
+    let case = format!("/ui/records/{}", f.other_case);
+    let page = get(&f.state, &case, &liu.cookie).await;
+    assert!(page.body.contains("id=\"sign-off\""), "{}", page.body);
+    let done = post(
+        &f.state,
+        &format!("{case}/sign-off"),
+        &liu.cookie,
+        &[("csrf", &liu.csrf), ("note", "包案领导销号")],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let Record::Petition(p) = record(&f.state, &f.other_case).await else {
+        unreachable!()
+    };
+    assert_eq!(p.status.map(|s| s.label()), Some("已销号"));
+    assert_eq!(p.signoffs.last().unwrap().entered_by, "liu");
+    let not_led = get(
+        &f.state,
+        &format!("/ui/records/{}", f.boss_case),
+        &liu.cookie,
+    )
+    .await;
+    assert_eq!(
+        not_led.status,
+        StatusCode::NOT_FOUND,
+        "a case liu does not lead"
+    );
 }
 
 #[tokio::test]
