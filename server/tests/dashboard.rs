@@ -97,7 +97,7 @@ fn fixture_with(config: AppConfig) -> Fixture {
         DEFAULT_OFFICE_CODE,
         Role::Leader,
     );
-    for login in ["admin", "boss", "clerk", "jboss"] {
+    for login in ["admin", "boss", "clerk", "jboss", "liu"] {
         accounts.set_password("test", login, PASSWORD).unwrap();
     }
     let zhang_code = accounts
@@ -1369,6 +1369,46 @@ async fn a_case_is_signed_off_by_its_leader_or_the_office_and_reopened_with_a_re
 }
 
 #[tokio::test]
+async fn a_responsible_leader_finds_and_signs_off_the_cases_they_lead_in_any_unit() {
+    let f = fixture();
+    let liu = sign_in(&f.state, "liu").await;
+    let list = get(&f.state, "/ui/petitions", &liu.cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body.contains("陈某信访积案"),
+        "the case liu leads, in WJK"
+    );
+    assert!(!list.body.contains("刘某信访积案") && !list.body.contains("监督所积案"));
+    let case = format!("/ui/records/{}", f.other_case);
+    let page = get(&f.state, &case, &liu.cookie).await;
+    assert!(page.body.contains("id=\"sign-off\""), "{}", page.body);
+    let done = post(
+        &f.state,
+        &format!("{case}/sign-off"),
+        &liu.cookie,
+        &[("csrf", &liu.csrf), ("note", "包案领导销号")],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let Record::Petition(p) = record(&f.state, &f.other_case).await else {
+        unreachable!()
+    };
+    assert_eq!(p.status.map(|s| s.label()), Some("已销号"));
+    assert_eq!(p.signoffs.last().unwrap().entered_by, "liu");
+    let not_led = get(
+        &f.state,
+        &format!("/ui/records/{}", f.boss_case),
+        &liu.cookie,
+    )
+    .await;
+    assert_eq!(
+        not_led.status,
+        StatusCode::NOT_FOUND,
+        "a case liu does not lead"
+    );
+}
+
+#[tokio::test]
 async fn demands_move_forward_with_their_response_and_never_back() {
     let f = fixture();
     let boss = sign_in(&f.state, "boss").await;
@@ -2395,7 +2435,12 @@ async fn in_a_real_browser_sign_in_filter_resolve_edit_download_and_stay_in_scop
     )
     .await
     .unwrap();
-    fill(&c, "#campaign-form textarea[name='rounds']", "1,第一轮,2026-10-31").await;
+    fill(
+        &c,
+        "#campaign-form textarea[name='rounds']",
+        "1,第一轮,2026-10-31",
+    )
+    .await;
     click_and_wait(&c, "#campaign-submit", "#notice").await;
     assert!(text(&c, "#campaign-list").await.contains("2026年三大活动"));
     screenshot(&c, "campaigns").await;
@@ -2518,7 +2563,11 @@ async fn the_office_sets_a_campaign_on_the_dashboard_and_everyone_reads_it() {
     assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
     let page = get(&f.state, made.location(), &office.cookie).await;
     assert!(page.body.contains("已新建活动"));
-    assert!(page.body.contains("第二轮（2）至 2026-11-30"), "{}", page.body);
+    assert!(
+        page.body.contains("第二轮（2）至 2026-11-30"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("每月25日前"));
 
     // The unit head reads it, and may not set one.
@@ -2529,5 +2578,9 @@ async fn the_office_sets_a_campaign_on_the_dashboard_and_everyone_reads_it() {
     let refused = post_form(&head, form("别的活动", "2026-12-31", "")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let supervision = get(&f.state, "/ui/supervision?as_of=2026-10-15", &head.cookie).await;
-    assert!(supervision.body.contains("活动：2026年三大活动（2026-10-01 至 2026-12-31）"));
+    assert!(
+        supervision
+            .body
+            .contains("活动：2026年三大活动（2026-10-01 至 2026-12-31）")
+    );
 }

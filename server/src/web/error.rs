@@ -186,6 +186,10 @@ const RULES: &[(&str, &str)] = &[
         "您不能修改其他单位的记录。",
     ),
     (
+        "already has a visit target with this code",
+        "本单位的走访对象名单中已有这个编号。",
+    ),
+    (
         "sets a campaign's calendar",
         "只有领导小组办公室可以设置活动日程。",
     ),
@@ -233,6 +237,10 @@ const REASONS: &[(&str, &str)] = &[
     ("would grow past", "记录过大，请另建一条记录继续"),
     ("is larger than", "记录过大"),
     ("already exists", "已存在"),
+    (
+        "choose the case's leader from the users",
+        "不是系统中的用户，请从用户中选择包案领导",
+    ),
     (
         "names no user",
         "不是本系统的用户，请从人员名单中选择（或填写姓名）",

@@ -7,8 +7,11 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use fieldledger_core::access;
+use fieldledger_core::model::Record;
 use fieldledger_core::model::monthly;
-use fieldledger_core::report::monthly::{MonthlyQuery, Submission, bureau_monthly, unit_monthly};
+use fieldledger_core::report::monthly::{
+    MonthlyQuery, Submission, SubmissionStatus, bureau_monthly, unit_monthly,
+};
 use fieldledger_core::report::render::{Block, Document};
 use fieldledger_core::report::{Calendar, Month, for_report};
 use serde::{Deserialize, Serialize};
@@ -244,11 +247,31 @@ async fn build(
             let (doc, reports) = match &for_unit {
                 Some(u) => {
                     let report = one(u)?;
-                    if as_of.is_none() {
-                        submission = Some((
-                            report.submission.clone(),
-                            (report.experience.clone(), report.problems.clone()),
-                        ));
+                    if as_of_day.is_none() {
+                        // What the form edits is the report as it stands now (a past month's
+                        // report above is as of its end).
+                        let m = Month::parse(&month)?;
+                        let current = match store.record(&monthly::report_id(u, &month)) {
+                            Ok(Record::MonthlyReport(r)) => Some(r),
+                            _ => None,
+                        };
+                        let submitted_on = current.as_ref().and_then(|r| r.submitted_on);
+                        let today = campaign.local_date(store.now_ms());
+                        let now = Submission {
+                            unit: u.clone(),
+                            unit_name: report.unit_name.clone(),
+                            submitted_on,
+                            submitted_by: current.as_ref().and_then(|r| r.submitted_by.clone()),
+                            status: SubmissionStatus::of(
+                                submitted_on,
+                                campaign.last_on_time_day(m),
+                                today,
+                            ),
+                        };
+                        let texts = current
+                            .map(|r| (r.experience, r.problems))
+                            .unwrap_or_default();
+                        submission = Some((now, texts));
                     }
                     (report.document(), vec![report])
                 }

@@ -1042,27 +1042,21 @@ pub(crate) async fn step_entry(
                     }));
                 }
             };
-            let mut edits = vec![Edit::SetInEntry {
-                list: list.into(),
-                entry: form.entry.clone(),
-                field: "status".into(),
-                value: FieldValue::text(form.to.trim()),
-            }];
             let mut values = HashMap::new();
-            if let (Some(text), "demands") = (&form.response, list) {
-                edits.insert(
-                    0,
-                    Edit::SetInEntry {
-                        list: list.into(),
-                        entry: form.entry.clone(),
-                        field: "response".into(),
-                        value: FieldValue::text(normalize(text)),
-                    },
-                );
-                values.insert(format!("r.{}", form.entry), text.clone());
-            }
+            let response = match (&form.response, list) {
+                (Some(text), "demands") => {
+                    values.insert(format!("r.{}", form.entry), text.clone());
+                    Some(normalize(text))
+                }
+                _ => None,
+            };
+            let (entry, to) = (form.entry.clone(), form.to.trim().to_owned());
             apply(store, &viewer, &dir, &rid, values, "stepped", |s| {
-                s.edit(&rid, &edits)
+                if list == "demands" {
+                    s.set_demand_status(&rid, &entry, &to, response.as_deref())
+                } else {
+                    s.set_rectification_status(&rid, &entry, &to)
+                }
             })
         })
         .await?;
