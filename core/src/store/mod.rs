@@ -150,6 +150,9 @@ pub trait UserDirectory: Send + Sync {
     fn names_user(&self, who: &str) -> Result<bool>;
 }
 
+/// A link between a screening round and a dispute it found: (screening id, dispute id).
+type Link = (String, String);
+
 /// Whether a person field's value reads as a login (ASCII letters, digits, `.`, `_`, `-`)
 /// rather than a person's name as the form writes it (张三).
 pub fn looks_like_login(value: &str) -> bool {
@@ -906,10 +909,7 @@ impl Store {
 
     /// The links between screening rounds and the disputes they found, as a local edit
     /// changes them: (screening, dispute) pairs added and removed.
-    fn link_changes(
-        before: Option<&Record>,
-        after: &Record,
-    ) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    fn link_changes(before: Option<&Record>, after: &Record) -> (Vec<Link>, Vec<Link>) {
         let id = after.meta().id.clone();
         match (before, after) {
             (b, Record::Dispute(a)) => {

@@ -1141,7 +1141,7 @@ fn monthly(store: &mut Store, out: &Out, cmd: MonthlyCommand) -> anyhow::Result<
         MonthlyCommand::Submit { texts, date } => {
             let day = match date {
                 Some(d) => fieldledger_core::model::field::parse_date("--date", &d)?,
-                None => fieldledger_core::report::local_today(&store)?,
+                None => fieldledger_core::report::local_today(store)?,
             };
             (texts, Some(day))
         }

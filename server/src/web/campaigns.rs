@@ -18,7 +18,6 @@ use super::layout::{Layout, render};
 use super::record::as_viewer;
 use super::session::Viewer;
 use crate::app::AppState;
-use crate::error::RelayError;
 use crate::records::RecordStorage;
 
 /// One campaign as the page lists it.
@@ -208,9 +207,7 @@ pub(crate) async fn set(
     };
     let v = viewer.clone();
     let outcome = state
-        .with_records(move |r| {
-            Ok::<_, RelayError>(as_viewer(r.store(), &v, |s| s.set_campaign(&plan))?)
-        })
+        .with_records(move |r| as_viewer(r.store(), &v, |s| s.set_campaign(&plan)))
         .await?;
     match outcome {
         Ok(set) => {
