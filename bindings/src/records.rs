@@ -572,8 +572,15 @@ pub struct RiskRecord {
     pub measures: String,
     /// 评估结论 code: `passed`, `conditional`, `failed`; none while pending.
     pub result: Option<String>,
-    /// Whether the decision must not proceed (not passed).
+    /// 通过条件: the conditions of a conditional pass.
+    pub conditions: String,
+    /// 条件已落实: whether those conditions are met.
+    pub conditions_met: Option<bool>,
+    /// Whether the decision must not proceed (不得出台实施: pending, failed, or passed on
+    /// conditions not yet met).
     pub must_not_proceed: bool,
+    /// Why it may or may not proceed, as people read it (评估通过，可以出台实施 …).
+    pub proceed_label: String,
 }
 
 impl From<&RiskAssessment> for RiskRecord {
@@ -590,7 +597,10 @@ impl From<&RiskAssessment> for RiskRecord {
             risks: r.risks.clone(),
             measures: r.measures.clone(),
             result: r.result.map(|x| x.code().to_owned()),
+            conditions: r.conditions.clone(),
+            conditions_met: r.conditions_met,
             must_not_proceed: r.must_not_proceed(),
+            proceed_label: r.proceed_label().to_owned(),
         }
     }
 }

@@ -419,6 +419,16 @@ def campaign_figures(a, b):
     # No screening was held in this campaign: every half-month behind it is missing.
     assert phone["missing_screenings"]["per_unit"]["WJK"] >= 2, phone["missing_screenings"]
 
+    # 有条件通过 lets a decision proceed only once its conditions are recorded as met.
+    cond = a.create_risk_assessment(
+        pairs(decision="门诊楼改造", result="有条件通过", conditions="先开听证会")
+    )
+    rec = a.risk_assessment(cond)
+    assert rec.must_not_proceed and rec.proceed_label == "有条件通过，条件落实前不得出台实施", rec
+    a.set_field(cond, "条件已落实", "是")
+    rec = a.risk_assessment(cond)
+    assert not rec.must_not_proceed and rec.conditions == "先开听证会", rec
+
     r = json.loads(b.monthly_report_json(month, None, None))
     assert r["submission"]["status"] == "on_time", r["submission"]
     assert "医院整体搬迁" in r["not_to_proceed"], r["not_to_proceed"]

@@ -41,6 +41,13 @@ enum DeviceCommand {
     },
     /// Show who this store acts as.
     Whoami,
+    /// Whom a person field (包案领导, 责任人) is chosen from: the unit's users, the leaders and
+    /// the office, from the directory of users the relay keeps (synced; works offline).
+    Users {
+        /// Unit whose records the field is on (default: this device's unit).
+        #[arg(long)]
+        unit: Option<String>,
+    },
     /// Sync with the relay: push local changes, receive the unit's changes.
     Sync,
     /// 矛盾纠纷: disputes of the Annex 2 ledger.
@@ -745,6 +752,28 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
                 "device_id": id.author.device, "device_code": id.device_code, "relay": id.relay_url, "actor": store.actor_hex()});
             out.print(v.clone(), || {
                 serde_json::to_string_pretty(&v).unwrap_or_default()
+            })
+        }
+        DeviceCommand::Users { unit } => {
+            let unit = match unit {
+                Some(u) => u,
+                None => store
+                    .identity()
+                    .context("this store is not enrolled; run `fieldledger device enroll`")?
+                    .author
+                    .unit
+                    .clone(),
+            };
+            let directory = store
+                .directory()?
+                .context("no directory of users yet: run `fieldledger device sync` first")?;
+            let users = directory.choices_for(&unit);
+            out.print(serde_json::to_value(&users)?, || {
+                users
+                    .iter()
+                    .map(|u| format!("{}\t{}\t{}\t{}", u.login, u.name, u.unit, u.role))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             })
         }
         DeviceCommand::Sync => {

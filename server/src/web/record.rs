@@ -196,6 +196,8 @@ struct RecordPage {
     /// A risk assessment's consequence: whether the decision may proceed (class, text).
     proceed: Option<(&'static str, &'static str)>,
     signoff: Option<SignOffView>,
+    /// Whom a person field is chosen from: (login, name and unit), from the directory of users.
+    people: Vec<(String, String)>,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -329,6 +331,8 @@ pub(crate) fn input(
             }
             ("select", o)
         }
+        // A person: typed freely, or chosen from the directory of users (the page's list).
+        FieldType::Person => ("person", Vec::new()),
         _ => ("text", Vec::new()),
     };
     Input {
@@ -547,7 +551,22 @@ fn build_page(
     history.reverse();
     let list = super::lists::list_of(kind);
 
+    let people = store
+        .directory()?
+        .map(|d| {
+            d.choices_for(&meta.unit)
+                .into_iter()
+                .map(|u| {
+                    (
+                        u.login.clone(),
+                        format!("{}（{}）", u.name, unit_label(&dir.units, &u.unit)),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(RecordPage {
+        people,
         layout: Layout::new(
             viewer,
             format!("{} {}", kind.label(), record.title()),

@@ -98,6 +98,21 @@ fn a_bureau_runs_this_years_campaign_end_to_end() {
 
     // --- Staff visit a target; the demand raised is carried to 已落实.
     zhang.ok(&["sync"]);
+    let users = zhang.json(&["users"]);
+    let logins: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["login"].as_str().unwrap())
+        .collect();
+    assert!(
+        logins.contains(&"liju") && logins.contains(&"wangke"),
+        "{logins:?}"
+    );
+    assert!(
+        !logins.contains(&"wu"),
+        "another unit's staff are not offered"
+    );
     let visit = zhang.json(&[
         "visit",
         "add",
@@ -276,6 +291,20 @@ fn a_bureau_runs_this_years_campaign_end_to_end() {
     let page = leader.get(&format!("/ui/records/{case}"));
     assert_eq!(page.status, 200);
     assert!(page.html.contains("sign-off"), "the leader is offered 销号");
+    // Person fields are chosen from the directory of users: the unit's, the leaders, the office.
+    assert!(
+        page.html.contains("list=\"people\""),
+        "a person field offers the users"
+    );
+    assert!(
+        page.html.contains("<option value=\"liju\">李局长"),
+        "{}",
+        page.html
+    );
+    assert!(
+        !page.html.contains("<option value=\"wu\">"),
+        "not another unit's staff"
+    );
     let signed = leader.post(
         &format!("/ui/records/{case}/sign-off"),
         &[("note", "化解到位，同意销号")],
