@@ -850,7 +850,7 @@ impl Store {
         let after = Record::from_json(kind, doc.to_json()?)?;
         // Dropping `tx` on error rolls the counter back.
         self.check_record(kind, None, &after, &author)?;
-        self.check_links(None, &after)?;
+        self.check_links(None, &after, &author, &[])?;
         doc.commit(&self.note(&author, touched, Some("create")), now);
         write_doc(&tx, id, kind, &unit, &mut doc, None, now)?;
         self.mirror_links(&tx, None, &after, &author, now)?;
@@ -899,7 +899,7 @@ impl Store {
         }
         let after = Record::from_json(kind, doc.to_json()?)?;
         self.check_record(kind, Some(&before), &after, author)?;
-        self.check_links(Some(&before), &after)?;
+        self.check_links(Some(&before), &after, author, &[])?;
         doc.commit(&self.note(author, touched, action), now);
         let unit = after.meta().unit.clone();
         write_doc(tx, id, kind, &unit, &mut doc, Some(&before_heads), now)?;
@@ -939,9 +939,17 @@ impl Store {
         }
     }
 
-    /// Checks the links a local edit adds: a dispute's 来源排查 names a screening round of
-    /// its unit, a round's 发现矛盾纠纷 name disputes of its unit.
-    fn check_links(&self, before: Option<&Record>, after: &Record) -> Result<()> {
+    /// Checks the links a change adds: a dispute's 来源排查 names a screening round of its
+    /// unit, a round's 发现矛盾纠纷 name disputes of its unit — records `author` sees, or
+    /// records pushed in the same sync request (`batch`: a round and the disputes it found
+    /// arrive together). A record out of scope and an unknown id get the same refusal.
+    fn check_links(
+        &self,
+        before: Option<&Record>,
+        after: &Record,
+        author: &Author,
+        batch: &[String],
+    ) -> Result<()> {
         let (added, _) = Self::link_changes(before, after);
         let unit = &after.meta().unit;
         for (screening, dispute) in added {
@@ -953,8 +961,15 @@ impl Store {
                 ),
                 _ => (dispute, RecordKind::Dispute, "发现矛盾纠纷 (disputes)"),
             };
+            if batch.contains(&other) {
+                continue;
+            }
             let ok = match self.record(&other) {
-                Ok(r) => r.meta().kind == kind && &r.meta().unit == unit,
+                Ok(r) => {
+                    access::may_access_record(author, &r)
+                        && r.meta().kind == kind
+                        && &r.meta().unit == unit
+                }
                 Err(Error::UnknownRecord(_)) => false,
                 Err(e) => return Err(e),
             };
@@ -1282,8 +1297,15 @@ impl Store {
 
     /// Checks a prepared merge as `author` would have to keep it: the merged record, and every
     /// state each added change produced, pass the same checks (scope, record meta, field
-    /// values, the kind's rules). Returns the unit moves the changes make, in causal order.
-    pub fn check_merge(&self, m: &PreparedMerge, author: &Author) -> Result<Vec<(String, String)>> {
+    /// values, the kind's rules, the links it adds — to records `author` sees or to ids in
+    /// `batch`, the other records of the same sync request). Returns the unit moves the
+    /// changes make, in causal order.
+    pub fn check_merge(
+        &self,
+        m: &PreparedMerge,
+        author: &Author,
+        batch: &[String],
+    ) -> Result<Vec<(String, String)>> {
         if !m.changed {
             return Ok(Vec::new());
         }
@@ -1372,6 +1394,7 @@ impl Store {
                     }
                 }
                 self.check_record(m.kind, before.as_ref(), &after, author)?;
+                self.check_links(before.as_ref(), &after, author, batch)?;
             }
             // Only the last few states are looked up again (a device's changes form a chain).
             if states.len() >= 8 {

@@ -165,9 +165,8 @@ enum Pushed {
 fn push_one(
     store: &mut Store,
     peer: &Peer,
-    id: &str,
-    generation: u64,
-    changes: &[u8],
+    (id, generation, changes): (&str, u64, &[u8]),
+    batch: &[String],
     events: &mut Vec<RelayEvent>,
 ) -> Result<Pushed> {
     if id.is_empty() || id.len() > 100 {
@@ -245,7 +244,7 @@ fn push_one(
             n.user, n.device, peer.author.user, peer.author.device
         )));
     }
-    let moves = store.check_merge(&m, &peer.author)?;
+    let moves = store.check_merge(&m, &peer.author, batch)?;
     let number = m.after.meta().number.clone();
     for note in &m.new_notes {
         if let Some(action @ ("sign_off" | "reopen")) = note.action.as_deref() {
@@ -311,10 +310,14 @@ pub fn apply_pushes(
     store.batch(|store| {
         let mut events = Vec::new();
         let mut out = PushOutcome::default();
+        // Links between records pushed together (a round and the disputes it found) are
+        // checked against each other's ids.
+        let batch: Vec<String> = req.push.iter().map(|p| p.id.clone()).collect();
         for p in &req.push {
             // The events of a push count only once it is accepted.
             let mut found = Vec::new();
-            match push_one(store, peer, &p.id, p.generation, &p.changes, &mut found) {
+            let push = (p.id.as_str(), p.generation, p.changes.as_slice());
+            match push_one(store, peer, push, &batch, &mut found) {
                 Ok(Pushed::Accepted(ack)) => {
                     events.extend(found);
                     out.accepted.push(ack);

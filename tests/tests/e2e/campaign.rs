@@ -205,3 +205,74 @@ fn the_relay_refuses_a_case_leader_who_is_no_user() {
     assert!(report.rejected.is_empty(), "{report:?}");
     assert!(relay.records().contains(&ghost).unwrap());
 }
+
+#[test]
+fn the_relay_checks_the_links_between_screening_rounds_and_disputes() {
+    use automerge::ReadDoc;
+    let relay = Relay::start_with_people(RelayOptions::default());
+    let mut zhang = Device::enroll(&relay, "zhang");
+    let mut wu = Device::enroll(&relay, "wu");
+    let theirs = wu
+        .store_mut()
+        .create(
+            RecordKind::Dispute,
+            None,
+            &[Edit::text("name", "监督所的纠纷")],
+        )
+        .unwrap();
+    wu.sync_clean();
+
+    // A round naming another unit's dispute, and one naming an id nobody has: the same
+    // refusal, saying nothing of either record.
+    let round = |d: &mut Device| {
+        d.store_mut()
+            .create(
+                RecordKind::Screening,
+                None,
+                &[Edit::text("screened_on", "2026-10-10")],
+            )
+            .unwrap()
+    };
+    let mut messages = Vec::new();
+    for named in [theirs.as_str(), "01900000-0000-7000-8000-000000000000"] {
+        let id = round(&mut zhang);
+        raw_change(zhang.store_mut(), &id, |doc| {
+            let (_, list) = doc.get(automerge::ROOT, "disputes").unwrap().unwrap();
+            doc.insert(&list, 0, named).unwrap();
+        });
+        let report = zhang.sync().unwrap();
+        let (code, message) = refusal(&report, &id);
+        assert_eq!(code, "invalid", "{message}");
+        assert!(message.contains("发现矛盾纠纷"), "{message}");
+        assert!(!message.contains(named), "{message}");
+        assert!(!relay.records().contains(&id).unwrap());
+        messages.push(message);
+    }
+    assert_eq!(messages[0], messages[1]);
+
+    // A round and the dispute it found, made offline and pushed together: both land, linked
+    // both ways.
+    let id = round(&mut zhang);
+    let found = zhang
+        .store_mut()
+        .create(
+            RecordKind::Dispute,
+            None,
+            &[
+                Edit::text("name", "排查发现的纠纷"),
+                Edit::text("screening_round", &id),
+            ],
+        )
+        .unwrap();
+    let report = zhang.sync().unwrap();
+    assert!(report.rejected.is_empty(), "{report:?}");
+    let store = relay.records();
+    match store.record(&id).unwrap() {
+        fieldledger_core::Record::Screening(s) => assert_eq!(s.disputes, vec![found.clone()]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.dispute(&found).unwrap().screening_round.as_deref(),
+        Some(id.as_str())
+    );
+}
