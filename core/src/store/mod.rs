@@ -546,6 +546,26 @@ impl Store {
         Ok(self.load_doc(id)?.0)
     }
 
+    /// The whole document as stored — its compacted bytes followed by the change chunks
+    /// written since — without loading it: what a device that holds nothing of the record
+    /// is sent (Automerge loads the concatenation as one document).
+    pub fn stored_bytes(&self, id: &str) -> Result<Vec<u8>> {
+        let mut bytes: Vec<u8> = self
+            .conn
+            .query_row("SELECT bytes FROM documents WHERE id=?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::UnknownRecord(id.to_owned()))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM doc_changes WHERE id=?1 ORDER BY n")?;
+        let mut rows = stmt.query([id])?;
+        while let Some(r) = rows.next()? {
+            let chunk: Vec<u8> = r.get(0)?;
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
     /// The whole document, compacted.
     pub fn document_bytes(&self, id: &str) -> Result<Vec<u8>> {
         Ok(self.load_doc(id)?.0.save())

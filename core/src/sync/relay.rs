@@ -393,21 +393,23 @@ pub fn answer_reads(
         }
         match stored(store, &w.id)? {
             Some(s) if peer.sees(&s) => {
-                let mut doc = store.document(&w.id)?;
-                let generation = doc.generation() as u64;
-                let changes = if w.generation == generation {
+                let generation = s.generation;
+                let (changes, heads) = if w.generation == generation && !w.have.is_empty() {
+                    let mut doc = store.document(&w.id)?;
                     let have: Vec<_> = hashes_from_wire(&w.have)?
                         .into_iter()
                         .filter(|h| doc.automerge_mut().get_change_by_hash(h).is_some())
                         .collect();
-                    doc.save_after(&have)
+                    (doc.save_after(&have), doc.heads())
                 } else {
-                    doc.save()
+                    // The device holds nothing of this generation: the stored bytes as they
+                    // are, with no Automerge load (a new phone's first sync).
+                    (store.stored_bytes(&w.id)?, store.heads(&w.id)?)
                 };
                 bytes += changes.len();
                 docs.push(DocData {
                     id: w.id.clone(),
-                    heads: hashes_to_wire(&doc.heads()),
+                    heads: hashes_to_wire(&heads),
                     generation,
                     changes,
                 });
