@@ -552,7 +552,9 @@ impl Store {
     pub fn stored_bytes(&self, id: &str) -> Result<Vec<u8>> {
         let mut bytes: Vec<u8> = self
             .conn
-            .query_row("SELECT bytes FROM documents WHERE id=?1", [id], |r| r.get(0))
+            .query_row("SELECT bytes FROM documents WHERE id=?1", [id], |r| {
+                r.get(0)
+            })
             .optional()?
             .ok_or_else(|| Error::UnknownRecord(id.to_owned()))?;
         let mut stmt = self
