@@ -88,7 +88,7 @@ impl FieldStore {
     pub fn campaigns(&self) -> Result<Vec<CampaignInfo>> {
         self.with(|s| {
             let calendar = Calendar::load(s, None)?;
-            let today = calendar.at(s.now_ms()).local_date(s.now_ms());
+            let today = calendar.today(s.now_ms());
             Ok(calendar
                 .campaigns()
                 .iter()

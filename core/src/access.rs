@@ -15,12 +15,6 @@ pub fn may_access_record(author: &Author, record: &Record) -> bool {
     may_access_unit(author, &record.meta().unit) || leads(author, record.case_leader())
 }
 
-/// Whether `author` may read records of `unit`: those they may change, and the bureau-wide
-/// campaigns every device receives.
-pub fn may_read_unit(author: &Author, unit: &str) -> bool {
-    may_access_unit(author, unit) || is_bureau_wide(unit)
-}
-
 /// Whether `leader` (a case's 包案领导) names `author` by login.
 pub fn leads(author: &Author, leader: Option<&str>) -> bool {
     !author.user.is_empty() && leader == Some(author.user.as_str())

@@ -258,6 +258,11 @@ impl Calendar {
             .unwrap_or_else(|| Campaign::plan(day.year()))
     }
 
+    /// The local day of a moment, in the time zone of the campaign in force then.
+    pub fn today(&self, ms: i64) -> NaiveDate {
+        self.at(ms).local_date(ms)
+    }
+
     /// The campaign in force at a moment, on that moment's local day.
     pub fn at(&self, ms: i64) -> Campaign {
         let guess = self.in_force(Campaign::plan(2000).local_date(ms));
@@ -282,6 +287,5 @@ pub fn for_report(store: &Store, as_of: Option<NaiveDate>) -> Result<(Campaign, 
 
 /// Today's local date, in the time zone of the campaign in force now.
 pub fn local_today(store: &Store) -> Result<NaiveDate> {
-    let now = store.now_ms();
-    Ok(Calendar::load(store, None)?.at(now).local_date(now))
+    Ok(Calendar::load(store, None)?.today(store.now_ms()))
 }

@@ -92,7 +92,7 @@ pub fn run(store: &mut Store, cmd: CampaignCommand, json: bool) -> anyhow::Resul
         }
         CampaignCommand::List => {
             let calendar = Calendar::load(store, None)?;
-            let today = calendar.at(store.now_ms()).local_date(store.now_ms());
+            let today = calendar.today(store.now_ms());
             if json {
                 let list: Vec<_> = calendar
                     .campaigns()

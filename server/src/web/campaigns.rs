@@ -143,7 +143,7 @@ async fn page_with(
         .with_record_reader(|store| {
             let calendar = Calendar::load(store, None)?;
             let now = store.now_ms();
-            let today = calendar.at(now).local_date(now);
+            let today = calendar.today(now);
             Ok((calendar, today))
         })
         .await?;

@@ -13,7 +13,7 @@ use fieldledger_core::report::monthly::{
     MonthlyQuery, Submission, SubmissionStatus, bureau_monthly, unit_monthly,
 };
 use fieldledger_core::report::render::{Block, Document};
-use fieldledger_core::report::{Calendar, Month, for_report};
+use fieldledger_core::report::{Month, for_report, local_today};
 use serde::{Deserialize, Serialize};
 
 use super::charts::{Coverage, coverage_chart};
@@ -420,8 +420,7 @@ pub(crate) async fn write(
     let written = state
         .with_records(move |r| {
             let store = r.store();
-            let now = store.now_ms();
-            let today = Calendar::load(store, None)?.at(now).local_date(now);
+            let today = local_today(store)?;
             Ok(store.act_as(v.identity(), |s| {
                 s.write_monthly(Some(&u), &m, Some(&e), Some(&p), submit.then_some(today))
             }))
