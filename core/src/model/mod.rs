@@ -9,6 +9,7 @@ pub mod campaign;
 pub mod category;
 pub mod directory;
 pub mod dispute;
+pub mod entry;
 pub mod field;
 pub mod inspection;
 pub mod monthly;

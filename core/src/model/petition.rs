@@ -219,26 +219,7 @@ impl PetitionStatus {
 }
 
 /// One entry of the progress log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProgressEntry {
-    /// Entry id.
-    pub id: String,
-    /// Date.
-    #[serde(default)]
-    pub date: Option<NaiveDate>,
-    /// Reporter.
-    #[serde(default)]
-    pub by: Option<String>,
-    /// What happened.
-    #[serde(default)]
-    pub what: String,
-    /// When entered (ms).
-    #[serde(rename = "_at", default)]
-    pub entered_at: i64,
-    /// Who entered it.
-    #[serde(rename = "_by", default)]
-    pub entered_by: String,
-}
+pub type ProgressEntry = super::entry::LogEntry;
 
 /// One sign-off or reopening.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
