@@ -80,7 +80,6 @@ macro_rules! renderings {
 }
 pub(crate) use renderings;
 
-
 /// A titled report ready to render.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Document {
