@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::field::{Choice, FieldSpec, FieldType};
-use super::{Author, RecordMeta, Role};
+use super::{Author, RecordMeta};
 use crate::error::{Error, Result};
 
 /// Choices of 案件来源.
@@ -299,11 +299,7 @@ pub struct PetitionCase {
 impl PetitionCase {
     /// Whether `author` may sign this case off: its leader or the bureau office.
     pub fn may_sign_off(&self, author: &Author) -> bool {
-        author.role == Role::Office
-            || self
-                .leader
-                .as_deref()
-                .is_some_and(|l| l == author.user || (!author.name.is_empty() && l == author.name))
+        crate::access::may_sign_off(author, self.leader.as_deref())
     }
 
     /// Checks the rules: sign-off only once resolved, only by its leader or the office, and

@@ -13,6 +13,7 @@ mod message;
 mod relay;
 mod revoke;
 
+pub use crate::access::Scope;
 pub use device::{DeviceSync, SyncProgress, SyncReport, Transport, TransportError, sync_with};
 pub use message::{
     Ack, DocData, FeedItem, PROTOCOL_VERSION, PushDoc, Rejection, SyncRequest, SyncResponse,
@@ -20,7 +21,7 @@ pub use message::{
 };
 pub use relay::{
     MAX_ANSWER_BYTES, MAX_ANSWER_DOCS, MAX_DOCUMENT_BYTES, MISSING_CHANGES, Peer, PushOutcome,
-    RelayEvent, STALE_GENERATION, Scope, answer_reads, apply_pushes, handle_request,
+    RelayEvent, STALE_GENERATION, answer_reads, apply_pushes, handle_request,
     handle_request_with_events,
 };
 pub use revoke::{DEVICE_REVOKED, LossReport, LostRecord, erase_revoked, loss_report};

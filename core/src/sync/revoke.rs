@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::device::{Transport, dirty_docs, relay_state};
+use super::device::Transport;
 use crate::error::Result;
 use crate::store::Store;
 
@@ -42,9 +42,9 @@ pub struct LossReport {
 /// The records of `store` with changes the relay has not acknowledged.
 pub fn loss_report(store: &Store) -> Result<LossReport> {
     let mut records = Vec::new();
-    for (id, _) in dirty_docs(store)? {
+    for (id, _) in store.unacknowledged()? {
         let s = store.summary(&id)?;
-        let new_record = relay_state(store, &id)?.is_none();
+        let new_record = store.acknowledged(&id)?.is_none();
         records.push(LostRecord {
             id,
             kind: s.kind.code().to_owned(),
@@ -76,20 +76,4 @@ pub fn erase_revoked(store: Store, transport: &mut dyn Transport) -> Result<Loss
     }
     store.erase()?;
     Ok(report)
-}
-
-impl Store {
-    /// Closes the store and deletes its files (database, `-wal`, `-shm`).
-    pub fn erase(self) -> Result<()> {
-        let path = self
-            .connection()
-            .path()
-            .filter(|p| !p.is_empty())
-            .map(std::path::PathBuf::from);
-        self.close()?;
-        if let Some(path) = path {
-            crate::store::remove_files(&path, &["", "-wal", "-shm", "-journal"])?;
-        }
-        Ok(())
-    }
 }

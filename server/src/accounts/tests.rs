@@ -509,3 +509,21 @@ fn enrollment_codes_follow_the_roles_of_issuer_and_user() {
         Err(RelayError::MayNotEnroll(_))
     ));
 }
+
+#[test]
+fn an_unknown_stored_role_is_refused_not_read_as_staff() {
+    let mut store = store();
+    let enrolled = enroll(&mut store, "zhang", ACTOR_A);
+    // A row the CHECK constraint would refuse today (a tampered or foreign database file).
+    store
+        .conn_mut()
+        .execute_batch(
+            "PRAGMA ignore_check_constraints = ON;
+             UPDATE acct_users SET role = 'chief' WHERE login = 'zhang';
+             PRAGMA ignore_check_constraints = OFF;",
+        )
+        .unwrap();
+    assert!(store.principal_for_token(&enrolled.token).is_err());
+    assert!(store.user("zhang").is_err());
+    assert!(store.list_users().is_err());
+}

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use super::error::WebError;
 use super::layout::{self, Layout, Opt, field_units, render, unit_label};
 use super::ledger::date;
-use super::session::Viewer;
-use crate::app::AppState;
+use super::viewer::Viewer;
 use crate::reports::narrow;
+use crate::state::AppState;
 
 /// Query of the supervision page.
 #[derive(Debug, Default, Deserialize)]
@@ -353,7 +353,7 @@ pub(crate) async fn page(
     ];
 
     let current_unit = unit.unwrap_or_default();
-    let unit_options = if viewer.is_office() {
+    let unit_options = if viewer.sees_every_unit() {
         let mut o = vec![Opt::new("", "全部单位", &current_unit)];
         o.extend(
             units
