@@ -582,7 +582,7 @@ impl AccountStore {
             user_login: user.login,
             user_name: user.name,
             unit: user.unit,
-            role: user.role,
+            role: user.role.into(),
         })
     }
 

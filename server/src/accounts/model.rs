@@ -57,6 +57,18 @@ impl FromStr for Role {
     }
 }
 
+/// The same role as the core names it (what the wire's [`Enrollment`] carries).
+impl From<Role> for fieldledger_core::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Staff => fieldledger_core::Role::Staff,
+            Role::UnitHead => fieldledger_core::Role::UnitHead,
+            Role::Office => fieldledger_core::Role::Office,
+            Role::Leader => fieldledger_core::Role::Leader,
+        }
+    }
+}
+
 /// A unit (单位): a clinic, hospital or bureau section, or the bureau office itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unit {
@@ -132,24 +144,8 @@ pub struct EnrollmentCode {
     pub expires_at: String,
 }
 
-/// What a device gets when it redeems an enrollment code; the token exists only here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Enrollment {
-    /// Device id (UUID v4).
-    pub device_id: String,
-    /// Short device code (`D7`).
-    pub device_code: String,
-    /// Bearer token for all later requests (64 hex chars); the relay keeps only its hash.
-    pub token: String,
-    /// Login of the device's user.
-    pub user_login: String,
-    /// Display name of the device's user.
-    pub user_name: String,
-    /// Code of the device's unit.
-    pub unit: String,
-    /// Role of the device's user.
-    pub role: Role,
-}
+/// What a device gets when it redeems an enrollment code: the wire's type.
+pub use fieldledger_core::wire::Enrollment;
 
 /// The enrolled device and user a request acts as, resolved from its bearer token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

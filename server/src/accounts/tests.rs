@@ -48,7 +48,7 @@ fn bootstrap_creates_office_admin_and_a_working_code_once() {
 
     let enrolled = store.redeem_enrollment(&code, ACTOR_A, None).unwrap();
     assert_eq!(enrolled.user_login, ADMIN_LOGIN);
-    assert_eq!(enrolled.role, Role::Office);
+    assert_eq!(enrolled.role, Role::Office.into());
     let admin = store.principal_for_token(&enrolled.token).unwrap();
     assert!(admin.can_see_unit("ANY"));
 }
@@ -78,7 +78,7 @@ fn enrollment_code_works_exactly_once() {
     assert_eq!(first.user_login, "zhang");
     assert_eq!(first.user_name, "张三");
     assert_eq!(first.unit, "WJK");
-    assert_eq!(first.role, Role::Staff);
+    assert_eq!(first.role, Role::Staff.into());
     assert_eq!(first.token.len(), 64);
 
     let again = store.redeem_enrollment(&code.code, ACTOR_B, None);
@@ -482,7 +482,7 @@ fn enrollment_codes_follow_the_roles_of_issuer_and_user() {
             .redeem_enrollment(&code.code, ACTOR_A, None)
             .unwrap()
             .role,
-        Role::Staff
+        Role::Staff.into()
     );
     // The office (any office user) and the admin command line: anyone.
     for target in ["wangju", "jkkboss", "boss", ADMIN_LOGIN] {
