@@ -1,7 +1,7 @@
 //! Export of the unit's dispute ledger (矛盾纠纷排查化解统计表) through the core's reports.
 
 use fieldledger_core::Store;
-use fieldledger_core::model::Role;
+use fieldledger_core::access::Scope;
 use fieldledger_core::report::ledger::{self, LedgerQuery};
 use fieldledger_core::report::monthly::{MonthlyQuery, unit_monthly};
 use fieldledger_core::report::supervision::{SupervisionQuery, supervision};
@@ -27,10 +27,11 @@ pub(crate) fn ledger(store: &Store, format: LedgerFormat) -> Result<Vec<u8>> {
         .identity()
         .ok_or(fieldledger_core::Error::NotEnrolled)?
         .author;
-    let consolidated = author.role == Role::Office;
+    let units = Scope::for_author(author).into_units();
+    let consolidated = units.is_none();
     let query = LedgerQuery {
         filter: DisputeFilter {
-            units: (!consolidated).then(|| vec![author.unit.clone()]),
+            units,
             ..Default::default()
         },
         as_of: None,
@@ -159,5 +160,5 @@ fn own_units(store: &Store) -> fieldledger_core::Result<Option<Vec<String>>> {
         .identity()
         .ok_or(fieldledger_core::Error::NotEnrolled)?
         .author;
-    Ok((author.role != Role::Office).then(|| vec![author.unit.clone()]))
+    Ok(Scope::for_author(author).into_units())
 }

@@ -18,12 +18,6 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-PROFILE=${PROFILE:-debug}
-case "$PROFILE" in
-    debug) CARGO_PROFILE=() ;;
-    release) CARGO_PROFILE=(--release) ;;
-    *) echo "PROFILE must be debug or release" >&2; exit 2 ;;
-esac
 KOTLIN_VERSION=2.4.20
 CACHE=${FIELDLEDGER_CACHE:-$HOME/.cache/fieldledger}
 
@@ -50,27 +44,11 @@ if [ -z "${KOTLINC:-}" ]; then
 fi
 
 # ---- library, relay, bindings ----------------------------------------------------------------
-case "$(uname -s)" in
-    Darwin) LIB=libfieldledger_ffi.dylib ;;
-    *) LIB=libfieldledger_ffi.so ;;
-esac
-cargo build -q -p fieldledger-ffi --lib "${CARGO_PROFILE[@]}"
-# The relay binary: $RELAY_BIN if given (e.g. already built by CI), else built here.
-if [ -z "${RELAY_BIN:-}" ]; then
-    cargo build -q -p fieldledger-server --bin fieldledger
-fi
-cargo build -q -p fieldledger-ffi --bin uniffi-bindgen
+WORK_PREFIX=fieldledger-kt
+# shellcheck source=build-env.sh
+. "$ROOT/bindings/tests/build-env.sh"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/fieldledger-kt.XXXXXX")
-cleanup() {
-    stop_relay 2>/dev/null || true
-    if [ "${KEEP_WORK:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-export WORK
-
-"$ROOT/target/debug/uniffi-bindgen" generate --library "target/$PROFILE/$LIB" \
-    --language kotlin --out-dir "$WORK/kt" --no-format >/dev/null
+generate kotlin "$WORK/kt"
 
 t0=$(date +%s%N)
 "$KOTLINC" -nowarn -cp "$JNA_JAR" -include-runtime -d "$WORK/scenario.jar" \

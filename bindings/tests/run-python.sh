@@ -12,37 +12,14 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-PROFILE=${PROFILE:-debug}
-case "$PROFILE" in
-    debug) CARGO_PROFILE=() ;;
-    release) CARGO_PROFILE=(--release) ;;
-    *) echo "PROFILE must be debug or release" >&2; exit 2 ;;
-esac
 
-case "$(uname -s)" in
-    Darwin) LIB=libfieldledger_ffi.dylib ;;
-    *) LIB=libfieldledger_ffi.so ;;
-esac
-
-cargo build -q -p fieldledger-ffi --lib "${CARGO_PROFILE[@]}"
-# The relay binary: $RELAY_BIN if given (e.g. already built by CI), else built here.
-if [ -z "${RELAY_BIN:-}" ]; then
-    cargo build -q -p fieldledger-server --bin fieldledger
-fi
-cargo build -q -p fieldledger-ffi --bin uniffi-bindgen
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/fieldledger-py.XXXXXX")
-cleanup() {
-    stop_relay 2>/dev/null || true
-    if [ "${KEEP_WORK:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-export WORK
+WORK_PREFIX=fieldledger-py
+# shellcheck source=build-env.sh
+. "$ROOT/bindings/tests/build-env.sh"
 
 # The generated module loads the library from its own directory.
 mkdir -p "$WORK/py"
-"$ROOT/target/debug/uniffi-bindgen" generate --library "target/$PROFILE/$LIB" \
-    --language python --out-dir "$WORK/py" --no-format >/dev/null
+generate python "$WORK/py"
 cp "target/$PROFILE/$LIB" "$WORK/py/"
 
 # shellcheck source=relay-env.sh

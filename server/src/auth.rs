@@ -5,8 +5,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, request::Parts};
 
 use crate::accounts::Principal;
-use crate::app::AppState;
 use crate::error::{RelayError, Result};
+use crate::state::AppState;
 
 /// The bearer token of a request, if it carries one.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {

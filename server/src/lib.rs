@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod client_addr;
 pub mod connections;
@@ -14,8 +15,10 @@ pub mod protection;
 pub mod rate_limit;
 pub mod records;
 pub mod reports;
+pub mod state;
 pub mod web;
 
 pub use accounts::{AccountStore, Principal, Role};
-pub use app::{AppConfig, AppState, app, serve};
+pub use app::{app, serve};
 pub use error::{RelayError, Result};
+pub use state::{AppConfig, AppState};

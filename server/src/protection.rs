@@ -6,7 +6,7 @@
 //! - `POST /v1/device/lost` (a *revoked* device's token only): the records it never synced,
 //!   sent just before it erases its store. One report per device (a new one replaces it), at
 //!   most [`crate::accounts::MAX_LOST_RECORDS_PER_REPORT`] rows and [`MAX_LOST_REPORT_BYTES`], and a few
-//!   reports per device ([`crate::app::AppConfig::lost_report_rate`]).
+//!   reports per device ([`crate::state::AppConfig::lost_report_rate`]).
 //! - `GET /v1/lost-records?limit=&before=` (office): those reports, newest first, in pages.
 //! - `GET /v1/audit?limit=&action=&before=` (office): the audit log, newest first, in pages.
 //!
@@ -19,16 +19,18 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use fieldledger_core::access;
 use fieldledger_core::store::{ErasureOutcome, ErasureRequest, Identity};
-use fieldledger_core::sync::{LossReport, RelayEvent};
+use fieldledger_core::sync::LossReport;
 use serde::{Deserialize, Serialize};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::accounts::{AuditEntry, MAX_PAGE, Principal, mask_terms};
-use crate::app::{AppState, JsonBody};
+use crate::audit::erase_detail;
 use crate::auth::bearer_token;
 use crate::error::{RelayError, Result};
 use crate::records::{RecordStorage, peer_for};
+use crate::state::{AppState, JsonBody};
 
 /// Largest body of a loss report: room for [`MAX_LOST_RECORDS_PER_REPORT`] rows with long
 /// titles, far below the relay's general body limit.
@@ -37,14 +39,9 @@ pub const MAX_LOST_REPORT_BYTES: usize = 2 * 1024 * 1024;
 /// Entries of a page when the request names no `limit`.
 const DEFAULT_PAGE: usize = 500;
 
-/// Refused pushes of one sync request listed (id, number, code) in its `sync.refused` line.
-pub const REFUSALS_LISTED: usize = 10;
-
-/// Longest refusal message (characters) copied into the audit log.
-const REFUSAL_MESSAGE_CHARS: usize = 200;
-
-fn require_office(principal: &Principal, what: &str) -> Result<()> {
-    if principal.is_office() {
+/// Refuses a request unless `allowed` (an access rule of the bureau office).
+fn require_office(allowed: bool, what: &str) -> Result<()> {
+    if allowed {
         Ok(())
     } else {
         Err(RelayError::Forbidden(format!(
@@ -62,118 +59,6 @@ pub fn identity_of(principal: &Principal) -> Identity {
         token: None,
         relay_ca_pem: None,
     }
-}
-
-/// Writes the audit lines of a sync round: one line per sign-off, reopening and unit move,
-/// and all refusals of the round in a single `sync.refused` line (see [`refusals_detail`]),
-/// so that a flood of bad pushes cannot flood the log. One transaction.
-pub async fn log_events(state: &AppState, principal: &Principal, events: Vec<RelayEvent>) {
-    if events.is_empty() {
-        return;
-    }
-    let login = principal.user_login.clone();
-    let device = principal.device_code.clone();
-    let (refused, others): (Vec<_>, Vec<_>) =
-        events.into_iter().partition(|e| e.action == "sync.refused");
-    let result = state
-        .with_accounts(move |accounts| {
-            let tx = accounts.conn_mut().transaction()?;
-            for e in &others {
-                crate::accounts::audit_in(
-                    &tx,
-                    &login,
-                    &e.action,
-                    &format!(
-                        "{} ({}) from device {device}: {}",
-                        e.number, e.record_id, e.detail
-                    ),
-                )?;
-            }
-            if !refused.is_empty() {
-                crate::accounts::audit_in(
-                    &tx,
-                    &login,
-                    "sync.refused",
-                    &refusals_detail(&device, &refused),
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await;
-    if let Err(err) = result {
-        tracing::error!(%err, "cannot write the audit log");
-    }
-}
-
-/// The `sync.refused` line of one sync request: how many pushes were refused, how many per
-/// refusal code, and the first [`REFUSALS_LISTED`] (number, id, code, message cut to 200
-/// characters).
-pub fn refusals_detail(device: &str, refused: &[RelayEvent]) -> String {
-    let code_of = |e: &RelayEvent| -> String {
-        e.detail
-            .split_once(':')
-            .map_or(e.detail.as_str(), |(code, _)| code)
-            .trim()
-            .to_owned()
-    };
-    let mut codes: Vec<(String, usize)> = Vec::new();
-    for e in refused {
-        let code = code_of(e);
-        match codes.iter_mut().find(|(c, _)| *c == code) {
-            Some((_, n)) => *n += 1,
-            None => codes.push((code, 1)),
-        }
-    }
-    let codes = codes
-        .iter()
-        .map(|(c, n)| format!("{c} ×{n}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let listed = refused
-        .iter()
-        .take(REFUSALS_LISTED)
-        .map(|e| {
-            let message: String = e.detail.chars().take(REFUSAL_MESSAGE_CHARS).collect();
-            format!("{} ({}): {message}", e.number, e.record_id)
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    let more = refused.len().saturating_sub(REFUSALS_LISTED);
-    format!(
-        "from device {device}: {} change(s) refused ({codes}): {listed}{}",
-        refused.len(),
-        if more > 0 {
-            format!("; and {more} more")
-        } else {
-            String::new()
-        }
-    )
-}
-
-/// The audit detail of an erasure (shared by the relay and the admin command line).
-pub fn erase_detail(outcome: &ErasureOutcome, reason: &str) -> String {
-    format!(
-        "{} ({}): erased {}; {} masked occurrence(s); now generation {}; reason: {reason}",
-        outcome.number,
-        outcome.id,
-        if outcome.fields.is_empty() {
-            "no fields".to_owned()
-        } else {
-            outcome.fields.join(", ")
-        },
-        outcome.masked,
-        outcome.generation,
-    )
-}
-
-/// The audit detail of a ledger export: format, units (`None`: all) and where from.
-pub fn ledger_export_detail(format: Option<&str>, units: Option<&[String]>, from: &str) -> String {
-    format!(
-        "ledger {} of {} {from}",
-        format.unwrap_or("csv"),
-        units.map_or("all units".to_owned(), |u| u.join(", "))
-    )
 }
 
 /// Erases personal data from a record as `author` and logs it: shared by the HTTP endpoint
@@ -220,7 +105,10 @@ async fn erase_endpoint(
     Path(id): Path<String>,
     JsonBody(request): JsonBody<ErasureRequest>,
 ) -> Result<Json<ErasureOutcome>> {
-    require_office(&principal, "erases personal data")?;
+    require_office(
+        access::may_erase_personal_data(principal.role),
+        "erases personal data",
+    )?;
     Ok(Json(
         erase(&state, identity_of(&principal), id, request).await?,
     ))
@@ -316,7 +204,10 @@ async fn lost_records(
     principal: Principal,
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
-    require_office(&principal, "reads lost-record reports")?;
+    require_office(
+        access::may_administer(principal.role),
+        "reads lost-record reports",
+    )?;
     let (limit, before) = (q.limit(), q.before);
     let rows = state
         .with_accounts(move |accounts| accounts.lost_records_page(before, limit))
@@ -332,7 +223,10 @@ async fn audit(
     principal: Principal,
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
-    require_office(&principal, "reads the audit log")?;
+    require_office(
+        access::may_administer(principal.role),
+        "reads the audit log",
+    )?;
     let (limit, before, action) = (q.limit(), q.before, q.action.clone());
     let rows: Vec<AuditEntry> = state
         .with_accounts(move |accounts| accounts.audit_page(action.as_deref(), before, limit))
@@ -341,18 +235,6 @@ async fn audit(
         .then(|| rows.last().map(|r| r.id))
         .flatten();
     paged("/v1/audit", &q, rows, last)
-}
-
-/// Logs an export of records that may hold personal data.
-pub async fn log_export(state: &AppState, login: &str, action: &str, detail: String) {
-    let login = login.to_owned();
-    let action = action.to_owned();
-    if let Err(err) = state
-        .with_accounts(move |accounts| accounts.log(&login, &action, &detail))
-        .await
-    {
-        tracing::error!(%err, "cannot write the audit log");
-    }
 }
 
 /// Routes of data protection.

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use fieldledger_core::model::{Author, Role, unit::profile_id};
 use fieldledger_core::store::Identity;
 use fieldledger_core::store::campaign::KnownUser;
-use fieldledger_core::sync::{Peer, PushOutcome, RelayEvent, Scope, SyncRequest, apply_pushes};
+use fieldledger_core::sync::{Peer, PushOutcome, RelayEvent, SyncRequest, apply_pushes};
 use fieldledger_core::{Edit, RecordKind, Store};
 
 use crate::accounts::Principal;
@@ -200,16 +200,15 @@ impl ReaderPool {
 
 /// The sync peer a principal acts as: its user and device, its bound actor, its units.
 pub fn peer_for(principal: &Principal) -> Peer {
-    let role: Role = principal.role.as_str().parse().unwrap_or(Role::Staff);
     let author = Author {
         user: principal.user_login.clone(),
         name: principal.user_name.clone(),
         device: principal.device_id.clone(),
-        role,
+        role: principal.role,
         unit: principal.unit.clone(),
     };
     Peer {
-        scope: Scope::for_author(&author),
+        scope: principal.scope(),
         author,
         actor_hex: principal.actor_hex.clone(),
     }

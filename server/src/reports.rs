@@ -16,8 +16,8 @@ use fieldledger_core::store::DisputeFilter;
 use serde::Deserialize;
 
 use crate::accounts::Principal;
-use crate::app::AppState;
 use crate::error::{RelayError, Result};
+use crate::state::AppState;
 
 /// Filters and format of a ledger export (query string on the relay, options on the CLI).
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
@@ -267,11 +267,7 @@ pub fn render_monthly(
 }
 
 fn allowed(principal: &Principal) -> Option<Vec<String>> {
-    if principal.is_office() {
-        None
-    } else {
-        Some(vec![principal.unit.clone()])
-    }
+    principal.scope().into_units()
 }
 
 fn download(r: Rendered) -> Response {
@@ -308,7 +304,7 @@ async fn ledger(
 ) -> Result<Response> {
     let scope = allowed(&principal);
     let units = narrow(scope.clone(), p.unit.as_deref())?;
-    let detail = crate::protection::ledger_export_detail(
+    let detail = crate::audit::ledger_export_detail(
         p.format.as_deref(),
         units.as_deref(),
         &format!("from device {}", principal.device_code),
@@ -327,7 +323,7 @@ async fn ledger(
             return Err(err);
         }
     };
-    crate::protection::log_export(&state, &principal.user_login, "export.ledger", detail).await;
+    crate::audit::log_export(&state, &principal.user_login, "export.ledger", detail).await;
     Ok(download(r))
 }
 
@@ -405,7 +401,7 @@ async fn record(
         })
         .await?;
     let detail = format!("record {number} ({rid}) from device {device}");
-    crate::protection::log_export(&state, &login, "export.record", detail).await;
+    crate::audit::log_export(&state, &login, "export.record", detail).await;
     Ok(Json(v).into_response())
 }
 

@@ -92,7 +92,12 @@ impl Directory {
     pub fn choices_for(&self, unit: &str) -> Vec<&DirectoryUser> {
         self.users
             .iter()
-            .filter(|u| u.unit == unit || matches!(u.role.as_str(), "leader" | "office"))
+            .filter(|u| {
+                u.unit == unit
+                    || u.role
+                        .parse()
+                        .is_ok_and(crate::access::chosen_in_every_unit)
+            })
             .collect()
     }
 }

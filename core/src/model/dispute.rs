@@ -270,26 +270,7 @@ pub const FIELDS: &[FieldSpec] = &[
 ];
 
 /// One dated entry of 工作措施.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Measure {
-    /// Entry id.
-    pub id: String,
-    /// Date the measure was taken.
-    #[serde(default)]
-    pub date: Option<NaiveDate>,
-    /// Who reported it.
-    #[serde(default)]
-    pub by: Option<String>,
-    /// What was done.
-    #[serde(default)]
-    pub what: String,
-    /// When it was entered (ms since epoch).
-    #[serde(rename = "_at", default)]
-    pub entered_at: i64,
-    /// Login of who entered it.
-    #[serde(rename = "_by", default)]
-    pub entered_by: String,
-}
+pub type Measure = super::entry::LogEntry;
 
 /// A dispute (矛盾纠纷) with every column of Annex 2 and the plan's extra fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

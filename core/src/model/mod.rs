@@ -9,6 +9,7 @@ pub mod campaign;
 pub mod category;
 pub mod directory;
 pub mod dispute;
+pub mod entry;
 pub mod field;
 pub mod input;
 pub mod inspection;
@@ -24,6 +25,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::access::Role;
 pub use campaign::CampaignRecord;
 pub use category::{FORM_CATEGORIES, is_form_category};
 pub use directory::Directory;
@@ -176,48 +178,6 @@ impl FromStr for RecordKind {
             .into_iter()
             .find(|k| k.code() == s || k.label() == s)
             .ok_or_else(|| Error::invalid("kind", "is not a record kind"))
-    }
-}
-
-/// Roles of users; what each may do is checked in the core for local edits and on the relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Field staff of a unit.
-    Staff,
-    /// Head of a unit (单位负责人).
-    UnitHead,
-    /// The leading-group office in the bureau (领导小组办公室): sees all units.
-    Office,
-    /// A responsible leader (责任领导 / 包案领导).
-    Leader,
-}
-
-impl Role {
-    /// Stable code (`staff`, `unit-head`, `office`, `leader`).
-    pub fn code(self) -> &'static str {
-        match self {
-            Role::Staff => "staff",
-            Role::UnitHead => "unit-head",
-            Role::Office => "office",
-            Role::Leader => "leader",
-        }
-    }
-}
-
-impl FromStr for Role {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "staff" => Ok(Role::Staff),
-            "unit-head" | "unit_head" => Ok(Role::UnitHead),
-            "office" => Ok(Role::Office),
-            "leader" => Ok(Role::Leader),
-            _ => Err(Error::invalid(
-                "role",
-                "is not one of staff, unit-head, office, leader",
-            )),
-        }
     }
 }
 

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::field::{Choice, FieldSpec, FieldType};
-use super::{Author, RecordMeta, Role};
+use super::{Author, RecordMeta};
 use crate::error::{Error, Result};
 
 /// Choices of 案件来源.
@@ -219,26 +219,7 @@ impl PetitionStatus {
 }
 
 /// One entry of the progress log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProgressEntry {
-    /// Entry id.
-    pub id: String,
-    /// Date.
-    #[serde(default)]
-    pub date: Option<NaiveDate>,
-    /// Reporter.
-    #[serde(default)]
-    pub by: Option<String>,
-    /// What happened.
-    #[serde(default)]
-    pub what: String,
-    /// When entered (ms).
-    #[serde(rename = "_at", default)]
-    pub entered_at: i64,
-    /// Who entered it.
-    #[serde(rename = "_by", default)]
-    pub entered_by: String,
-}
+pub type ProgressEntry = super::entry::LogEntry;
 
 /// One sign-off or reopening.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,11 +299,7 @@ pub struct PetitionCase {
 impl PetitionCase {
     /// Whether `author` may sign this case off: its leader or the bureau office.
     pub fn may_sign_off(&self, author: &Author) -> bool {
-        author.role == Role::Office
-            || self
-                .leader
-                .as_deref()
-                .is_some_and(|l| l == author.user || (!author.name.is_empty() && l == author.name))
+        crate::access::may_sign_off(author, self.leader.as_deref())
     }
 
     /// Checks the rules: sign-off only once resolved, only by its leader or the office, and

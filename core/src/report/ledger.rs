@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Worksheet};
 use serde::{Deserialize, Serialize};
 
-use super::render::{workbook, write_cell};
+use super::render::{header_format, title_format, workbook, write_cell};
 use super::{Campaign, Snapshot, yes_no};
 use crate::error::{Error, Result};
 use crate::model::Dispute;
@@ -480,20 +480,10 @@ fn write_ledger_sheet(
 ) -> Result<()> {
     let ncols: u16 = if with_unit { 16 } else { 15 };
     let last = ncols - 1;
-    let title = Format::new()
-        .set_bold()
-        .set_font_size(16)
-        .set_align(FormatAlign::Center)
-        .set_align(FormatAlign::VerticalCenter);
+    let title = title_format();
     let sub = Format::new().set_align(FormatAlign::VerticalCenter);
     let sub_right = sub.clone().set_align(FormatAlign::Right);
-    let head = Format::new()
-        .set_bold()
-        .set_text_wrap()
-        .set_border(FormatBorder::Thin)
-        .set_align(FormatAlign::Center)
-        .set_align(FormatAlign::VerticalCenter)
-        .set_background_color(0xEEEEEE);
+    let head = header_format();
     let cell = Format::new()
         .set_border(FormatBorder::Thin)
         .set_align(FormatAlign::Center)

@@ -261,13 +261,7 @@ pub fn yes_no(v: Option<bool>) -> &'static str {
 /// Units this store holds records of (every unit with a profile, and any other unit a record
 /// is in), sorted.
 pub fn known_units(store: &Store) -> Result<Vec<String>> {
-    let mut stmt = store
-        .connection()
-        .prepare_cached("SELECT DISTINCT unit FROM records ORDER BY unit")?;
-    let units = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(units)
+    store.record_units()
 }
 
 /// Checks that every unit asked for is one this store knows ([`known_units`]): an unknown
@@ -303,12 +297,7 @@ pub fn check_filter(store: &Store, f: &DisputeFilter) -> Result<()> {
             known = true;
         }
         if !known {
-            let mut stmt = store
-                .connection()
-                .prepare_cached("SELECT unit FROM dispute_index WHERE category = ?1")?;
-            let used: Vec<String> = stmt
-                .query_map([c], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let used = store.dispute_units_in_category(c)?;
             known = used.iter().any(|u| units.contains(u));
         }
         if !known {

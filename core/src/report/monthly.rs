@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::render::Document;
+use super::render::{Document, renderings};
 use super::{Campaign, Month, Snapshot};
 use crate::error::Result;
 use crate::model::screening::HalfMonth;
@@ -583,6 +583,9 @@ fn date_or_dash(d: Option<NaiveDate>) -> String {
     d.map_or_else(|| "—".to_owned(), |d| d.to_string())
 }
 
+renderings!(UnitMonthly, "月报");
+renderings!(BureauMonthly, "报送情况");
+
 impl UnitMonthly {
     /// The report laid out as titled blocks.
     pub fn document(&self) -> Document {
@@ -749,21 +752,6 @@ impl UnitMonthly {
         doc.text(self.problems.clone());
         doc
     }
-
-    /// Markdown.
-    pub fn markdown(&self) -> String {
-        self.document().markdown()
-    }
-
-    /// HTML page.
-    pub fn html(&self) -> String {
-        self.document().html()
-    }
-
-    /// XLSX workbook.
-    pub fn xlsx(&self) -> Result<Vec<u8>> {
-        self.document().xlsx("月报")
-    }
 }
 
 impl BureauMonthly {
@@ -802,20 +790,5 @@ impl BureauMonthly {
                 .collect(),
         );
         doc
-    }
-
-    /// Markdown.
-    pub fn markdown(&self) -> String {
-        self.document().markdown()
-    }
-
-    /// HTML page.
-    pub fn html(&self) -> String {
-        self.document().html()
-    }
-
-    /// XLSX workbook.
-    pub fn xlsx(&self) -> Result<Vec<u8>> {
-        self.document().xlsx("报送情况")
     }
 }

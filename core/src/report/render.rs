@@ -36,6 +36,50 @@ pub enum Block {
     },
 }
 
+/// The format of a workbook's title row: bold, 16 pt, centred.
+pub(crate) fn title_format() -> Format {
+    Format::new()
+        .set_bold()
+        .set_font_size(16)
+        .set_align(FormatAlign::Center)
+        .set_align(FormatAlign::VerticalCenter)
+}
+
+/// The format of a table's header cells: bold, wrapped, bordered, centred on grey.
+pub(crate) fn header_format() -> Format {
+    Format::new()
+        .set_bold()
+        .set_text_wrap()
+        .set_border(FormatBorder::Thin)
+        .set_align(FormatAlign::Center)
+        .set_align(FormatAlign::VerticalCenter)
+        .set_background_color(0xEEEEEE)
+}
+
+/// Gives a view that lays itself out as a [`Document`] (`fn document(&self) -> Document`) its
+/// Markdown, HTML and XLSX renderings, the workbook's one sheet named `$sheet`.
+macro_rules! renderings {
+    ($view:ty, $sheet:literal) => {
+        impl $view {
+            /// Markdown.
+            pub fn markdown(&self) -> String {
+                self.document().markdown()
+            }
+
+            /// HTML page.
+            pub fn html(&self) -> String {
+                self.document().html()
+            }
+
+            /// XLSX workbook.
+            pub fn xlsx(&self) -> $crate::Result<Vec<u8>> {
+                self.document().xlsx($sheet)
+            }
+        }
+    };
+}
+pub(crate) use renderings;
+
 /// A titled report ready to render.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Document {
@@ -76,6 +120,16 @@ impl Document {
             headers: headers.iter().map(|h| (*h).to_owned()).collect(),
             rows,
         });
+    }
+
+    /// Adds a table with one row per item, its cells from `cells`.
+    pub fn table_of<T>(
+        &mut self,
+        headers: &[&str],
+        items: &[T],
+        cells: impl Fn(&T) -> Vec<String>,
+    ) {
+        self.table(headers, items.iter().map(cells).collect());
     }
 
     /// Adds free text.
@@ -208,23 +262,13 @@ impl Document {
             .max()
             .unwrap_or(1)
             .max(6) as u16;
-        let title = Format::new()
-            .set_bold()
-            .set_font_size(16)
-            .set_align(FormatAlign::Center)
-            .set_align(FormatAlign::VerticalCenter);
+        let title = title_format();
         let heading = Format::new().set_bold().set_font_size(12);
         let wrap = Format::new()
             .set_text_wrap()
             .set_align(FormatAlign::Top)
             .set_align(FormatAlign::Left);
-        let th = Format::new()
-            .set_bold()
-            .set_text_wrap()
-            .set_border(FormatBorder::Thin)
-            .set_align(FormatAlign::Center)
-            .set_align(FormatAlign::VerticalCenter)
-            .set_background_color(0xEEEEEE);
+        let th = header_format();
         let td = Format::new()
             .set_text_wrap()
             .set_border(FormatBorder::Thin)

@@ -604,7 +604,7 @@ impl Supervision {
                 .collect(),
         );
         doc.heading(2, "逾期矛盾纠纷");
-        doc.table(
+        doc.table_of(
             &[
                 "单位",
                 "编号",
@@ -614,66 +614,52 @@ impl Supervision {
                 "责任领导",
                 "责任人",
             ],
-            self.overdue_disputes
-                .items
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.unit.clone(),
-                        i.number.clone(),
-                        i.name.clone(),
-                        i.deadline.to_string(),
-                        i.days_overdue.to_string(),
-                        i.leader.clone().unwrap_or_default(),
-                        i.responsible.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect(),
+            &self.overdue_disputes.items,
+            |i| {
+                vec![
+                    i.unit.clone(),
+                    i.number.clone(),
+                    i.name.clone(),
+                    i.deadline.to_string(),
+                    i.days_overdue.to_string(),
+                    i.leader.clone().unwrap_or_default(),
+                    i.responsible.clone().unwrap_or_default(),
+                ]
+            },
         );
         doc.heading(2, "无责任领导案件");
-        doc.table(
+        doc.table_of(
             &["单位", "类别", "编号", "名称"],
-            self.without_leader
-                .items
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.unit.clone(),
-                        i.kind.label().into(),
-                        i.number.clone(),
-                        i.title.clone(),
-                    ]
-                })
-                .collect(),
+            &self.without_leader.items,
+            |i| {
+                vec![
+                    i.unit.clone(),
+                    i.kind.label().into(),
+                    i.number.clone(),
+                    i.title.clone(),
+                ]
+            },
         );
         doc.heading(2, "本轮未走访对象");
-        doc.table(
+        doc.table_of(
             &["单位", "轮次", "编号", "走访对象", "地点"],
-            self.uncovered_targets
-                .items
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.unit.clone(),
-                        i.round.clone(),
-                        i.code.clone(),
-                        i.name.clone(),
-                        i.place.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect(),
+            &self.uncovered_targets.items,
+            |i| {
+                vec![
+                    i.unit.clone(),
+                    i.round.clone(),
+                    i.code.clone(),
+                    i.name.clone(),
+                    i.place.clone().unwrap_or_default(),
+                ]
+            },
         );
         doc.heading(2, "未开展排查的半月");
-        doc.table(
-            &["单位", "时段"],
-            self.missing_screenings
-                .items
-                .iter()
-                .map(|i| vec![i.unit.clone(), i.label.clone()])
-                .collect(),
-        );
+        doc.table_of(&["单位", "时段"], &self.missing_screenings.items, |i| {
+            vec![i.unit.clone(), i.label.clone()]
+        });
         doc.heading(2, "逾期未整改问题");
-        doc.table(
+        doc.table_of(
             &[
                 "单位",
                 "编号",
@@ -682,54 +668,45 @@ impl Supervision {
                 "整改时限",
                 "逾期天数",
             ],
-            self.overdue_rectifications
-                .items
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.unit.clone(),
-                        i.number.clone(),
-                        i.problem.clone(),
-                        i.requirement.clone(),
-                        i.deadline.to_string(),
-                        i.days_overdue.to_string(),
-                    ]
-                })
-                .collect(),
+            &self.overdue_rectifications.items,
+            |i| {
+                vec![
+                    i.unit.clone(),
+                    i.number.clone(),
+                    i.problem.clone(),
+                    i.requirement.clone(),
+                    i.deadline.to_string(),
+                    i.days_overdue.to_string(),
+                ]
+            },
         );
         doc.heading(2, "不得出台实施的决策事项");
-        doc.table(
+        doc.table_of(
             &["单位", "编号", "决策事项", "评估日期", "原因"],
-            self.blocked_decisions
-                .items
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.unit.clone(),
-                        i.number.clone(),
-                        i.decision.clone(),
-                        i.assessed_on.map(|d| d.to_string()).unwrap_or_default(),
-                        i.reason.clone(),
-                    ]
-                })
-                .collect(),
+            &self.blocked_decisions.items,
+            |i| {
+                vec![
+                    i.unit.clone(),
+                    i.number.clone(),
+                    i.decision.clone(),
+                    i.assessed_on.map(|d| d.to_string()).unwrap_or_default(),
+                    i.reason.clone(),
+                ]
+            },
         );
         doc.heading(2, "未决冲突");
-        doc.table(
+        doc.table_of(
             &["单位", "类别", "编号", "名称", "冲突字段"],
-            self.open_conflicts
-                .items
-                .iter()
-                .map(|i| {
-                    vec![
-                        i.unit.clone(),
-                        i.kind.label().into(),
-                        i.number.clone(),
-                        i.title.clone(),
-                        i.fields.join("、"),
-                    ]
-                })
-                .collect(),
+            &self.open_conflicts.items,
+            |i| {
+                vec![
+                    i.unit.clone(),
+                    i.kind.label().into(),
+                    i.number.clone(),
+                    i.title.clone(),
+                    i.fields.join("、"),
+                ]
+            },
         );
         doc
     }

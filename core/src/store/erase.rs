@@ -6,11 +6,12 @@ use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use super::{Store, write_doc};
+use super::Store;
+use super::documents::write_doc;
 use crate::doc::erase::{ERASED_MARK, Redaction};
 use crate::doc::{ChangeNote, RecordDoc};
 use crate::error::{Error, Result};
-use crate::model::{Edit, FieldType, FieldValue, Record, RecordKind, Role};
+use crate::model::{Edit, FieldType, FieldValue, Record, RecordKind};
 
 /// What the bureau office asks to erase from one record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +88,7 @@ impl Store {
         req: &ErasureRequest,
     ) -> Result<ErasureOutcome> {
         let author = self.author()?;
-        if author.role != Role::Office {
+        if !crate::access::may_erase_personal_data(author.role) {
             return Err(Error::PermissionDenied(
                 "only the bureau office erases personal data".into(),
             ));

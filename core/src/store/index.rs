@@ -171,6 +171,28 @@ const SUMMARY_COLUMNS: &str =
     "id, kind, unit, number, title, status, created_by, created_at, updated_at, conflicts";
 
 impl Store {
+    /// Units this store holds records of, sorted.
+    pub fn record_units(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT unit FROM records ORDER BY unit")?;
+        let units = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(units)
+    }
+
+    /// Units of the disputes filed under `category` (one entry per dispute).
+    pub fn dispute_units_in_category(&self, category: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT unit FROM dispute_index WHERE category = ?1")?;
+        let units = stmt
+            .query_map([category], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(units)
+    }
+
     /// Whether `code` is a visit target in the unit's 走访对象名单 (its profile).
     pub fn has_visit_target(&self, unit: &str, code: &str) -> Result<bool> {
         match self.record(&crate::model::unit::profile_id(unit)) {

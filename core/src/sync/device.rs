@@ -1,7 +1,6 @@
 //! The device's side of sync: what to push, what to fetch, when the cursor may move.
 
 use automerge::ChangeHash;
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::message::{
@@ -10,7 +9,7 @@ use super::message::{
 };
 use super::relay::{MISSING_CHANGES, STALE_GENERATION};
 use crate::error::{Error, Result};
-use crate::store::{Regenerated, Store, parse_heads};
+use crate::store::{Regenerated, Store};
 
 /// Most documents pushed in one request.
 const PUSH_BATCH_DOCS: usize = 200;
@@ -117,74 +116,6 @@ pub struct DeviceSync {
     report: SyncReport,
 }
 
-pub(super) fn relay_state(store: &Store, id: &str) -> Result<Option<(Vec<ChangeHash>, i64)>> {
-    let row: Option<(String, i64)> = store
-        .connection()
-        .query_row(
-            "SELECT relay_heads, pushed_seq FROM sync_docs WHERE id=?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    row.map(|(h, s)| Ok((parse_heads(&serde_json::from_str::<Vec<String>>(&h)?)?, s)))
-        .transpose()
-}
-
-fn set_relay_state(
-    store: &Store,
-    id: &str,
-    heads: &[ChangeHash],
-    pushed_seq: Option<i64>,
-) -> Result<()> {
-    let hex = serde_json::to_string(&heads.iter().map(|h| h.to_string()).collect::<Vec<_>>())?;
-    store.connection().execute(
-        "INSERT INTO sync_docs(id, relay_heads, pushed_seq) VALUES(?1, ?2, COALESCE(?3, 0))
-         ON CONFLICT(id) DO UPDATE SET relay_heads=excluded.relay_heads,
-           pushed_seq=COALESCE(?3, sync_docs.pushed_seq)",
-        params![id, hex, pushed_seq],
-    )?;
-    Ok(())
-}
-
-fn doc_seq(store: &Store, id: &str) -> Result<Option<i64>> {
-    Ok(store
-        .connection()
-        .query_row("SELECT seq FROM documents WHERE id=?1", [id], |r| r.get(0))
-        .optional()?)
-}
-
-/// Local write sequence up to which every document is known to be acknowledged, so finding
-/// what to push reads only documents written since (cost grows with changes, not the store).
-const CLEAN_UPTO: &str = "sync/clean_upto";
-
-pub(super) fn dirty_docs(store: &Store) -> Result<Vec<(String, i64)>> {
-    let clean: i64 = store
-        .meta(CLEAN_UPTO)?
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut stmt = store.connection().prepare_cached(
-        "SELECT d.id, d.seq FROM documents d LEFT JOIN sync_docs s ON s.id = d.id
-         WHERE d.seq > ?1 AND (s.id IS NULL OR d.seq > s.pushed_seq) ORDER BY d.seq",
-    )?;
-    let rows = stmt
-        .query_map([clean], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(rows)
-}
-
-/// Moves the clean watermark up to just below the oldest document still to push.
-fn advance_clean_watermark(store: &Store) -> Result<()> {
-    let upto = match dirty_docs(store)?.first() {
-        Some((_, seq)) => seq - 1,
-        None => store.connection().query_row(
-            "SELECT COALESCE(MAX(seq), 0) FROM documents",
-            [],
-            |r| r.get(0),
-        )?,
-    };
-    store.set_meta(CLEAN_UPTO, &upto.to_string())
-}
-
 impl DeviceSync {
     /// Starts a sync from the store's saved cursor with every document not yet acknowledged.
     pub fn new(store: &Store) -> Result<DeviceSync> {
@@ -192,7 +123,7 @@ impl DeviceSync {
             .meta("sync/cursor")?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let mut to_push = dirty_docs(store)?;
+        let mut to_push = store.unacknowledged()?;
         to_push.reverse();
         let progress = SyncProgress {
             to_push: to_push.len() as u64,
@@ -227,16 +158,13 @@ impl DeviceSync {
             let Some((id, seq)) = self.to_push.pop() else {
                 break;
             };
-            let changes = match relay_state(store, &id)? {
+            let changes = match store.acknowledged(&id)? {
                 Some((heads, _)) => store.changes_after(&id, &heads)?,
                 None => store.document_bytes(&id)?,
             };
             if changes.is_empty() {
                 // The relay has everything of this document already.
-                store.connection().execute(
-                    "UPDATE sync_docs SET pushed_seq=?2 WHERE id=?1",
-                    params![id, seq],
-                )?;
+                store.mark_pushed(&id, seq)?;
                 continue;
             }
             bytes += changes.len();
@@ -258,7 +186,7 @@ impl DeviceSync {
             None => (self.cursor, Vec::new()),
         };
         if push.is_empty() && want.is_empty() && self.feed_done {
-            advance_clean_watermark(store)?;
+            store.advance_clean_watermark()?;
             return Ok(None);
         }
         Ok(Some(SyncRequest {
@@ -281,7 +209,7 @@ impl DeviceSync {
         let in_flight = std::mem::take(&mut self.in_flight);
         for ack in &resp.accepted {
             if let Some((_, seq, sent)) = in_flight.iter().find(|(id, _, _)| *id == ack.id) {
-                set_relay_state(store, &ack.id, sent, Some(*seq))?;
+                store.set_acknowledged(&ack.id, sent, Some(*seq))?;
                 self.progress.pushed += 1;
                 self.report.pushed += 1;
             }
@@ -291,9 +219,7 @@ impl DeviceSync {
                 // The relay lost changes it had acknowledged (restored from a backup): forget
                 // what it acknowledged and send the whole record again, in this sync.
                 if let Some((_, seq, _)) = in_flight.iter().find(|(id, _, _)| *id == r.id) {
-                    store
-                        .connection()
-                        .execute("DELETE FROM sync_docs WHERE id=?1", [&r.id])?;
+                    store.forget_acknowledged(&r.id)?;
                     self.to_push.push((r.id.clone(), *seq));
                     continue;
                 }
@@ -307,10 +233,11 @@ impl DeviceSync {
             if let Some((_, seq, _)) = in_flight.iter().find(|(id, _, _)| *id == r.id) {
                 // Refused changes stay local and visible in the report; they are not resent
                 // until the record changes again.
-                let heads = relay_state(store, &r.id)?
+                let heads = store
+                    .acknowledged(&r.id)?
                     .map(|(h, _)| h)
                     .unwrap_or_default();
-                set_relay_state(store, &r.id, &heads, Some(*seq))?;
+                store.set_acknowledged(&r.id, &heads, Some(*seq))?;
                 self.progress.rejected += 1;
                 self.report.rejected.push(r.clone());
             }
@@ -328,16 +255,17 @@ impl DeviceSync {
                 continue;
             }
             if local_generation.is_some_and(|g| g != d.generation) {
-                let acked = relay_state(store, &d.id)?
+                let acked = store
+                    .acknowledged(&d.id)?
                     .map(|(h, _)| h)
                     .unwrap_or_default();
                 let r = store.replace_generation(&d.id, &d.changes, &acked)?;
-                let seq = doc_seq(store, &d.id)?;
+                let seq = store.write_seq(&d.id)?;
                 if r.reapplied.is_empty() {
-                    set_relay_state(store, &d.id, &hashes_from_wire(&d.heads)?, seq)?;
+                    store.set_acknowledged(&d.id, &hashes_from_wire(&d.heads)?, seq)?;
                 } else {
                     // The re-applied edits are new local changes: push them in this sync.
-                    set_relay_state(store, &d.id, &hashes_from_wire(&d.heads)?, None)?;
+                    store.set_acknowledged(&d.id, &hashes_from_wire(&d.heads)?, None)?;
                     if let Some(seq) = seq {
                         self.to_push.push((d.id.clone(), seq));
                     }
@@ -350,18 +278,18 @@ impl DeviceSync {
                 self.report.received += 1;
                 continue;
             }
-            let was_clean = match (relay_state(store, &d.id)?, doc_seq(store, &d.id)?) {
+            let was_clean = match (store.acknowledged(&d.id)?, store.write_seq(&d.id)?) {
                 (Some((_, pushed)), Some(seq)) => seq <= pushed,
                 (_, None) => true,
                 (None, Some(_)) => false,
             };
             store.merge_remote(&d.id, &d.changes)?;
             let seq = if was_clean {
-                doc_seq(store, &d.id)?
+                store.write_seq(&d.id)?
             } else {
                 None
             };
-            set_relay_state(store, &d.id, &hashes_from_wire(&d.heads)?, seq)?;
+            store.set_acknowledged(&d.id, &hashes_from_wire(&d.heads)?, seq)?;
             self.progress.received += 1;
             self.report.received += 1;
         }
@@ -422,7 +350,7 @@ impl DeviceSync {
                 }));
             }
         }
-        let known = relay_state(store, &item.id)?;
+        let known = store.acknowledged(&item.id)?;
         if let Some((h, _)) = &known {
             if *h == relay_heads {
                 return Ok(None);
@@ -434,7 +362,7 @@ impl DeviceSync {
                 .iter()
                 .all(|h| doc.automerge_mut().get_change_by_hash(h).is_some())
             {
-                set_relay_state(store, &item.id, &relay_heads, None)?;
+                store.set_acknowledged(&item.id, &relay_heads, None)?;
                 return Ok(None);
             }
         }

@@ -14,6 +14,7 @@ mod relay;
 mod revoke;
 mod store_access;
 
+pub use crate::access::Scope;
 pub use device::{
     DeviceSync, MAX_ROUNDS, SyncProgress, SyncReport, Transport, TransportError, sync_with,
 };
@@ -23,7 +24,7 @@ pub use message::{
 };
 pub use relay::{
     MAX_ANSWER_BYTES, MAX_ANSWER_DOCS, MAX_DOCUMENT_BYTES, MISSING_CHANGES, Peer, PushOutcome,
-    RelayEvent, STALE_GENERATION, Scope, answer_reads, apply_pushes, handle_request,
+    RelayEvent, STALE_GENERATION, answer_reads, apply_pushes, handle_request,
     handle_request_with_events,
 };
 pub use revoke::{LossReport, LostRecord, loss_report};

@@ -1,51 +1,14 @@
 //! The relay's side of sync: checks and commits pushed changes, serves the change feed and
 //! the changes a device wants, all within the device's scope.
 
-use rusqlite::{OptionalExtension, params_from_iter, types::Value as SqlValue};
-
 use super::message::PROTOCOL_VERSION;
 use super::message::{
     Ack, DocData, FeedItem, Rejection, SyncRequest, SyncResponse, hashes_from_wire, hashes_to_wire,
 };
+use crate::access::{self, Scope};
 use crate::error::{Error, Result};
-use crate::model::campaign::CAMPAIGN_UNIT;
-use crate::model::{Author, Role};
-use crate::store::{Store, parse_heads};
-
-/// Which units' records a device may receive and change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    /// Every unit (the bureau office).
-    All,
-    /// These units only.
-    Units(Vec<String>),
-}
-
-impl Scope {
-    /// The scope a role has: the office sees all units, everyone else their own.
-    pub fn for_author(author: &Author) -> Scope {
-        if author.role == Role::Office {
-            Scope::All
-        } else {
-            Scope::Units(vec![author.unit.clone()])
-        }
-    }
-
-    /// Whether a unit is in scope.
-    pub fn contains(&self, unit: &str) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Units(u) => u.iter().any(|x| x == unit),
-        }
-    }
-
-    fn units(&self) -> Option<&[String]> {
-        match self {
-            Scope::All => None,
-            Scope::Units(u) => Some(u),
-        }
-    }
-}
+use crate::model::Author;
+use crate::store::{Store, StoredAccess, parse_heads};
 
 /// The device a request comes from, as the relay authenticated it.
 #[derive(Debug, Clone)]
@@ -120,38 +83,11 @@ fn unknown(id: &str) -> Rejection {
     }
 }
 
-/// Where a stored record is, for access: its unit and the login leading it (petition cases).
-struct Stored {
-    unit: String,
-    leader: Option<String>,
-    generation: u64,
-}
-
-fn stored(store: &Store, id: &str) -> Result<Option<Stored>> {
-    Ok(store
-        .connection()
-        .query_row(
-            "SELECT d.unit, r.leader, d.generation FROM documents d
-             LEFT JOIN records r ON r.id = d.id WHERE d.id=?1",
-            [id],
-            |r| {
-                Ok(Stored {
-                    unit: r.get(0)?,
-                    leader: r.get(1)?,
-                    generation: r.get::<_, i64>(2)? as u64,
-                })
-            },
-        )
-        .optional()?)
-}
-
 impl Peer {
     /// Whether the device may see a stored record: a unit in scope, a case its user leads, or
     /// bureau-wide reference data (the campaigns).
-    fn sees(&self, s: &Stored) -> bool {
-        self.scope.contains(&s.unit)
-            || crate::access::leads(&self.author, s.leader.as_deref())
-            || crate::access::is_bureau_wide(&s.unit)
+    fn sees(&self, s: &StoredAccess) -> bool {
+        access::scope_sees(&self.scope, &self.author, &s.unit, s.leader.as_deref())
     }
 }
 
@@ -181,7 +117,7 @@ fn push_one(
             format!("is larger than {} MiB", MAX_DOCUMENT_BYTES >> 20),
         ));
     }
-    let existing = stored(store, id)?;
+    let existing = store.stored_access(id)?;
     match &existing {
         // Out of scope answers exactly as unknown: nothing is loaded, merged or compared.
         Some(s) if !peer.sees(s) => return Ok(Pushed::Refused(unknown(id))),
@@ -191,14 +127,8 @@ fn push_one(
         None if generation != 0 => return Ok(Pushed::Refused(unknown(id))),
         _ => {}
     }
-    if existing.is_some() {
-        let stored_bytes: i64 = store.connection().query_row(
-            "SELECT length(bytes) + COALESCE((SELECT SUM(length(bytes)) FROM doc_changes
-             WHERE id=?1), 0) FROM documents WHERE id=?1",
-            [id],
-            |r| r.get(0),
-        )?;
-        if stored_bytes as usize + changes.len() > MAX_DOCUMENT_BYTES {
+    if let Some(size) = store.stored_size(id)? {
+        if size + changes.len() > MAX_DOCUMENT_BYTES {
             return Err(Error::invalid(
                 "record",
                 format!(
@@ -391,7 +321,7 @@ pub fn answer_reads(
             // The device asks again for what this answer leaves out.
             break;
         }
-        match stored(store, &w.id)? {
+        match store.stored_access(&w.id)? {
             Some(s) if peer.sees(&s) => {
                 let generation = s.generation;
                 let (changes, heads) = if w.generation == generation && !w.have.is_empty() {
@@ -417,44 +347,17 @@ pub fn answer_reads(
             _ => rejected.push(unknown(&w.id)),
         }
     }
-    let limit = req.feed_limit.clamp(1, 5_000) as i64;
-    let mut sql = "SELECT id, seq, heads, generation FROM documents WHERE seq > ?".to_owned();
-    let mut args = vec![SqlValue::Integer(req.cursor.min(i64::MAX as u64) as i64)];
-    if let Some(units) = peer.scope.units() {
-        // The device's units, and the bureau-wide campaigns every device reads.
-        sql.push_str(&format!(
-            " AND (unit IN ({}) OR id IN (SELECT id FROM records WHERE leader = ?))",
-            vec!["?"; units.len() + 1].join(",")
-        ));
-        args.push(SqlValue::Text(CAMPAIGN_UNIT.to_owned()));
-        args.extend(units.iter().cloned().map(SqlValue::Text));
-        args.push(SqlValue::Text(peer.author.user.clone()));
-    }
-    sql.push_str(" ORDER BY seq LIMIT ?");
-    args.push(SqlValue::Integer(limit + 1));
-    let mut stmt = store.connection().prepare_cached(&sql)?;
-    let mut feed = stmt
-        .query_map(params_from_iter(args), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let more = feed.len() as i64 > limit;
-    feed.truncate(limit as usize);
-    let mut items = Vec::with_capacity(feed.len());
-    for (id, seq, heads, generation) in feed {
-        let hex: Vec<String> = serde_json::from_str(&heads)?;
-        items.push(FeedItem {
-            id,
-            seq: seq as u64,
-            generation: generation as u64,
-            heads: hashes_to_wire(&parse_heads(&hex)?),
-        });
-    }
+    let limit = req.feed_limit.clamp(1, 5_000) as usize;
+    let (page, more) = store.feed_page(req.cursor, &peer.scope, &peer.author.user, limit)?;
+    let items: Vec<FeedItem> = page
+        .into_iter()
+        .map(|row| FeedItem {
+            id: row.id,
+            seq: row.seq,
+            generation: row.generation,
+            heads: hashes_to_wire(&row.heads),
+        })
+        .collect();
     let cursor = items.last().map_or(req.cursor, |i| i.seq);
     Ok(SyncResponse {
         version: PROTOCOL_VERSION,

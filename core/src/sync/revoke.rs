@@ -1,10 +1,9 @@
 //! A revoked device (lost, stolen, handed back) erases itself on its next contact with the
 //! relay, after telling the office which records it held that the relay never received: the
-//! report and the erasure of the files are here; the device client runs the flow.
+//! report is built here; the device client (`fieldledger_client::erase_revoked`) runs the flow.
 
 use serde::{Deserialize, Serialize};
 
-use super::device::{dirty_docs, relay_state};
 use crate::error::Result;
 use crate::store::Store;
 
@@ -40,9 +39,9 @@ pub struct LossReport {
 /// The records of `store` with changes the relay has not acknowledged.
 pub fn loss_report(store: &Store) -> Result<LossReport> {
     let mut records = Vec::new();
-    for (id, _) in dirty_docs(store)? {
+    for (id, _) in store.unacknowledged()? {
         let s = store.summary(&id)?;
-        let new_record = relay_state(store, &id)?.is_none();
+        let new_record = store.acknowledged(&id)?.is_none();
         records.push(LostRecord {
             id,
             kind: s.kind.code().to_owned(),
@@ -57,20 +56,4 @@ pub fn loss_report(store: &Store) -> Result<LossReport> {
         records,
         delivered: false,
     })
-}
-
-impl Store {
-    /// Closes the store and deletes its files (database, `-wal`, `-shm`).
-    pub fn erase(self) -> Result<()> {
-        let path = self
-            .connection()
-            .path()
-            .filter(|p| !p.is_empty())
-            .map(std::path::PathBuf::from);
-        self.close()?;
-        if let Some(path) = path {
-            crate::store::remove_files(&path, &["", "-wal", "-shm", "-journal"])?;
-        }
-        Ok(())
-    }
 }

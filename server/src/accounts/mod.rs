@@ -180,7 +180,7 @@ impl AccountStore {
         tx.execute(
             "INSERT INTO acct_users (login, name, unit_code, role, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![ADMIN_LOGIN, "管理员", office, Role::Office.as_str(), now],
+            params![ADMIN_LOGIN, "管理员", office, Role::Office.code(), now],
         )?;
         audit(
             &tx,
@@ -246,7 +246,7 @@ impl AccountStore {
         let unit_code = normalize_unit_code(&new.unit)?;
         let tx = self.write()?;
         let unit = find_unit(&tx, &unit_code)?.ok_or(RelayError::UnknownUnit(unit_code))?;
-        if new.role == Role::Office && !unit.is_office {
+        if !fieldledger_core::access::may_hold_role(new.role, unit.is_office) {
             return Err(RelayError::BadRequest(format!(
                 "role office belongs to the bureau office unit, not {}",
                 unit.code
@@ -270,7 +270,7 @@ impl AccountStore {
                 user.login,
                 user.name,
                 user.unit,
-                user.role.as_str(),
+                user.role.code(),
                 user.created_at
             ],
         )?;
@@ -582,7 +582,7 @@ impl AccountStore {
             user_login: user.login,
             user_name: user.name,
             unit: user.unit,
-            role: user.role.into(),
+            role: user.role,
         })
     }
 
@@ -1020,7 +1020,7 @@ fn device_from_row(r: &Row<'_>) -> rusqlite::Result<Device> {
 
 fn role_from_sql(r: &Row<'_>, idx: usize) -> rusqlite::Result<Role> {
     let text: String = r.get(idx)?;
-    text.parse().map_err(|e: RelayError| {
+    text.parse().map_err(|e: fieldledger_core::Error| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
     })
 }

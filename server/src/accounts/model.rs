@@ -1,73 +1,13 @@
 //! Units, users, roles, devices and the principal a request acts as.
 
-use std::fmt;
-use std::str::FromStr;
-
+use fieldledger_core::access::{self, Scope};
 use serde::{Deserialize, Serialize};
 
+/// What a user may see and do: the core's roles, one type on both sides (the accounts store
+/// its code; reading any other text is an error).
+pub use fieldledger_core::access::Role;
+
 use crate::error::{RelayError, Result};
-
-/// What a user may see and do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Field staff (工作人员): records of their own unit.
-    Staff,
-    /// Unit head (单位负责人): records of their own unit.
-    UnitHead,
-    /// Leading-group office (领导小组办公室): every unit.
-    Office,
-    /// Responsible leader (责任领导): their own unit, later also the cases they lead.
-    Leader,
-}
-
-impl Role {
-    /// Every role, in the order shown to users.
-    pub const ALL: [Role; 4] = [Role::Staff, Role::UnitHead, Role::Office, Role::Leader];
-
-    /// The spelling used on the command line, in JSON and in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Staff => "staff",
-            Role::UnitHead => "unit-head",
-            Role::Office => "office",
-            Role::Leader => "leader",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = RelayError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == s)
-            .ok_or_else(|| {
-                RelayError::BadRequest(format!(
-                    "unknown role {s:?}; use one of staff, unit-head, office, leader"
-                ))
-            })
-    }
-}
-
-/// The same role as the core names it (what the wire's [`Enrollment`] carries).
-impl From<Role> for fieldledger_core::Role {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::Staff => fieldledger_core::Role::Staff,
-            Role::UnitHead => fieldledger_core::Role::UnitHead,
-            Role::Office => fieldledger_core::Role::Office,
-            Role::Leader => fieldledger_core::Role::Leader,
-        }
-    }
-}
 
 /// A unit (单位): a clinic, hospital or bureau section, or the bureau office itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,21 +107,16 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Whether this principal may see and change records of `unit` (a unit code).
-    ///
-    /// The bureau office sees every unit; everyone else sees only their own unit.
-    /// A leader will later also see the cases they lead wherever those are; that is a
-    /// per-record rule checked by the sync code, not a unit scope.
-    pub fn can_see_unit(&self, unit: &str) -> bool {
-        match self.role {
-            Role::Office => true,
-            Role::Staff | Role::UnitHead | Role::Leader => self.unit == unit,
-        }
+    /// The units whose records this principal sees and changes: the bureau office every
+    /// unit, everyone else their own. (A leader also sees the cases they lead wherever those
+    /// are; that is a per-record rule checked by the sync code, not a unit scope.)
+    pub fn scope(&self) -> Scope {
+        Scope::of(self.role, &self.unit)
     }
 
-    /// Whether this principal is the bureau office (sees all units, may move records).
-    pub fn is_office(&self) -> bool {
-        self.role == Role::Office
+    /// Whether this principal may see and change records of `unit` (a unit code).
+    pub fn can_see_unit(&self, unit: &str) -> bool {
+        access::sees_unit(self.role, &self.unit, unit)
     }
 
     /// Whether `actor_hex` (any case) is the actor id bound to this principal's device.
@@ -201,15 +136,10 @@ pub enum Issuer<'a> {
     User(&'a str),
 }
 
-/// Whether a user of `role` in `unit` may issue an enrollment code for `target`: the bureau
-/// office for anyone; a unit head only for staff (工作人员) of their own unit; nobody else.
-/// A code enrolls a device that then acts as `target`, so issuing one is acting as them.
+/// Whether a user of `role` in `unit` may issue an enrollment code for `target` (as
+/// [`access::may_issue_enrollment`] decides).
 pub fn may_issue_enrollment(role: Role, unit: &str, target: &User) -> bool {
-    match role {
-        Role::Office => true,
-        Role::UnitHead => target.role == Role::Staff && target.unit == unit,
-        Role::Staff | Role::Leader => false,
-    }
+    access::may_issue_enrollment(role, unit, target.role, &target.unit)
 }
 
 /// One line of the account audit log.
@@ -355,9 +285,9 @@ mod tests {
     #[test]
     fn role_spellings_round_trip() {
         for role in Role::ALL {
-            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+            assert_eq!(role.code().parse::<Role>().unwrap(), role);
             let json = serde_json::to_string(&role).unwrap();
-            assert_eq!(json, format!("\"{}\"", role.as_str()));
+            assert_eq!(json, format!("\"{}\"", role.code()));
         }
         assert!("admin".parse::<Role>().is_err());
     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{
-    AccountStore, Role, User, audit, find_user, format_time, normalize_login, parse_time, secret,
+    AccountStore, User, audit, find_user, format_time, normalize_login, parse_time, secret,
 };
 use crate::error::Result;
 
@@ -20,13 +20,9 @@ pub const SESSION_LIFETIME: TimeDelta = TimeDelta::hours(12);
 /// `last_seen_at` is written at most this often, so reading pages does not write every time.
 const TOUCH_EVERY: TimeDelta = TimeDelta::minutes(1);
 
-/// Whether users of `role` may sign in to the office dashboard.
-///
-/// The dashboard is a desk tool for the bureau office, unit heads and responsible leaders (who
-/// read and sign off the cases they lead, in any unit); field staff work on their devices.
-pub fn may_use_dashboard(role: Role) -> bool {
-    matches!(role, Role::Office | Role::UnitHead | Role::Leader)
-}
+/// Whether users of a role may sign in to the office dashboard (decided in the core's access
+/// rules).
+pub use fieldledger_core::access::may_use_dashboard;
 
 /// A session just opened: the id for the browser's cookie (never stored) and its CSRF token.
 #[derive(Debug, Clone)]
@@ -260,7 +256,7 @@ impl AccountStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{DEFAULT_OFFICE_CODE, NewUser};
+    use crate::accounts::{DEFAULT_OFFICE_CODE, NewUser, Role};
 
     fn store() -> AccountStore {
         let mut s = AccountStore::open_in_memory().unwrap();

@@ -48,7 +48,7 @@ fn bootstrap_creates_office_admin_and_a_working_code_once() {
 
     let enrolled = store.redeem_enrollment(&code, ACTOR_A, None).unwrap();
     assert_eq!(enrolled.user_login, ADMIN_LOGIN);
-    assert_eq!(enrolled.role, Role::Office.into());
+    assert_eq!(enrolled.role, Role::Office);
     let admin = store.principal_for_token(&enrolled.token).unwrap();
     assert!(admin.can_see_unit("ANY"));
 }
@@ -78,7 +78,7 @@ fn enrollment_code_works_exactly_once() {
     assert_eq!(first.user_login, "zhang");
     assert_eq!(first.user_name, "张三");
     assert_eq!(first.unit, "WJK");
-    assert_eq!(first.role, Role::Staff.into());
+    assert_eq!(first.role, Role::Staff);
     assert_eq!(first.token.len(), 64);
 
     let again = store.redeem_enrollment(&code.code, ACTOR_B, None);
@@ -482,7 +482,7 @@ fn enrollment_codes_follow_the_roles_of_issuer_and_user() {
             .redeem_enrollment(&code.code, ACTOR_A, None)
             .unwrap()
             .role,
-        Role::Staff.into()
+        Role::Staff
     );
     // The office (any office user) and the admin command line: anyone.
     for target in ["wangju", "jkkboss", "boss", ADMIN_LOGIN] {
@@ -508,4 +508,22 @@ fn enrollment_codes_follow_the_roles_of_issuer_and_user() {
         store.create_enrollment(Issuer::User("boss"), "zhang"),
         Err(RelayError::MayNotEnroll(_))
     ));
+}
+
+#[test]
+fn an_unknown_stored_role_is_refused_not_read_as_staff() {
+    let mut store = store();
+    let enrolled = enroll(&mut store, "zhang", ACTOR_A);
+    // A row the CHECK constraint would refuse today (a tampered or foreign database file).
+    store
+        .conn_mut()
+        .execute_batch(
+            "PRAGMA ignore_check_constraints = ON;
+             UPDATE acct_users SET role = 'chief' WHERE login = 'zhang';
+             PRAGMA ignore_check_constraints = OFF;",
+        )
+        .unwrap();
+    assert!(store.principal_for_token(&enrolled.token).is_err());
+    assert!(store.user("zhang").is_err());
+    assert!(store.list_users().is_err());
 }

@@ -10,7 +10,7 @@ use fieldledger_server::Role;
 use fieldledger_server::accounts::{
     ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE, Issuer, MAX_PAGE, NewUser,
 };
-use fieldledger_server::protection::ledger_export_detail;
+use fieldledger_server::audit::ledger_export_detail;
 use fieldledger_server::records::{RecordStorage, SqliteRecords, known_users, office_identity};
 use serde::Serialize;
 
@@ -157,7 +157,7 @@ fn more_hint(next: Option<i64>) {
 }
 
 fn role_parser() -> impl TypedValueParser<Value = Role> {
-    PossibleValuesParser::new(Role::ALL.map(Role::as_str)).try_map(|s| s.parse::<Role>())
+    PossibleValuesParser::new(Role::ALL.map(Role::code)).try_map(|s| s.parse::<Role>())
 }
 
 /// Who the audit log names for changes made from this command line: `cli:` and the
@@ -363,7 +363,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 let terms = s.erasure_terms(&id, &request)?;
                 Ok((s.erase_personal_data(&id, &request)?, terms))
             })?;
-            let detail = fieldledger_server::protection::erase_detail(
+            let detail = fieldledger_server::audit::erase_detail(
                 &out,
                 &fieldledger_server::accounts::mask_terms(&reason, &terms),
             );

@@ -809,10 +809,9 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             let id = store
                 .identity()
                 .context("this store is not enrolled; run `fieldledger device enroll`")?;
-            let office = id.author.role == fieldledger_core::Role::Office;
-            let unit = id.author.unit.clone();
-            let allowed = (!office).then(|| vec![unit.clone()]);
-            super::export::run(&store, allowed, (!office).then_some(unit), cmd)
+            let allowed = fieldledger_core::access::Scope::for_author(&id.author).into_units();
+            let own_unit = allowed.is_some().then(|| id.author.unit.clone());
+            super::export::run(&store, allowed, own_unit, cmd)
         }
     }
 }

@@ -1,16 +1,17 @@
 //! The audit log and the lost-record reports of revoked devices, for the bureau office.
 
-use super::layout;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
+use fieldledger_core::access;
 use serde::Deserialize;
 
 use super::error::WebError;
+use super::layout;
 use super::layout::{Layout, local_time_rfc3339, render};
-use super::session::Viewer;
+use super::viewer::Viewer;
 use crate::accounts::LostRecordEntry;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Action filters offered on the page: prefix and label.
 const ACTIONS: [(&str, &str); 9] = [
@@ -94,7 +95,7 @@ pub(crate) async fn page(
     viewer: Viewer,
     Query(form): Query<AuditForm>,
 ) -> Result<Response, WebError> {
-    if !viewer.is_office() {
+    if !access::may_administer(viewer.role) {
         return Err(WebError::Forbidden(
             "只有领导小组办公室可以查看审计日志。".into(),
         ));

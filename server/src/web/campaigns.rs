@@ -8,6 +8,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use fieldledger_core::access;
 use fieldledger_core::model::campaign::{CampaignPlan, PlanRound};
 use fieldledger_core::model::field::parse_date;
 use fieldledger_core::report::{Calendar, Campaign};
@@ -16,9 +17,9 @@ use serde::Deserialize;
 use super::error::{WebError, core_message};
 use super::layout::{Layout, render};
 use super::record::as_viewer;
-use super::session::Viewer;
-use crate::app::AppState;
+use super::viewer::Viewer;
 use crate::records::RecordStorage;
+use crate::state::AppState;
 
 /// One campaign as the page lists it.
 struct CampaignRow {
@@ -162,7 +163,7 @@ async fn page_with(
                 in_force.start, in_force.end
             )
         },
-        may_set: viewer.is_office(),
+        may_set: access::may_set_campaign(&viewer.identity().author),
         form,
         notice,
         error: error.clone(),
@@ -196,7 +197,7 @@ pub(crate) async fn set(
     Form(form): Form<CampaignForm>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(&form.csrf)?;
-    if !viewer.is_office() {
+    if !access::may_set_campaign(&viewer.identity().author) {
         return Err(WebError::Forbidden(
             "只有领导小组办公室可以设置活动日程。".into(),
         ));

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
+use fieldledger_core::access;
 use fieldledger_core::report::{Calendar, Campaign};
 
 use super::error::WebError;
-use super::session::Viewer;
+use super::viewer::Viewer;
 use crate::accounts::{Role, Unit};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The frame of a page: title, active navigation entry, the signed-in user, the CSRF token of
 /// the logout form.
@@ -21,6 +22,8 @@ pub(crate) struct Layout {
     pub role_label: &'static str,
     pub unit_name: String,
     pub csrf: String,
+    /// Whether the viewer keeps the registry (the bureau office): office-only links and
+    /// forms are shown.
     pub is_office: bool,
     /// The viewer's unit code (a unit head's nav links to the unit's profile).
     pub unit_code: String,
@@ -36,7 +39,7 @@ impl Layout {
             role_label: role_label(viewer.role),
             unit_name: viewer.unit_name.clone(),
             csrf: viewer.csrf.clone(),
-            is_office: viewer.is_office(),
+            is_office: access::may_administer(viewer.role),
             unit_code: viewer.unit.clone(),
         }
     }

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use super::charts::{Panel, disputes_by_category};
 use super::error::WebError;
 use super::layout::{self, Layout, Opt, attachment, render, scope, unit_label};
-use super::session::Viewer;
-use crate::app::AppState;
+use super::viewer::Viewer;
 use crate::reports::{LedgerParams, narrow, render_ledger};
+use crate::state::AppState;
 
 /// The ledger's filters as the page's form and links carry them (blank means "any").
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -290,7 +290,7 @@ pub(crate) async fn page(
         overdue: rows.iter().filter(|r| r.overdue).count(),
         conflicts: rows.iter().filter(|r| r.conflict).count(),
         rows,
-        unit_options: if viewer.is_office() {
+        unit_options: if viewer.sees_every_unit() {
             unit_options
         } else {
             Vec::new()
@@ -318,7 +318,7 @@ pub(crate) async fn download(
     let form = form.clean();
     let units = narrow(viewer.allowed_units(), form.unit.as_deref())?;
     let params = form.params()?;
-    let detail = crate::protection::ledger_export_detail(
+    let detail = crate::audit::ledger_export_detail(
         params.format.as_deref(),
         units.as_deref(),
         "from the dashboard",
@@ -326,7 +326,7 @@ pub(crate) async fn download(
     let r = state
         .with_record_reader(move |store| render_ledger(store, units, &params))
         .await?;
-    crate::protection::log_export(&state, &viewer.login, "export.ledger", detail).await;
+    crate::audit::log_export(&state, &viewer.login, "export.ledger", detail).await;
     Ok((
         [
             (header::CONTENT_TYPE, r.content_type.to_owned()),

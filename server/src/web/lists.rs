@@ -15,9 +15,9 @@ use serde_json::Value;
 
 use super::error::WebError;
 use super::layout::{self, Layout, Opt, render, scope, unit_label};
-use super::record::shown;
-use super::session::Viewer;
-use crate::app::AppState;
+use super::value::shown;
+use super::viewer::Viewer;
+use crate::state::AppState;
 
 /// Rows on one page of a list.
 pub(crate) const PAGE_SIZE: usize = 100;
@@ -303,7 +303,7 @@ async fn list(
     headers.extend(specs.iter().map(|s| s.label));
     headers.push("状态");
     let current_unit = form.unit.clone().unwrap_or_default();
-    let unit_options = if viewer.is_office() {
+    let unit_options = if viewer.sees_every_unit() {
         layout::unit_options(&units, "全部单位", &current_unit)
     } else {
         Vec::new()
@@ -315,7 +315,7 @@ async fn list(
             .iter()
             .map(|(code, label)| Opt::new(*code, *label, &current_status)),
     );
-    let show_unit = (viewer.is_office() && form.unit.is_none()) || led_elsewhere;
+    let show_unit = (viewer.sees_every_unit() && form.unit.is_none()) || led_elsewhere;
     if show_unit {
         headers.push("填报单位");
     }

@@ -26,6 +26,8 @@ mod record;
 mod session;
 mod supervision;
 mod units;
+mod value;
+mod viewer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,12 +47,13 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::app::AppState;
 use crate::client_addr::ClientAddr;
 use crate::rate_limit::{Rate, RateLimiter};
+use crate::state::AppState;
 
 pub use error::WebError;
-pub use session::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, Viewer};
+pub use session::{LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+pub use viewer::Viewer;
 
 /// Environment variable that makes every dashboard cookie `Secure` (`1`, `true` or `yes`).
 pub const SECURE_COOKIES_ENV: &str = "FIELDLEDGER_SECURE_COOKIES";

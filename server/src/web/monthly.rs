@@ -21,10 +21,10 @@ use super::error::{WebError, core_message};
 use super::layout::{self, Layout, Opt, attachment, field_units, render, unit_label};
 use super::ledger::date;
 use super::record::users_to_fix;
-use super::session::Viewer;
-use crate::app::AppState;
+use super::viewer::Viewer;
 use crate::records::RecordStorage;
 use crate::reports::{MonthlyParams, narrow, render_monthly};
+use crate::state::AppState;
 
 /// Query of the monthly page and its downloads.
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -61,7 +61,7 @@ impl MonthlyForm {
     /// office's bureau view.
     fn unit(&self, viewer: &Viewer) -> Result<Option<String>, WebError> {
         narrow(viewer.allowed_units(), self.unit.as_deref())?;
-        Ok(match (&self.unit, viewer.is_office()) {
+        Ok(match (&self.unit, viewer.sees_every_unit()) {
             (Some(u), _) => Some(u.clone()),
             (None, false) => Some(viewer.unit.clone()),
             (None, true) => None,
@@ -318,7 +318,7 @@ async fn build(
         coverage_chart(&format!("{month} 走访覆盖情况（按轮次）"), &coverage)?
     };
     let current_unit = unit.clone().unwrap_or_default();
-    let unit_options = if viewer.is_office() {
+    let unit_options = if viewer.sees_every_unit() {
         let mut o = vec![Opt::new("", "各单位报送情况", &current_unit)];
         o.extend(
             units

@@ -20,11 +20,11 @@ use serde::Deserialize;
 use super::error::{WebError, core_message};
 use super::layout::{self, Layout, render, unit_label};
 use super::record::{Input, as_viewer, form_map, input, normalize, parse_input, users_to_fix};
-use super::session::Viewer;
 use super::units::unit_in_scope;
-use crate::app::AppState;
+use super::viewer::Viewer;
 use crate::error::RelayError;
 use crate::records::RecordStorage;
+use crate::state::AppState;
 
 const CATEGORIES: &str = "categories";
 const TARGETS: &str = "visit_targets";
@@ -111,7 +111,7 @@ fn build(
             let json = target_json(t);
             let cells = items
                 .iter()
-                .map(|i| super::record::shown(i, json.get(i.key)))
+                .map(|i| super::value::shown(i, json.get(i.key)))
                 .collect::<Vec<_>>();
             let inputs = items
                 .iter()

@@ -31,11 +31,12 @@ use sha2::{Digest, Sha256};
 
 use super::error::{WebError, core_message};
 use super::layout::{self, Layout, Opt, local_time, render, unit_label};
-use super::session::{Viewer, WEB_DEVICE};
+use super::value::shown;
+use super::viewer::{Viewer, WEB_DEVICE};
 use crate::accounts::Unit;
-use crate::app::AppState;
 use crate::error::RelayError;
 use crate::records::RecordStorage;
+use crate::state::AppState;
 
 /// Lists whose entries are written by their own actions (销号 / 重新打开), not appended by hand.
 const ACTION_LISTS: [&str; 1] = ["signoffs"];
@@ -238,25 +239,6 @@ pub(crate) fn users_to_fix(e: &fieldledger_core::Error) -> bool {
             | E::PermissionDenied(_)
             | E::UnknownEntry { .. }
     )
-}
-
-/// A field's value as people read it: 是/否, choice labels, names joined with 、.
-pub(crate) fn shown(spec: &FieldSpec, v: Option<&Value>) -> String {
-    match (spec.ty, v) {
-        (_, None | Some(Value::Null)) => String::new(),
-        (FieldType::Flag, Some(Value::Bool(b))) => if *b { "是" } else { "否" }.into(),
-        (FieldType::Choice(choices), Some(Value::String(s))) => choices
-            .iter()
-            .find(|c| c.code == s)
-            .map_or_else(|| s.clone(), |c| c.label.to_owned()),
-        (FieldType::Names, Some(Value::Array(a))) => a
-            .iter()
-            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
-            .collect::<Vec<_>>()
-            .join("、"),
-        (_, Some(Value::String(s))) => s.clone(),
-        (_, Some(v)) => FieldValue::from_json(v).display(),
-    }
 }
 
 /// A field's value as the edit form holds it (choice codes, 是/否, names joined with 、).
@@ -1159,7 +1141,7 @@ pub(crate) async fn erase(
     Form(form): Form<EraseForm>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(&form.csrf)?;
-    if !viewer.is_office() {
+    if !access::may_erase_personal_data(viewer.role) {
         return Err(WebError::Forbidden(
             "只有领导小组办公室可以删除个人信息。".into(),
         ));

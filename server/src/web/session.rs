@@ -1,4 +1,5 @@
-//! Sign-in, sign-out, the session cookie, CSRF checks and the [`Viewer`] extractor.
+//! Sign-in, sign-out, the session cookie, the sign-in form's CSRF check and the [`Viewer`]
+//! extractor.
 //!
 //! - The session id is 32 random bytes (hex) in the cookie [`SESSION_COOKIE`]; the registry keeps
 //!   only its SHA-256 hash (`acct_sessions`), so a copy of the database opens no session.
@@ -19,108 +20,21 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use cookie::{Cookie, SameSite};
-use fieldledger_core::model::Author;
-use fieldledger_core::store::Identity;
 use serde::Deserialize;
 
 use super::Web;
 use super::error::WebError;
 use super::layout::render;
-use crate::accounts::{Role, SESSION_LIFETIME, SignIn, check_password, secret};
-use crate::app::AppState;
+use super::viewer::{Viewer, constant_time_eq};
+use crate::accounts::{SESSION_LIFETIME, SignIn, check_password, secret};
 use crate::client_addr::ClientAddr;
+use crate::state::AppState;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "fl_session";
 
 /// Name of the cookie holding the sign-in form's CSRF token.
 pub const LOGIN_CSRF_COOKIE: &str = "fl_login_csrf";
-
-/// Device name dashboard edits are recorded with in a record's history.
-pub const WEB_DEVICE: &str = "web";
-
-/// The signed-in user of a dashboard request.
-///
-/// Extracting it from a request without a live session answers with a redirect to the sign-in
-/// page (which comes back to the page asked for).
-#[derive(Debug, Clone)]
-pub struct Viewer {
-    /// Login.
-    pub login: String,
-    /// Display name.
-    pub name: String,
-    /// Unit code.
-    pub unit: String,
-    /// Unit name.
-    pub unit_name: String,
-    /// Role: office or unit head.
-    pub role: Role,
-    /// CSRF token of the session.
-    pub csrf: String,
-    /// The session id (from the cookie), to end it at sign-out.
-    session_id: String,
-}
-
-impl Viewer {
-    /// Whether the viewer is the bureau office (sees every unit).
-    pub fn is_office(&self) -> bool {
-        self.role == Role::Office
-    }
-
-    /// Whether the viewer may see and change records of `unit`: the same rule as sync.
-    pub fn can_see_unit(&self, unit: &str) -> bool {
-        self.is_office() || self.unit == unit
-    }
-
-    /// The units the viewer may read (`None`: every unit).
-    pub fn allowed_units(&self) -> Option<Vec<String>> {
-        if self.is_office() {
-            None
-        } else {
-            Some(vec![self.unit.clone()])
-        }
-    }
-
-    /// The identity the relay's store writes the viewer's edits as.
-    pub fn identity(&self) -> Identity {
-        let role = match self.role {
-            Role::Office => fieldledger_core::Role::Office,
-            Role::UnitHead => fieldledger_core::Role::UnitHead,
-            Role::Staff => fieldledger_core::Role::Staff,
-            Role::Leader => fieldledger_core::Role::Leader,
-        };
-        Identity {
-            author: Author {
-                user: self.login.clone(),
-                name: self.name.clone(),
-                device: WEB_DEVICE.into(),
-                role,
-                unit: self.unit.clone(),
-            },
-            device_code: "WEB".into(),
-            relay_url: None,
-            token: None,
-            relay_ca_pem: None,
-        }
-    }
-
-    /// Checks a form's CSRF token against the session's.
-    pub fn check_csrf(&self, token: &str) -> Result<(), WebError> {
-        if constant_time_eq(token.as_bytes(), self.csrf.as_bytes()) {
-            Ok(())
-        } else {
-            Err(stale_form())
-        }
-    }
-}
-
-fn stale_form() -> WebError {
-    WebError::Forbidden("表单已失效（缺少或不匹配的安全令牌）。请刷新页面后重试。".into())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// The value of a request cookie.
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

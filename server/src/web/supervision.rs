@@ -15,9 +15,9 @@ use serde::Deserialize;
 use super::error::WebError;
 use super::layout::{self, Layout, Opt, field_units, render, unit_label};
 use super::ledger::date;
-use super::session::Viewer;
-use crate::app::AppState;
+use super::viewer::Viewer;
 use crate::reports::narrow;
+use crate::state::AppState;
 
 /// Query of the supervision page.
 #[derive(Debug, Default, Deserialize)]
@@ -41,6 +41,21 @@ struct SummaryRow {
 struct ItemRow {
     link: Option<String>,
     cells: Vec<String>,
+}
+
+/// One row per item, linked to the item's record page.
+fn linked_rows<T>(
+    items: &[T],
+    id: impl Fn(&T) -> &str,
+    cells: impl Fn(&T) -> Vec<String>,
+) -> Vec<ItemRow> {
+    items
+        .iter()
+        .map(|item| ItemRow {
+            link: Some(format!("/ui/records/{}", id(item))),
+            cells: cells(item),
+        })
+        .collect()
 }
 
 struct Section {
@@ -160,7 +175,6 @@ pub(crate) async fn page(
         .map(|i| summary.iter().map(|r| r.counts[i]).sum())
         .collect();
 
-    let link = |id: &str| Some(format!("/ui/records/{id}"));
     let sections = vec![
         Section {
             id: "overdue",
@@ -174,13 +188,11 @@ pub(crate) async fn page(
                 "责任领导",
                 "责任人",
             ],
-            rows: view
-                .overdue_disputes
-                .items
-                .iter()
-                .map(|d| ItemRow {
-                    link: link(&d.id),
-                    cells: vec![
+            rows: linked_rows(
+                &view.overdue_disputes.items,
+                |d| &d.id,
+                |d| {
+                    vec![
                         d.name.clone(),
                         d.number.clone(),
                         unit_label(&units, &d.unit),
@@ -188,28 +200,26 @@ pub(crate) async fn page(
                         d.days_overdue.to_string(),
                         d.leader.clone().unwrap_or_default(),
                         d.responsible.clone().unwrap_or_default(),
-                    ],
-                })
-                .collect(),
+                    ]
+                },
+            ),
         },
         Section {
             id: "no-leader",
             title: format!("未明确责任领导的案件（{}）", view.without_leader.total()),
             headers: vec!["名称", "编号", "单位", "类别"],
-            rows: view
-                .without_leader
-                .items
-                .iter()
-                .map(|c| ItemRow {
-                    link: link(&c.id),
-                    cells: vec![
+            rows: linked_rows(
+                &view.without_leader.items,
+                |c| &c.id,
+                |c| {
+                    vec![
                         c.title.clone(),
                         c.number.clone(),
                         unit_label(&units, &c.unit),
                         c.kind.label().to_owned(),
-                    ],
-                })
-                .collect(),
+                    ]
+                },
+            ),
         },
         Section {
             id: "uncovered",
@@ -262,42 +272,38 @@ pub(crate) async fn page(
                 "整改时限",
                 "逾期天数",
             ],
-            rows: view
-                .overdue_rectifications
-                .items
-                .iter()
-                .map(|r| ItemRow {
-                    link: link(&r.id),
-                    cells: vec![
+            rows: linked_rows(
+                &view.overdue_rectifications.items,
+                |r| &r.id,
+                |r| {
+                    vec![
                         r.problem.clone(),
                         r.number.clone(),
                         unit_label(&units, &r.unit),
                         r.requirement.clone(),
                         r.deadline.to_string(),
                         r.days_overdue.to_string(),
-                    ],
-                })
-                .collect(),
+                    ]
+                },
+            ),
         },
         Section {
             id: "conflicts",
             title: format!("待裁决的冲突（{}）", view.open_conflicts.total()),
             headers: vec!["记录", "编号", "单位", "类别", "冲突字段"],
-            rows: view
-                .open_conflicts
-                .items
-                .iter()
-                .map(|c| ItemRow {
-                    link: link(&c.id),
-                    cells: vec![
+            rows: linked_rows(
+                &view.open_conflicts.items,
+                |c| &c.id,
+                |c| {
+                    vec![
                         c.title.clone(),
                         c.number.clone(),
                         unit_label(&units, &c.unit),
                         c.kind.label().to_owned(),
                         c.fields.join("、"),
-                    ],
-                })
-                .collect(),
+                    ]
+                },
+            ),
         },
         Section {
             id: "blocked-decisions",
@@ -306,21 +312,19 @@ pub(crate) async fn page(
                 view.blocked_decisions.total()
             ),
             headers: vec!["决策事项", "评估编号", "单位", "评估日期", "原因"],
-            rows: view
-                .blocked_decisions
-                .items
-                .iter()
-                .map(|b| ItemRow {
-                    link: link(&b.id),
-                    cells: vec![
+            rows: linked_rows(
+                &view.blocked_decisions.items,
+                |b| &b.id,
+                |b| {
+                    vec![
                         b.decision.clone(),
                         b.number.clone(),
                         unit_label(&units, &b.unit),
                         b.assessed_on.map(|d| d.to_string()).unwrap_or_default(),
                         b.reason.clone(),
-                    ],
-                })
-                .collect(),
+                    ]
+                },
+            ),
         },
         Section {
             id: "monthly",
@@ -349,7 +353,7 @@ pub(crate) async fn page(
     ];
 
     let current_unit = unit.unwrap_or_default();
-    let unit_options = if viewer.is_office() {
+    let unit_options = if viewer.sees_every_unit() {
         let mut o = vec![Opt::new("", "全部单位", &current_unit)];
         o.extend(
             units

@@ -5,13 +5,15 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use fieldledger_core::access;
 use serde::Deserialize;
 
 use super::error::WebError;
 use super::layout::{self, Layout, local_time_rfc3339, render, role_label, unit_label};
-use super::session::{CsrfForm, Viewer};
+use super::session::CsrfForm;
+use super::viewer::Viewer;
 use crate::accounts::{EnrollmentCode, Issuer, may_issue_enrollment, normalize_unit_code};
-use crate::app::AppState;
+use crate::state::AppState;
 
 struct UnitRow {
     code: String,
@@ -33,7 +35,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
 ) -> Result<Response, WebError> {
-    if !viewer.is_office() {
+    if !access::may_administer(viewer.role) {
         return Ok(Redirect::to(&format!("/ui/units/{}", viewer.unit)).into_response());
     }
     let (units, users, devices) = state
