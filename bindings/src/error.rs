@@ -121,6 +121,26 @@ impl From<fieldledger_core::sync::TransportError> for FfiError {
     }
 }
 
+impl From<fieldledger_client::ClientError> for FfiError {
+    fn from(e: fieldledger_client::ClientError) -> Self {
+        use fieldledger_client::ClientError as E;
+        let msg = e.to_string();
+        match e {
+            E::Store(e) => e.into(),
+            E::Transport(e) => e.into(),
+            // A wrong or used code, a bad address or certificate: the person's to fix.
+            E::InvalidRelayUrl { .. }
+            | E::InvalidCertificate(_)
+            | E::EmptyEnrollmentCode
+            | E::EnrollmentRefused(_)
+            | E::ConcurrentEnrollment => FfiError::InvalidArgument(msg),
+            E::UnexpectedEnrollment(_) => FfiError::Relay(msg),
+            E::Erased { .. } => FfiError::DeviceErased(msg),
+            _ => FfiError::Internal(msg),
+        }
+    }
+}
+
 /// An exception thrown by app code called back from Rust (the sync listener).
 impl From<uniffi::UnexpectedUniFFICallbackError> for FfiError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
@@ -227,6 +247,48 @@ mod tests {
             let msg = e.to_string();
             assert_eq!(kind_of(e), want, "{shown}");
             assert!(!msg.is_empty());
+        }
+    }
+
+    #[test]
+    fn client_errors_map_to_the_variant_an_app_acts_on() {
+        use fieldledger_client::{ClientError, LossReport, TransportError};
+        let revoked = TransportError {
+            message: "the relay answered 403 (device_revoked): this device was revoked".into(),
+            status: Some(403),
+            code: Some("device_revoked".into()),
+        };
+        let cases: Vec<(ClientError, &str)> = vec![
+            (ClientError::Transport(revoked.clone()), "Unauthorized"),
+            (
+                ClientError::Transport(TransportError::unreachable("no route")),
+                "Network",
+            ),
+            (ClientError::EnrollmentRefused(revoked), "InvalidArgument"),
+            (
+                ClientError::InvalidRelayUrl {
+                    url: "ftp://x".into(),
+                    reason: "use http".into(),
+                },
+                "InvalidArgument",
+            ),
+            (
+                ClientError::InvalidCertificate("x".into()),
+                "InvalidArgument",
+            ),
+            (ClientError::UnexpectedEnrollment("x".into()), "Relay"),
+            (
+                ClientError::Erased {
+                    reason: "revoked".into(),
+                    report: LossReport::default(),
+                },
+                "DeviceErased",
+            ),
+            (ClientError::Store(CoreError::NotEnrolled), "NotEnrolled"),
+        ];
+        for (client, want) in cases {
+            let shown = client.to_string();
+            assert_eq!(kind_of(FfiError::from(client)), want, "{shown}");
         }
     }
 

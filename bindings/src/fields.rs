@@ -1,9 +1,10 @@
-//! Field descriptions for building forms, and the parsing of typed text into checked edits
-//! through the core's field specs (so the app and the command line accept the same input).
+//! Field descriptions for building forms, and typed text as (field, value) pairs, parsed by
+//! `fieldledger-client`'s input parsing (so the app, the command line and the dashboard accept
+//! the same input).
 
-use fieldledger_core::model::field::find_field;
-use fieldledger_core::model::{self, FieldSpec, FieldType, FieldValue};
-use fieldledger_core::{Edit, Error as CoreError};
+use fieldledger_client::input;
+use fieldledger_core::Edit;
+use fieldledger_core::model::{self, FieldType, FieldValue};
 
 use crate::error::Result;
 use crate::records::RecordKind;
@@ -157,33 +158,14 @@ pub fn record_fields(kind: RecordKind) -> Vec<FieldInfo> {
         .collect()
 }
 
-/// The entry fields of a list field, or an error naming the field if it is not a list.
-fn entry_specs(list: &'static FieldSpec) -> Result<&'static [FieldSpec]> {
-    match list.ty {
-        FieldType::Entries(items) => Ok(items),
-        _ => Err(CoreError::invalid(
-            list.name(),
-            "is not a list of entries; set it with set_field",
-        )
-        .into()),
-    }
-}
-
-/// `field = value` typed as text, checked and turned into a `Set` edit.
-pub(crate) fn set_edit(kind: model::RecordKind, field: &str, value: &str) -> Result<Edit> {
-    let spec = kind.field(field)?;
-    Ok(Edit::Set {
-        field: spec.key.to_owned(),
-        value: spec.parse(value)?,
-    })
+/// The (field, text) of each pair, as the client's input parsing takes them.
+fn texts(pairs: &[FieldPair]) -> impl Iterator<Item = (&str, &str)> {
+    pairs.iter().map(|p| (p.field.as_str(), p.value.as_str()))
 }
 
 /// Pairs typed as text turned into `Set` edits.
 pub(crate) fn set_edits(kind: model::RecordKind, pairs: &[FieldPair]) -> Result<Vec<Edit>> {
-    pairs
-        .iter()
-        .map(|p| set_edit(kind, &p.field, &p.value))
-        .collect()
+    Ok(input::set_edits(kind, texts(pairs))?)
 }
 
 /// The key of a list field and the parsed values of a new entry.
@@ -192,63 +174,7 @@ pub(crate) fn entry_values(
     list: &str,
     pairs: &[FieldPair],
 ) -> Result<(&'static str, Vec<(String, FieldValue)>)> {
-    let spec = kind.field(list)?;
-    let items = entry_specs(spec)?;
-    let values = pairs
-        .iter()
-        .map(|p| {
-            let item = find_field(items, &p.field).ok_or_else(|| CoreError::UnknownField {
-                kind,
-                field: format!("{}.{}", spec.key, p.field),
-            })?;
-            Ok((item.key.to_owned(), item.parse(&p.value)?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((spec.key, values))
-}
-
-/// A `SetInEntry` edit of one field of one entry, the value typed as text.
-pub(crate) fn entry_edit(
-    kind: model::RecordKind,
-    list: &str,
-    entry: &str,
-    field: &str,
-    value: &str,
-) -> Result<Edit> {
-    let spec = kind.field(list)?;
-    let items = entry_specs(spec)?;
-    let item = find_field(items, field).ok_or_else(|| CoreError::UnknownField {
-        kind,
-        field: format!("{}.{field}", spec.key),
-    })?;
-    Ok(Edit::SetInEntry {
-        list: spec.key.to_owned(),
-        entry: entry.to_owned(),
-        field: item.key.to_owned(),
-        value: item.parse(value)?,
-    })
-}
-
-/// Parses the text of a value for a conflict's field path (`key` or `list/entry/key`).
-pub(crate) fn parse_at_path(
-    kind: model::RecordKind,
-    path: &str,
-    value: &str,
-) -> Result<FieldValue> {
-    let parts: Vec<&str> = path.split('/').collect();
-    match parts.as_slice() {
-        ["_unit"] => Ok(FieldValue::text(value.trim())),
-        [key] => Ok(kind.field(key)?.parse(value)?),
-        [list, _entry, key] => {
-            let items = entry_specs(kind.field(list)?)?;
-            let item = find_field(items, key).ok_or_else(|| CoreError::UnknownField {
-                kind,
-                field: format!("{list}.{key}"),
-            })?;
-            Ok(item.parse(value)?)
-        }
-        _ => Err(CoreError::NoConflict(path.to_owned()).into()),
-    }
+    Ok(input::entry_values(kind, list, texts(pairs))?)
 }
 
 #[cfg(test)]
@@ -264,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn typed_text_becomes_checked_values_by_key_or_label() {
+    fn typed_pairs_become_checked_values_by_key_or_label() {
         let k = model::RecordKind::Dispute;
         let edits = set_edits(k, &[pair("所涉人数", "12"), pair("trend", "有升级风险")]).unwrap();
         assert_eq!(
@@ -275,22 +201,17 @@ mod tests {
             ]
         );
         assert!(matches!(
-            set_edit(k, "people_involved", "-3"),
+            set_edits(k, &[pair("people_involved", "-3")]),
             Err(FfiError::InvalidValue(_))
         ));
         assert!(matches!(
-            set_edit(k, "nope", "1"),
+            set_edits(k, &[pair("nope", "1")]),
             Err(FfiError::UnknownField(_))
         ));
         assert!(matches!(
-            set_edit(k, "measures", "x"),
+            set_edits(k, &[pair("measures", "x")]),
             Err(FfiError::InvalidValue(_))
         ));
-    }
-
-    #[test]
-    fn entries_and_paths_parse_against_their_entry_fields() {
-        let k = model::RecordKind::Dispute;
         let (list, values) = entry_values(
             k,
             "工作措施",
@@ -303,14 +224,10 @@ mod tests {
             entry_values(k, "name", &[]),
             Err(FfiError::InvalidValue(_))
         ));
-        assert_eq!(
-            parse_at_path(k, "measures/e1/what", "调解").unwrap(),
-            FieldValue::text("调解")
-        );
-        assert_eq!(
-            parse_at_path(k, "is_major", "是").unwrap(),
-            FieldValue::Bool(true)
-        );
+    }
+
+    #[test]
+    fn forms_describe_choices_and_entry_fields() {
         let fields = record_fields(RecordKind::Dispute);
         let trend = fields.iter().find(|f| f.key == "trend").unwrap();
         assert_eq!(trend.kind, FieldKind::Choice);

@@ -8,7 +8,6 @@
 
 uniffi::setup_scaffolding!();
 
-mod client;
 pub mod error;
 pub mod export;
 pub mod fields;

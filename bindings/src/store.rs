@@ -5,13 +5,14 @@
 //! between network round trips, so the app can keep reading and writing while it runs.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
+use fieldledger_client::HttpTransport;
+use fieldledger_client::input::{self, FieldPath};
 use fieldledger_core::model::{self, Record};
 use fieldledger_core::store::DisputeFilter;
 use fieldledger_core::{Edit, Store};
 
-use crate::client;
 use crate::error::{FfiError, Result};
 use crate::export::{self, LedgerFormat};
 use crate::fields::{self, FieldPair};
@@ -21,11 +22,8 @@ use crate::records::{
 };
 use crate::sync::{self, SyncProgressListener, SyncReport};
 
-/// Locks a store, recovering from a panic in another thread: every write is one SQLite
-/// transaction that rolled back, so the store itself is consistent.
-pub(crate) fn lock(m: &Mutex<Store>) -> MutexGuard<'_, Store> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+/// Locks a store, recovering from a panic in another thread.
+pub(crate) use fieldledger_core::sync::lock_store as lock;
 
 /// A local store of records on this device, safe to call from any thread.
 #[derive(uniffi::Object)]
@@ -149,29 +147,24 @@ impl FieldStore {
     }
 
     /// Enrolls this store with a relay using a one-time code from the office; the store
-    /// starts a new writer id and keeps the identity and the relay token.
+    /// starts a new writer id and keeps the identity and the relay token. `relay_ca_pem`:
+    /// the PEM certificate of the bureau's own certificate authority when the relay's HTTPS
+    /// certificate comes from one; kept with the identity, every later sync trusts only it.
+    #[uniffi::method(default(relay_ca_pem = None))]
     pub fn enroll(
         &self,
         relay_url: String,
         code: String,
         device_label: Option<String>,
+        relay_ca_pem: Option<String>,
     ) -> Result<Identity> {
-        let base = client::relay_base(&relay_url)?;
-        if code.trim().is_empty() {
-            return Err(FfiError::InvalidArgument(
-                "the enrollment code is empty".into(),
-            ));
-        }
-        let actor = self.with(|s| s.rotate_actor())?;
-        // The request runs without the store lock.
-        let identity = client::enroll(&base, &code, &actor, device_label.as_deref())?;
-        let mut s = lock(&self.store);
-        if s.actor_hex() != actor {
-            return Err(FfiError::InvalidArgument(
-                "another enrollment of this store ran at the same time; enroll again".into(),
-            ));
-        }
-        s.set_identity(identity.clone())?;
+        let identity = fieldledger_client::enroll(
+            &mut &self.store,
+            &relay_url,
+            &code,
+            device_label.as_deref(),
+            relay_ca_pem.as_deref().map(str::as_bytes),
+        )?;
         Ok((&identity).into())
     }
 
@@ -215,9 +208,7 @@ impl FieldStore {
 
     /// Sets one field of a record from its text (checked and normalised by the field's spec).
     pub fn set_field(&self, id: String, field: String, value: String) -> Result<()> {
-        self.edit_with(&id, |kind| {
-            Ok(vec![fields::set_edit(kind, &field, &value)?])
-        })
+        self.edit_with(&id, |kind| Ok(vec![input::set_edit(kind, &field, &value)?]))
     }
 
     /// Sets several fields of a record in one change.
@@ -258,7 +249,7 @@ impl FieldStore {
         value: String,
     ) -> Result<()> {
         self.edit_with(&id, |kind| {
-            Ok(vec![fields::entry_edit(
+            Ok(vec![input::entry_edit(
                 kind, &list, &entry_id, &field, &value,
             )?])
         })
@@ -435,7 +426,7 @@ impl FieldStore {
     pub fn resolve_conflict(&self, id: String, field: String, value: String) -> Result<()> {
         let mut s = lock(&self.store);
         let kind = Self::kind_of(&s, &id)?;
-        let value = fields::parse_at_path(kind, &field, &value)?;
+        let value = FieldPath::parse(kind, &field)?.parse_value(&value)?;
         Ok(s.resolve_conflict(&id, &field, value)?)
     }
 
@@ -477,7 +468,7 @@ impl FieldStore {
             .syncing
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut transport = sync::transport_for(&lock(&self.store))?;
+        let mut transport = HttpTransport::for_store(&lock(&self.store))?;
         sync::run(&self.store, &mut transport, listener.as_ref())
     }
 
@@ -530,10 +521,7 @@ mod tests {
     use std::thread;
 
     use fieldledger_core::model::Role;
-    use fieldledger_core::sync::{
-        Peer, Scope, SyncRequest, Transport, TransportError, handle_request,
-    };
-    use fieldledger_core::testing::{identity, memory_store};
+    use fieldledger_core::testing::{InProcessRelay, identity, memory_store};
 
     use super::*;
     use crate::sync::SyncProgress;
@@ -545,30 +533,6 @@ mod tests {
         }
     }
 
-    /// A relay in memory, answering through the core's relay state machine.
-    struct Direct {
-        relay: Arc<Mutex<Store>>,
-        peer: Peer,
-    }
-
-    impl Transport for Direct {
-        fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
-            let req = SyncRequest::decode(&request).map_err(|e| TransportError {
-                message: e.to_string(),
-                status: Some(400),
-                code: None,
-            })?;
-            let resp = handle_request(&mut lock(&self.relay), &self.peer, &req).map_err(|e| {
-                TransportError {
-                    message: e.to_string(),
-                    status: Some(500),
-                    code: None,
-                }
-            })?;
-            Ok(resp.encode())
-        }
-    }
-
     fn relay() -> Arc<Mutex<Store>> {
         let mut r = Store::open_in_memory().unwrap();
         r.set_identity(identity("relay", "OFFICE", Role::Office, "R"))
@@ -576,17 +540,9 @@ mod tests {
         Arc::new(Mutex::new(r))
     }
 
-    fn direct(relay: &Arc<Mutex<Store>>, device: &FieldStore) -> Direct {
-        let s = lock(&device.store);
-        let author = s.identity().unwrap().author.clone();
-        Direct {
-            relay: relay.clone(),
-            peer: Peer {
-                scope: Scope::for_author(&author),
-                author,
-                actor_hex: s.actor_hex(),
-            },
-        }
+    /// A relay in memory, answering through the core's relay state machine.
+    fn direct(relay: &Arc<Mutex<Store>>, device: &FieldStore) -> InProcessRelay<Arc<Mutex<Store>>> {
+        InProcessRelay::new(relay.clone(), &lock(&device.store))
     }
 
     fn device(user: &str, code: &str) -> Arc<FieldStore> {
@@ -718,7 +674,8 @@ mod tests {
             FfiError::InvalidValue(_)
         ));
         assert!(matches!(
-            a.enroll("ftp://x".into(), "CODE".into(), None).unwrap_err(),
+            a.enroll("ftp://x".into(), "CODE".into(), None, None)
+                .unwrap_err(),
             FfiError::InvalidArgument(_)
         ));
         assert!(matches!(

@@ -1,19 +1,14 @@
-//! Sync with the relay: the core's sans-I/O device state machine driven over HTTP, with the
-//! store locked only while a step reads or writes it, so the app keeps working during a sync.
+//! Sync with the relay: the uniffi face of `fieldledger-client`'s sync, which locks the store
+//! only while a step reads or writes it, so the app keeps working during a sync.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use fieldledger_client::Transport;
 use fieldledger_core::Store;
-use fieldledger_core::sync::{DeviceSync, SyncResponse, Transport, erase_revoked};
 
-use crate::client::HttpTransport;
-use crate::error::{FfiError, Result};
-use crate::store::lock;
-
-/// Rounds after which a sync gives up (the relay keeps sending more).
-const MAX_ROUNDS: u32 = 100_000;
+use crate::error::Result;
 
 /// Progress of a running sync, reported after each round.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
@@ -89,45 +84,20 @@ impl From<&fieldledger_core::sync::SyncProgress> for SyncProgress {
     }
 }
 
-/// Runs one whole sync of `store` over `transport`.
+/// Runs one whole sync of `store` over `transport`; a revoked device erases its store.
 pub(crate) fn run(
     store: &Mutex<Store>,
     transport: &mut dyn Transport,
     listener: Option<&Arc<dyn SyncProgressListener>>,
 ) -> Result<SyncReport> {
     let started = Instant::now();
-    let mut state = DeviceSync::new(&lock(store))?;
-    let (mut sent, mut received) = (0u64, 0u64);
-    let mut rounds = 0u32;
-    loop {
-        let Some(request) = state.next_request(&lock(store))? else {
-            break;
-        };
-        rounds += 1;
-        if rounds > MAX_ROUNDS {
-            return Err(FfiError::Relay(
-                "the relay keeps sending more; sync stopped, try again later".into(),
-            ));
-        }
-        let body = request.encode();
-        sent += body.len() as u64;
-        // The network round trip runs without the store lock.
-        let answer = match transport.exchange(body) {
-            Ok(a) => a,
-            Err(e) if e.is_revoked() => return Err(erase(store, transport)),
-            Err(e) => return Err(e.into()),
-        };
-        received += answer.len() as u64;
-        let response = SyncResponse::decode(&answer)?;
-        state.handle_response(&mut lock(store), response)?;
+    let r = fieldledger_client::sync(&mut &*store, transport, &mut |p| {
         if let Some(l) = listener {
-            let progress = SyncProgress::from(state.progress());
             // A failing listener must not abort the sync nor unwind into the caller: its
             // exceptions arrive as errors, and anything stranger as a panic, both ignored.
-            let _ = catch_unwind(AssertUnwindSafe(|| l.on_progress(progress)));
+            let _ = catch_unwind(AssertUnwindSafe(|| l.on_progress(SyncProgress::from(p))));
         }
-    }
-    let r = state.report();
+    })?;
     Ok(SyncReport {
         rounds: r.rounds,
         pushed: r.pushed,
@@ -141,8 +111,8 @@ pub(crate) fn run(
                 message: x.message.clone(),
             })
             .collect(),
-        bytes_sent: sent,
-        bytes_received: received,
+        bytes_sent: r.bytes_sent,
+        bytes_received: r.bytes_received,
         cursor: r.cursor,
         duration_ms: started.elapsed().as_millis() as u64,
         regenerated: r.regenerated.iter().map(|g| g.id.clone()).collect(),
@@ -152,38 +122,4 @@ pub(crate) fn run(
             .flat_map(|g| g.dropped.iter().map(move |d| format!("{}: {d}", g.id)))
             .collect(),
     })
-}
-
-/// The relay revoked this device: report the unsynced records, erase the store file, and
-/// leave an empty in-memory store behind the handle.
-fn erase(store: &Mutex<Store>, transport: &mut dyn Transport) -> FfiError {
-    let empty = match Store::open_in_memory() {
-        Ok(s) => s,
-        Err(e) => return e.into(),
-    };
-    let old = std::mem::replace(&mut *lock(store), empty);
-    match erase_revoked(old, transport) {
-        Ok(report) => FfiError::DeviceErased(format!(
-            "the bureau office revoked this device; its records were erased from it. \
-             {} record(s) not synced were {}",
-            report.records.len(),
-            if report.delivered {
-                "reported to the office as lost"
-            } else {
-                "lost, and the relay could not be told"
-            }
-        )),
-        Err(e) => e.into(),
-    }
-}
-
-/// The HTTP transport of an enrolled store.
-pub(crate) fn transport_for(store: &Store) -> Result<HttpTransport> {
-    let id = store
-        .identity()
-        .ok_or(fieldledger_core::Error::NotEnrolled)?;
-    match (&id.relay_url, &id.token) {
-        (Some(url), Some(token)) => Ok(HttpTransport::new(url, token)),
-        _ => Err(fieldledger_core::Error::NotEnrolled.into()),
-    }
 }

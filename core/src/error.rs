@@ -108,8 +108,8 @@ pub enum Error {
     /// Changes depend on earlier changes the receiver does not have.
     #[error("missing changes: {0}")]
     MissingChanges(String),
-    /// The relay revoked this device (lost or stolen): its store must be erased, see
-    /// [`crate::sync::erase_revoked`].
+    /// The relay revoked this device (lost or stolen): its store must be erased after its
+    /// [`crate::sync::loss_report`] (`fieldledger_client::erase_revoked`).
     #[error("this device was revoked by the bureau office: {0}")]
     DeviceRevoked(String),
     /// An I/O error (for example writing an export file).

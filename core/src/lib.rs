@@ -12,6 +12,7 @@ pub mod report;
 pub mod store;
 pub mod sync;
 pub mod testing;
+pub mod wire;
 
 pub use error::{Error, Result};
 pub use model::{Edit, FieldValue, Record, RecordKind, Role};

@@ -1,10 +1,14 @@
-//! Helpers for tests and benchmarks: stores with an identity, fixed clocks.
+//! Helpers for tests and benchmarks: stores with an identity, fixed clocks, and a transport
+//! to a relay store in the same process.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::model::{Author, Role};
 use crate::store::{Clock, Identity, Store};
+use crate::sync::{
+    Peer, Scope, StoreAccess, SyncRequest, Transport, TransportError, handle_request,
+};
 
 /// An identity for a device of `user` in `unit` with `role`.
 pub fn identity(user: &str, unit: &str, role: Role, device_code: &str) -> Identity {
@@ -19,6 +23,7 @@ pub fn identity(user: &str, unit: &str, role: Role, device_code: &str) -> Identi
         device_code: device_code.to_owned(),
         relay_url: None,
         token: None,
+        relay_ca_pem: None,
     }
 }
 
@@ -44,4 +49,78 @@ pub fn day_ms(date: &str) -> i64 {
         .expect("time")
         .and_utc()
         .timestamp_millis()
+}
+
+/// The relay's view of a device store: its author, scope and actor id, as enrollment binds
+/// them.
+pub fn peer_of(device: &Store) -> Peer {
+    let author = device
+        .identity()
+        .expect("the device store has an identity")
+        .author
+        .clone();
+    Peer {
+        scope: Scope::for_author(&author),
+        author,
+        actor_hex: device.actor_hex(),
+    }
+}
+
+/// A [`Transport`] that answers in the same process through the core's relay side
+/// ([`handle_request`]) on a relay store, for tests and benchmarks without a network. Requests
+/// are kept in `requests`; with `fail_after`, every exchange after that many fails as if the
+/// network were down.
+pub struct InProcessRelay<R: StoreAccess> {
+    /// The relay's store (owned, shared or borrowed; see [`StoreAccess`]).
+    pub relay: R,
+    /// The device as the relay knows it.
+    pub peer: Peer,
+    /// Exchanges that succeed before the network goes down (`None`: it never does).
+    pub fail_after: Option<usize>,
+    /// Every request that reached the relay, encoded.
+    pub requests: Vec<Vec<u8>>,
+    exchanges: usize,
+}
+
+impl<R: StoreAccess> InProcessRelay<R> {
+    /// A transport from `device` to `relay`.
+    pub fn new(relay: R, device: &Store) -> Self {
+        Self::for_peer(relay, peer_of(device))
+    }
+
+    /// A transport for the device `peer` to `relay`.
+    pub fn for_peer(relay: R, peer: Peer) -> Self {
+        InProcessRelay {
+            relay,
+            peer,
+            fail_after: None,
+            requests: Vec::new(),
+            exchanges: 0,
+        }
+    }
+}
+
+impl<R: StoreAccess> Transport for InProcessRelay<R> {
+    fn exchange(&mut self, request: Vec<u8>) -> std::result::Result<Vec<u8>, TransportError> {
+        self.exchanges += 1;
+        if self.fail_after.is_some_and(|n| self.exchanges > n) {
+            return Err(TransportError::unreachable("network down"));
+        }
+        self.requests.push(request.clone());
+        let req = SyncRequest::decode(&request).map_err(|e| TransportError {
+            message: e.to_string(),
+            status: Some(400),
+            code: None,
+        })?;
+        let peer = &self.peer;
+        let resp = self
+            .relay
+            .with_store(|relay| handle_request(relay, peer, &req))
+            .map_err(|e| TransportError {
+                message: e.to_string(),
+                status: Some(500),
+                code: None,
+            })?;
+        Ok(resp.encode())
+    }
 }

@@ -9,46 +9,17 @@ use fieldledger_core::doc::erase::{ERASED_MARK, MASK};
 use fieldledger_core::model::{RecordKind, Role};
 use fieldledger_core::store::ErasureRequest;
 use fieldledger_core::sync::{
-    Peer, PushDoc, STALE_GENERATION, Scope, SyncRequest, SyncResponse, Transport, TransportError,
-    handle_request, sync_with,
+    PushDoc, STALE_GENERATION, SyncRequest, SyncResponse, handle_request, sync_with,
 };
-use fieldledger_core::testing::{identity, memory_store};
+use fieldledger_core::testing::{InProcessRelay, identity, memory_store, peer_of};
 use fieldledger_core::{Edit, Error, Record, Store};
 
 const NAME: &str = "王秀兰";
 const PHONE: &str = "13800001111";
 const ID_NUMBER: &str = "110101195001011234";
 
-struct Direct {
-    relay: Rc<RefCell<Store>>,
-    peer: Peer,
-}
-
-impl Transport for Direct {
-    fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
-        let req = SyncRequest::decode(&request).unwrap();
-        Ok(
-            handle_request(&mut self.relay.borrow_mut(), &self.peer, &req)
-                .unwrap()
-                .encode(),
-        )
-    }
-}
-
-fn peer(s: &Store) -> Peer {
-    let author = s.identity().unwrap().author.clone();
-    Peer {
-        scope: Scope::for_author(&author),
-        author,
-        actor_hex: s.actor_hex(),
-    }
-}
-
 fn sync(relay: &Rc<RefCell<Store>>, s: &mut Store) -> fieldledger_core::sync::SyncReport {
-    let mut t = Direct {
-        relay: relay.clone(),
-        peer: peer(s),
-    };
+    let mut t = InProcessRelay::new(relay.clone(), s);
     sync_with(s, &mut t, &mut |_| {}).unwrap()
 }
 
@@ -213,7 +184,7 @@ fn changes_of_an_erased_generation_cannot_bring_the_data_back() {
     sync(&relay, &mut a);
     let old = a.document_bytes(&id).unwrap();
     office_erase(&relay, &id);
-    let p = peer(&a);
+    let p = peer_of(&a);
     for generation in [0, 1] {
         let req = SyncRequest {
             version: fieldledger_core::sync::PROTOCOL_VERSION,

@@ -6,64 +6,16 @@ use std::rc::Rc;
 
 use fieldledger_core::model::{RecordKind, Role};
 use fieldledger_core::store::DisputeFilter;
-use fieldledger_core::sync::{
-    Peer, Scope, SyncRequest, Transport, TransportError, handle_request, sync_with,
-};
-use fieldledger_core::testing::{identity, memory_store};
+use fieldledger_core::sync::{Scope, SyncRequest, Transport, sync_with};
+use fieldledger_core::testing::{InProcessRelay, identity, memory_store};
 use fieldledger_core::{Edit, FieldValue, Store};
-
-struct Direct {
-    relay: Rc<RefCell<Store>>,
-    peer: Peer,
-    fail_after: Option<usize>,
-    calls: usize,
-    log: Vec<Vec<u8>>,
-}
-
-impl Transport for Direct {
-    fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
-        self.calls += 1;
-        if self.fail_after.is_some_and(|n| self.calls > n) {
-            return Err(TransportError {
-                message: "network down".into(),
-                status: None,
-                code: None,
-            });
-        }
-        self.log.push(request.clone());
-        let req = SyncRequest::decode(&request).map_err(|e| TransportError {
-            message: e.to_string(),
-            status: Some(400),
-            code: None,
-        })?;
-        let resp = handle_request(&mut self.relay.borrow_mut(), &self.peer, &req).map_err(|e| {
-            TransportError {
-                message: e.to_string(),
-                status: Some(500),
-                code: None,
-            }
-        })?;
-        Ok(resp.encode())
-    }
-}
 
 fn device(user: &str, unit: &str, role: Role, code: &str) -> Store {
     memory_store(user, unit, role, code)
 }
 
-fn transport(relay: &Rc<RefCell<Store>>, s: &Store) -> Direct {
-    let author = s.identity().unwrap().author.clone();
-    Direct {
-        relay: relay.clone(),
-        peer: Peer {
-            scope: Scope::for_author(&author),
-            author,
-            actor_hex: s.actor_hex(),
-        },
-        fail_after: None,
-        calls: 0,
-        log: Vec::new(),
-    }
+fn transport(relay: &Rc<RefCell<Store>>, s: &Store) -> InProcessRelay<Rc<RefCell<Store>>> {
+    InProcessRelay::new(relay.clone(), s)
 }
 
 fn sync(relay: &Rc<RefCell<Store>>, s: &mut Store) -> fieldledger_core::sync::SyncReport {
@@ -186,7 +138,7 @@ fn replayed_requests_change_nothing_twice() {
         .query_row("SELECT MAX(seq) FROM documents", [], |r| r.get(0))
         .unwrap();
     let heads = relay.borrow().heads(&id).unwrap();
-    for req in t.log.clone() {
+    for req in t.requests.clone() {
         t.exchange(req.clone()).unwrap();
         t.exchange(req).unwrap();
     }

@@ -21,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fieldledger_client::{HttpTransport, enroll};
 use fieldledger_core::model::{RecordKind, Role as CoreRole};
 use fieldledger_core::store::DisputeFilter;
 use fieldledger_core::sync::{Transport, TransportError, sync_with};
@@ -28,7 +29,6 @@ use fieldledger_core::testing::identity;
 use fieldledger_core::{Edit, FieldValue, Store};
 use fieldledger_server::Role;
 use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
-use fieldledger_server::client::{HttpTransport, enroll};
 use fieldledger_server::records::{RecordStorage, SqliteRecords};
 
 fn wanted(section: &str) -> bool {
@@ -219,7 +219,7 @@ fn device(relay: &Relay, code: &str, path: Option<&Path>) -> Store {
         Some(p) => Store::open(p).expect("store"),
         None => Store::open_in_memory().expect("store"),
     };
-    enroll(&mut s, &relay.url, code, None).expect("enroll");
+    enroll(&mut s, &relay.url, code, None, None).expect("enroll");
     s
 }
 
@@ -342,7 +342,7 @@ fn petition_edits(i: usize) -> Vec<Edit> {
 
 fn bench_erase() {
     use fieldledger_core::store::ErasureRequest;
-    use fieldledger_core::sync::{Peer, Scope, SyncRequest, handle_request};
+    use fieldledger_core::testing::InProcessRelay;
     println!("\n## Personal-data erasure: 100 of 10,000 petition cases\n");
     let dir = tempfile::tempdir().expect("tmp");
     let mut relay = Store::open(dir.path().join("relay.db")).expect("relay");
@@ -368,27 +368,8 @@ fn bench_erase() {
                 .expect("edit");
         }
     }
-    struct Direct<'a>(&'a mut Store, Peer);
-    impl Transport for Direct<'_> {
-        fn exchange(&mut self, request: Vec<u8>) -> Result<Vec<u8>, TransportError> {
-            let req = SyncRequest::decode(&request).expect("decode");
-            Ok(handle_request(self.0, &self.1, &req)
-                .expect("answer")
-                .encode())
-        }
-    }
-    let author = phone.identity().expect("id").author.clone();
-    let peer = Peer {
-        scope: Scope::for_author(&author),
-        author,
-        actor_hex: phone.actor_hex(),
-    };
-    sync_with(
-        &mut phone,
-        &mut Direct(&mut relay, peer.clone()),
-        &mut |_| {},
-    )
-    .expect("sync");
+    let mut direct = InProcessRelay::new(&mut relay, &phone);
+    sync_with(&mut phone, &mut direct, &mut |_| {}).expect("sync");
     let erased: Vec<&String> = ids.iter().step_by(100).collect();
     let before: i64 = erased
         .iter()
@@ -413,7 +394,8 @@ fn bench_erase() {
         .map(|id| relay.document_bytes(id).expect("bytes").len() as i64)
         .sum();
     let t = Instant::now();
-    let report = sync_with(&mut phone, &mut Direct(&mut relay, peer), &mut |_| {}).expect("sync");
+    let mut direct = InProcessRelay::new(&mut relay, &phone);
+    let report = sync_with(&mut phone, &mut direct, &mut |_| {}).expect("sync");
     let sync = t.elapsed();
     println!("| measure | value |\n| --- | --- |");
     println!(

@@ -11,7 +11,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -29,16 +28,17 @@ pub use crate::state::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_PASSWORD_CHECKS_AT_ONCE, JsonBody, PASSWORD_CHECKS_WAITING,
 };
 use fieldledger_core::sync::{SyncRequest, answer_reads};
+use fieldledger_core::wire;
 
 /// The relay's router with all middleware, ready to serve or to call with `oneshot` in tests.
 pub fn app(state: AppState) -> Router {
     let config = state.config().clone();
     let routes = Router::new()
         .route("/health", get(health))
-        .route("/v1/enroll", post(enroll))
+        .route(wire::ENROLL_PATH, post(enroll))
         .route("/v1/whoami", get(whoami))
         .route("/v1/units", get(units))
-        .route("/v1/sync", post(sync))
+        .route(wire::SYNC_PATH, post(sync))
         .merge(crate::reports::routes())
         .merge(crate::protection::routes());
     routes
@@ -172,17 +172,8 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Body of `POST /v1/enroll`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EnrollRequest {
-    /// The one-time enrollment code from the bureau office.
-    pub code: String,
-    /// The device's new Automerge actor id, hex.
-    pub actor_hex: String,
-    /// Optional label for the device list (e.g. "张三的手机").
-    #[serde(default)]
-    pub device_label: Option<String>,
-}
+/// Body of `POST /v1/enroll`: the wire's type.
+pub use fieldledger_core::wire::EnrollRequest;
 
 async fn health() -> &'static str {
     "ok"

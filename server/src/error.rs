@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use fieldledger_core::wire;
 
 /// Result of relay operations.
 pub type Result<T> = std::result::Result<T, RelayError>;
@@ -152,13 +152,13 @@ impl RelayError {
             RelayError::DuplicateUnit(_) => "duplicate_unit",
             RelayError::DuplicateUser(_) => "duplicate_user",
             RelayError::DuplicateActor(_) => "duplicate_actor",
-            RelayError::InvalidEnrollmentCode => "invalid_enrollment_code",
-            RelayError::DeviceRevoked => "device_revoked",
-            RelayError::Unauthorized => "unauthorized",
+            RelayError::InvalidEnrollmentCode => wire::INVALID_ENROLLMENT_CODE,
+            RelayError::DeviceRevoked => wire::DEVICE_REVOKED,
+            RelayError::Unauthorized => wire::UNAUTHORIZED,
             RelayError::Forbidden(_) | RelayError::MayNotEnroll(_) => "forbidden",
             RelayError::BadRequest(_) => "bad_request",
             RelayError::PayloadTooLarge => "payload_too_large",
-            RelayError::RateLimited => "rate_limited",
+            RelayError::RateLimited => wire::RATE_LIMITED,
             RelayError::SchemaTooNew { .. } => "schema_too_new",
             RelayError::Storage(_) => "storage",
             RelayError::Internal(_) => "internal",
@@ -168,13 +168,7 @@ impl RelayError {
 }
 
 /// JSON body of every error answer: `{"error": "<code>", "message": "<human message>"}`.
-#[derive(Debug, Serialize)]
-pub struct ErrorBody {
-    /// Stable machine-readable code.
-    pub error: String,
-    /// Message for a person.
-    pub message: String,
-}
+pub use fieldledger_core::wire::ErrorBody;
 
 impl IntoResponse for RelayError {
     fn into_response(self) -> Response {

@@ -8,7 +8,6 @@ pub mod accounts;
 pub mod app;
 pub mod audit;
 pub mod auth;
-pub mod client;
 pub mod client_addr;
 pub mod connections;
 pub mod error;

@@ -57,6 +57,7 @@ pub fn identity_of(principal: &Principal) -> Identity {
         device_code: principal.device_code.clone(),
         relay_url: None,
         token: None,
+        relay_ca_pem: None,
     }
 }
 
@@ -241,7 +242,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/records/{id}/erase", post(erase_endpoint))
         .route(
-            "/v1/device/lost",
+            fieldledger_core::wire::LOSS_REPORT_PATH,
             post(report_lost).layer(RequestBodyLimitLayer::new(MAX_LOST_REPORT_BYTES)),
         )
         .route("/v1/lost-records", get(lost_records))

@@ -61,6 +61,7 @@ pub fn office_identity(login: &str, name: &str, device: &str, device_code: &str)
         device_code: device_code.into(),
         relay_url: None,
         token: None,
+        relay_ca_pem: None,
     }
 }
 

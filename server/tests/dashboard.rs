@@ -16,13 +16,12 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use calamine::{Reader, Xlsx, open_workbook_from_rs};
 use fantoccini::{Client, ClientBuilder, Locator};
+use fieldledger_client::{enroll, sync_enrolled};
 use fieldledger_core::model::unit::profile_id;
-use fieldledger_core::sync::sync_with;
 use fieldledger_core::{Edit, FieldValue, Record, RecordKind, Store};
 use fieldledger_server::Role;
 use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::app::{AppConfig, AppState, app, serve};
-use fieldledger_server::client::{HttpTransport, enroll};
 use fieldledger_server::records::{RecordStorage, SqliteRecords};
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -2015,14 +2014,13 @@ async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
 /// A device of a staff member: its own store file, enrolled with the relay, syncing over HTTP.
 fn device(dir: &Path, name: &str, relay: &str, code: &str) -> Store {
     let mut store = Store::open_encrypted(dir.join(format!("{name}.db")), &[9; 32]).unwrap();
-    enroll(&mut store, relay, code, Some(name)).unwrap();
+    enroll(&mut store, relay, code, Some(name), None).unwrap();
     sync(&mut store);
     store
 }
 
 fn sync(store: &mut Store) {
-    let mut transport = HttpTransport::for_store(store).unwrap();
-    sync_with(store, &mut transport, &mut |_| {}).unwrap();
+    sync_enrolled(store, &mut |_| {}).unwrap();
 }
 
 async fn text(c: &Client, css: &str) -> String {

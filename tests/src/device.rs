@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
+use fieldledger_client::{
+    HttpTransport, LossReport, SyncReport, Transport, TransportError, sync_with,
+};
 use fieldledger_core::Store;
 use fieldledger_core::store::Identity;
-use fieldledger_core::sync::{SyncReport, Transport, TransportError, sync_with};
-use fieldledger_server::client::{HttpTransport, enroll};
 use tempfile::TempDir;
 
 use crate::relay::Relay;
@@ -29,7 +30,7 @@ impl Device {
             .unwrap_or_else(|e| panic!("enrolling a device of {login}: {e}"))
     }
 
-    /// Enrolls a new device at `url` with `code`.
+    /// Enrolls a new device at `url` with `code`; a refusal is the relay's answer.
     pub fn enroll_with_code(url: &str, code: &str, name: &str) -> Result<Device, TransportError> {
         let dir = tempfile::Builder::new()
             .prefix("fieldledger-device-")
@@ -39,7 +40,11 @@ impl Device {
         // Encrypted at rest, as on a phone.
         let key: [u8; 32] = rand::random();
         let mut store = Store::open_encrypted(&path, &key).expect("open device store");
-        enroll(&mut store, url, code, Some(name))?;
+        fieldledger_client::enroll(&mut store, url, code, Some(name), None).map_err(|e| {
+            e.transport()
+                .cloned()
+                .unwrap_or_else(|| TransportError::unreachable(e.to_string()))
+        })?;
         Ok(Device {
             name: name.to_owned(),
             store,
@@ -56,10 +61,10 @@ impl Device {
 
     /// What a revoked phone does: reports its unsynced records to the relay and erases its
     /// store. Returns the report and whether any of the store's files remain.
-    pub fn erase_revoked(self) -> (fieldledger_core::sync::LossReport, bool) {
-        let mut t = HttpTransport::for_store(&self.store).expect("enrolled store");
+    pub fn erase_revoked(mut self) -> (LossReport, bool) {
+        let mut t = self.transport();
         let path = self.path.clone();
-        let report = fieldledger_core::sync::erase_revoked(self.store, &mut t).expect("erase");
+        let report = fieldledger_client::erase_revoked(&mut self.store, &mut t).expect("erase");
         let left = ["", "-wal", "-shm"].iter().any(|s| {
             let mut p = path.clone().into_os_string();
             p.push(s);
@@ -98,7 +103,8 @@ impl Device {
         HttpTransport::for_store(&self.store).expect("enrolled store")
     }
 
-    /// Syncs over HTTP.
+    /// Syncs over HTTP: the client's sync loop, a revoked device left as it is (see
+    /// [`Device::erase_revoked`]).
     pub fn sync(&mut self) -> fieldledger_core::Result<SyncReport> {
         let mut t = self.transport();
         sync_with(&mut self.store, &mut t, &mut |_| {})

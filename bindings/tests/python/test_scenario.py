@@ -110,6 +110,7 @@ def bad_arguments_before_enrollment():
     raises(FfiError.InvalidArgument, s.enroll, RELAY, "", None)
     raises(FfiError.InvalidArgument, s.enroll, RELAY, "WRONG123", None)
     raises(FfiError.Network, s.enroll, "http://127.0.0.1:9", "ABCD1234", None)
+    raises(FfiError.InvalidArgument, s.enroll, RELAY, "ABCD1234", None, "not a certificate")
     assert s.identity() is None
 
 

@@ -11,6 +11,7 @@ pub mod directory;
 pub mod dispute;
 pub mod entry;
 pub mod field;
+pub mod input;
 pub mod inspection;
 pub mod monthly;
 pub mod petition;
@@ -160,26 +161,7 @@ impl RecordKind {
     /// name given as a key or as its form label, spelled with keys (as conflicts name fields).
     /// Meta paths (`_unit`) are kept as they are.
     pub fn field_path(self, path: &str) -> Result<String> {
-        let parts: Vec<&str> = path.split('/').collect();
-        match parts.as_slice() {
-            [meta] if meta.starts_with('_') => Ok(path.to_owned()),
-            [key] => Ok(self.field(key)?.key.to_owned()),
-            [list, entry, key] => {
-                let spec = self.field(list)?;
-                let FieldType::Entries(items) = spec.ty else {
-                    return Err(Error::invalid(spec.name(), "is not a list of entries"));
-                };
-                let item = field::find_field(items, key).ok_or_else(|| Error::UnknownField {
-                    kind: self,
-                    field: (*key).to_owned(),
-                })?;
-                Ok(format!("{}/{entry}/{}", spec.key, item.key))
-            }
-            _ => Err(Error::UnknownField {
-                kind: self,
-                field: path.to_owned(),
-            }),
-        }
+        Ok(input::FieldPath::parse(self, path)?.to_string())
     }
 }
 

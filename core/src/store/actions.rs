@@ -8,6 +8,7 @@ use super::{Store, documents::write_doc};
 use crate::access;
 use crate::doc::RecordDoc;
 use crate::error::{Error, Result};
+use crate::model::input::FieldPath;
 use crate::model::{
     self, Author, DOCUMENT_SCHEMA_VERSION, Edit, FieldValue, Record, RecordKind, RecordMeta,
     check_edit,
@@ -304,23 +305,14 @@ impl Store {
     /// `field` is a path of keys or of form labels (`状态趋势`, `工作措施/ENTRY/内容`).
     pub fn resolve_conflict(&mut self, id: &str, field: &str, value: FieldValue) -> Result<()> {
         let kind = self.record(id)?.meta().kind;
-        // A path naming no field has no conflict either (NoConflict below).
-        let field = &kind.field_path(field).unwrap_or_else(|_| field.to_owned());
+        // A path naming no field has no conflict either.
+        let path = FieldPath::parse(kind, field).map_err(|_| Error::NoConflict(field.into()))?;
+        let field = &path.to_string();
         let conflicts = self.conflicts(id)?;
         if !conflicts.iter().any(|c| c.field == *field) {
             return Err(Error::NoConflict(field.to_owned()));
         }
-        let parts: Vec<&str> = field.split('/').collect();
-        let edit = match parts.as_slice() {
-            [key] => Edit::set(key, value),
-            [list, entry, key] => Edit::SetInEntry {
-                list: (*list).into(),
-                entry: (*entry).into(),
-                field: (*key).into(),
-                value,
-            },
-            _ => return Err(Error::NoConflict(field.to_owned())),
-        };
+        let edit = path.edit(value);
         if field == "_unit" {
             let FieldValue::Text(u) = edit_value(&edit) else {
                 return Err(Error::invalid("_unit", "a unit code"));

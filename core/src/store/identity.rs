@@ -22,6 +22,10 @@ pub struct Identity {
     /// Bearer token for the relay.
     #[serde(default)]
     pub token: Option<String>,
+    /// PEM of the certificate authority the relay's HTTPS certificate comes from (the
+    /// bureau's own CA), when it is not a public one: every later sync trusts only it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_ca_pem: Option<String>,
 }
 
 impl Store {

@@ -17,6 +17,8 @@ const PUSH_BATCH_DOCS: usize = 200;
 const PUSH_BATCH_BYTES: usize = 4 << 20;
 /// Feed items asked for per request.
 const FEED_LIMIT: u32 = 500;
+/// Rounds after which a sync gives up (the relay keeps sending more).
+pub const MAX_ROUNDS: u32 = 100_000;
 
 /// A transport failure (network down, HTTP error); the sync can be retried later and resumes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +44,7 @@ impl TransportError {
 
     /// Whether the relay refused the device because it was revoked.
     pub fn is_revoked(&self) -> bool {
-        self.code.as_deref() == Some(super::revoke::DEVICE_REVOKED)
+        self.code.as_deref() == Some(crate::wire::DEVICE_REVOKED)
     }
 }
 
@@ -377,19 +379,22 @@ impl DeviceSync {
     }
 }
 
-/// Runs a whole sync over `transport`, reporting progress after each round.
-pub fn sync_with(
-    store: &mut Store,
+/// Runs a whole sync over `transport`, reporting progress after each round: the one sync
+/// loop every device runs (phone, command line, tests). `store` is reached only while a step
+/// reads or writes it, never during a round trip, so behind a mutex the app keeps working.
+/// A revoked device gets [`Error::DeviceRevoked`]; erasing it is the caller's step.
+pub fn sync_with<S: super::StoreAccess + ?Sized>(
+    store: &mut S,
     transport: &mut dyn Transport,
     progress: &mut dyn FnMut(&SyncProgress),
 ) -> Result<SyncReport> {
-    let mut s = DeviceSync::new(store)?;
+    let mut s = store.with_store(|st| DeviceSync::new(st))?;
     let mut rounds = 0;
-    while let Some(req) = s.next_request(store)? {
+    while let Some(req) = store.with_store(|st| s.next_request(st))? {
         rounds += 1;
-        if rounds > 100_000 {
+        if rounds > MAX_ROUNDS {
             return Err(Error::MalformedSync(
-                "the relay keeps sending more; giving up".into(),
+                "the relay keeps sending more; sync stopped, try again later".into(),
             ));
         }
         let body = req.encode();
@@ -406,7 +411,7 @@ pub fn sync_with(
         })?;
         s.report.bytes_received += resp.len() as u64;
         let resp = SyncResponse::decode(&resp)?;
-        s.handle_response(store, resp)?;
+        store.with_store(|st| s.handle_response(st, resp))?;
         progress(s.progress());
     }
     Ok(s.report.clone())

@@ -12,9 +12,12 @@ mod device;
 mod message;
 mod relay;
 mod revoke;
+mod store_access;
 
 pub use crate::access::Scope;
-pub use device::{DeviceSync, SyncProgress, SyncReport, Transport, TransportError, sync_with};
+pub use device::{
+    DeviceSync, MAX_ROUNDS, SyncProgress, SyncReport, Transport, TransportError, sync_with,
+};
 pub use message::{
     Ack, DocData, FeedItem, PROTOCOL_VERSION, PushDoc, Rejection, SyncRequest, SyncResponse,
     WantDoc,
@@ -24,4 +27,5 @@ pub use relay::{
     RelayEvent, STALE_GENERATION, answer_reads, apply_pushes, handle_request,
     handle_request_with_events,
 };
-pub use revoke::{DEVICE_REVOKED, LossReport, LostRecord, erase_revoked, loss_report};
+pub use revoke::{LossReport, LostRecord, loss_report};
+pub use store_access::{StoreAccess, lock_store};

@@ -1,14 +1,11 @@
 //! A revoked device (lost, stolen, handed back) erases itself on its next contact with the
-//! relay, after telling the office which records it held that the relay never received.
+//! relay, after telling the office which records it held that the relay never received: the
+//! report is built here; the device client (`fieldledger_client::erase_revoked`) runs the flow.
 
 use serde::{Deserialize, Serialize};
 
-use super::device::Transport;
 use crate::error::Result;
 use crate::store::Store;
-
-/// The relay's error code for a revoked device.
-pub const DEVICE_REVOKED: &str = "device_revoked";
 
 /// A record with local changes the relay has not acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,21 +56,4 @@ pub fn loss_report(store: &Store) -> Result<LossReport> {
         records,
         delivered: false,
     })
-}
-
-/// What a device does when the relay says it was revoked: reports its unsynced records
-/// through `transport` (up to three tries), then erases the store file, its write-ahead log
-/// and its shared-memory file, whether or not the report got through. The app should also
-/// delete the store key from the platform keystore.
-pub fn erase_revoked(store: Store, transport: &mut dyn Transport) -> Result<LossReport> {
-    let mut report = loss_report(&store)?;
-    let body = serde_json::to_vec(&report)?;
-    for _ in 0..3 {
-        if transport.report_loss(body.clone()).is_ok() {
-            report.delivered = true;
-            break;
-        }
-    }
-    store.erase()?;
-    Ok(report)
 }

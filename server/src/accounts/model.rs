@@ -84,24 +84,8 @@ pub struct EnrollmentCode {
     pub expires_at: String,
 }
 
-/// What a device gets when it redeems an enrollment code; the token exists only here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Enrollment {
-    /// Device id (UUID v4).
-    pub device_id: String,
-    /// Short device code (`D7`).
-    pub device_code: String,
-    /// Bearer token for all later requests (64 hex chars); the relay keeps only its hash.
-    pub token: String,
-    /// Login of the device's user.
-    pub user_login: String,
-    /// Display name of the device's user.
-    pub user_name: String,
-    /// Code of the device's unit.
-    pub unit: String,
-    /// Role of the device's user.
-    pub role: Role,
-}
+/// What a device gets when it redeems an enrollment code: the wire's type.
+pub use fieldledger_core::wire::Enrollment;
 
 /// The enrolled device and user a request acts as, resolved from its bearer token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

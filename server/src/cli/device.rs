@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use fieldledger_client::input::{self, FieldPath, set_edit};
+use fieldledger_client::{ClientError, HttpTransport};
 use fieldledger_core::model::{FieldType, RecordKind};
 use fieldledger_core::store::DisputeFilter;
-use fieldledger_core::sync::{erase_revoked, sync_with};
 use fieldledger_core::{Edit, FieldValue, Store};
-use fieldledger_server::client::{HttpTransport, enroll};
 use serde_json::json;
 
 /// Options of `fieldledger device`.
@@ -546,46 +546,22 @@ pub(crate) fn document_fields(device: clap::Command) -> clap::Command {
     })
 }
 
-fn set_edit(kind: RecordKind, field: &str, value: &str) -> anyhow::Result<Edit> {
-    let spec = kind.field(field)?;
-    Ok(Edit::Set {
-        field: spec.key.to_owned(),
-        value: spec.parse(value)?,
-    })
-}
-
-fn pairs(kind: RecordKind, values: &[String]) -> anyhow::Result<Vec<Edit>> {
-    values
+/// `FIELD=VALUE` arguments split at their first `=`.
+fn assignments(values: &[String]) -> anyhow::Result<Vec<(&str, &str)>> {
+    Ok(values
         .iter()
-        .map(|kv| {
-            let (k, v) = kv
-                .split_once('=')
-                .with_context(|| format!("`{kv}` is not FIELD=VALUE"))?;
-            set_edit(kind, k, v)
-        })
-        .collect()
+        .map(|kv| input::assignment(kv))
+        .collect::<fieldledger_core::Result<_>>()?)
 }
 
+/// `FIELD=VALUE` arguments as `Set` edits.
+fn pairs(kind: RecordKind, values: &[String]) -> anyhow::Result<Vec<Edit>> {
+    Ok(input::set_edits(kind, assignments(values)?)?)
+}
+
+/// `FIELD=VALUE` arguments as a new entry of `list`.
 fn entry_values(kind: RecordKind, list: &str, values: &[String]) -> anyhow::Result<Edit> {
-    let spec = kind.field(list)?;
-    let FieldType::Entries(items) = spec.ty else {
-        bail!("{} is not a list of entries", spec.label)
-    };
-    let mut out = Vec::new();
-    for kv in values {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("`{kv}` is not FIELD=VALUE"))?;
-        let item = items
-            .iter()
-            .find(|i| i.key == k || i.label == k)
-            .with_context(|| format!("{} entries have no field `{k}`", spec.label))?;
-        out.push((item.key.to_owned(), item.parse(v)?));
-    }
-    Ok(Edit::Append {
-        list: spec.key.to_owned(),
-        values: out,
-    })
+    Ok(input::append_edit(kind, list, assignments(values)?)?)
 }
 
 struct Out {
@@ -678,29 +654,34 @@ fn common(store: &mut Store, out: &Out, cmd: CommonCommand) -> anyhow::Result<()
         CommonCommand::Resolve { id, field, value } => {
             let kind = store.record(&id)?.meta().kind;
             // Keys or form labels (状态趋势), spelled with keys as conflicts name them.
-            let field = kind.field_path(&field)?;
-            let key = field.rsplit('/').next().unwrap_or(&field);
-            let parsed = if field.contains('/') {
-                let list = field.split('/').next().unwrap_or_default();
-                match kind.field(list)?.ty {
-                    FieldType::Entries(items) => items
-                        .iter()
-                        .find(|i| i.key == key)
-                        .with_context(|| format!("no field {field}"))?
-                        .parse(&value)?,
-                    _ => bail!("no field {field}"),
-                }
-            } else if field.starts_with('_') {
-                FieldValue::Text(value.clone())
-            } else {
-                kind.field(key)?.parse(&value)?
-            };
+            let path = FieldPath::parse(kind, &field)?;
+            let parsed = path.parse_value(&value)?;
+            let field = path.to_string();
             store.resolve_conflict(&id, &field, parsed)?;
             out.print(json!({"id": id, "resolved": field}), || {
                 format!("resolved {field} of {id}")
             })
         }
     }
+}
+
+/// Environment variable naming a PEM file of the certificate authority to trust for the
+/// relay's HTTPS instead of the public ones: for a relay with a certificate from the bureau's
+/// own CA.
+pub const RELAY_CA_ENV: &str = "FIELDLEDGER_RELAY_CA";
+
+/// The PEM of the CA named by [`RELAY_CA_ENV`], if it is set.
+fn relay_ca() -> anyhow::Result<Option<Vec<u8>>> {
+    std::env::var_os(RELAY_CA_ENV)
+        .map(|path| {
+            std::fs::read(&path).with_context(|| {
+                format!(
+                    "{RELAY_CA_ENV}: cannot read {}",
+                    PathBuf::from(&path).display()
+                )
+            })
+        })
+        .transpose()
 }
 
 /// Environment variable holding the store key (64 hex digits): the store is then encrypted
@@ -727,7 +708,14 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
     let out = Out { json: args.json };
     match args.command {
         DeviceCommand::Enroll { relay, code, label } => {
-            let id = enroll(&mut store, &relay, &code, label.as_deref())?;
+            let ca = relay_ca()?;
+            let id = fieldledger_client::enroll(
+                &mut store,
+                &relay,
+                &code,
+                label.as_deref(),
+                ca.as_deref(),
+            )?;
             out.print(
                 serde_json::to_value(json!({
                     "user": id.author.user, "unit": id.author.unit, "role": id.author.role,
@@ -777,19 +765,18 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             })
         }
         DeviceCommand::Sync => {
-            let mut transport = HttpTransport::for_store(&store)?;
-            let report = match sync_with(&mut store, &mut transport, &mut |_| {}) {
-                Err(fieldledger_core::Error::DeviceRevoked(why)) => {
-                    let lost = erase_revoked(store, &mut transport)?;
+            let mut transport = HttpTransport::for_store_trusting(&store, relay_ca()?.as_deref())?;
+            let report = match fieldledger_client::sync(&mut store, &mut transport, &mut |_| {}) {
+                Err(ClientError::Erased { reason, report }) => {
                     if out.json {
-                        out.print(serde_json::to_value(&lost)?, String::new)?;
+                        out.print(serde_json::to_value(&report)?, String::new)?;
                     }
                     // Not a sync: the command fails, after the store is gone.
                     bail!(
-                        "this device was revoked ({why}); the store was erased. \
+                        "this device was revoked ({reason}); the store was erased. \
                          {} record(s) not synced were {} the office as lost",
-                        lost.records.len(),
-                        if lost.delivered {
+                        report.records.len(),
+                        if report.delivered {
                             "reported to"
                         } else {
                             "NOT reported to (the relay did not answer)"
@@ -1036,10 +1023,12 @@ fn unit_or_own(store: &Store, unit: Option<String>) -> anyhow::Result<String> {
 
 /// Entry values of a unit's visit target from FIELD=VALUE pairs.
 fn target_values(values: &[String]) -> anyhow::Result<Vec<(String, FieldValue)>> {
-    match entry_values(RecordKind::UnitProfile, "visit_targets", values)? {
-        Edit::Append { values, .. } => Ok(values),
-        _ => bail!("visit targets are entries of the unit profile"),
-    }
+    let (_, values) = input::entry_values(
+        RecordKind::UnitProfile,
+        "visit_targets",
+        assignments(values)?,
+    )?;
+    Ok(values)
 }
 
 fn inspection(store: &mut Store, out: &Out, cmd: InspectionCommand) -> anyhow::Result<()> {

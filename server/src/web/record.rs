@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use fieldledger_core::access;
 use fieldledger_core::doc::Conflict;
 use fieldledger_core::model::field::find_field;
+use fieldledger_core::model::input::{FieldPath, entry_fields};
 use fieldledger_core::model::inspection::{PROBLEM_STATUSES, ProblemStatus};
 use fieldledger_core::model::risk::RiskResult;
 use fieldledger_core::model::visit::{DEMAND_STATUSES, DemandStatus};
@@ -259,14 +260,8 @@ fn digest(s: &str) -> String {
     hex::encode(&Sha256::digest(normalize(s).as_bytes())[..12])
 }
 
-/// Parses a submitted form value for a field.
-pub(crate) fn parse_input(spec: &FieldSpec, s: &str) -> fieldledger_core::Result<FieldValue> {
-    let s = normalize(s);
-    match spec.ty {
-        FieldType::Flag | FieldType::Count if s.trim().is_empty() => Ok(FieldValue::Null),
-        _ => spec.parse(&s),
-    }
-}
+/// Parses a submitted form value for a field, as every surface parses typed text.
+pub(crate) use fieldledger_core::model::input::parse_value as parse_input;
 
 /// Fields the edit form offers: all but lists (appended to separately) and links to other
 /// records (set by the actions that make them).
@@ -332,15 +327,7 @@ pub(crate) fn input(
 
 /// The spec of a conflict's field path: `key`, or `list/entry/key` for a field of an entry.
 fn spec_for_path(kind: RecordKind, path: &str) -> Option<&'static FieldSpec> {
-    let parts: Vec<&str> = path.split('/').collect();
-    match parts.as_slice() {
-        [key] => kind.field(key).ok(),
-        [list, _, key] => match kind.field(list).ok()?.ty {
-            FieldType::Entries(items) => find_field(items, key),
-            _ => None,
-        },
-        _ => None,
-    }
+    FieldPath::parse(kind, path).ok()?.spec()
 }
 
 fn action_label(action: Option<&str>) -> String {
@@ -914,12 +901,7 @@ pub(crate) async fn append(
             let kind = scoped(store, &viewer, &rid)?.meta().kind;
             let list = values.get("list").cloned().unwrap_or_default();
             let spec = kind.field(&list)?;
-            let FieldType::Entries(items) = spec.ty else {
-                return Err(RelayError::Core(fieldledger_core::Error::invalid(
-                    spec.name(),
-                    "is not a list of entries",
-                )));
-            };
+            let items = entry_fields(spec)?;
             if ACTION_LISTS.contains(&spec.key) {
                 return Err(RelayError::Core(fieldledger_core::Error::RuleViolation(
                     "sign off through the sign-off action".into(),

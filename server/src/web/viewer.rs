@@ -66,6 +66,7 @@ impl Viewer {
             device_code: "WEB".into(),
             relay_url: None,
             token: None,
+            relay_ca_pem: None,
         }
     }
 

@@ -295,7 +295,7 @@ fn https_connections_get_the_same_caps_and_timeouts() {
         started.elapsed().as_secs_f64()
     );
 
-    let agent = fieldledger_server::client::agent_trusting(Some(&ca_pem)).unwrap();
+    let agent = fieldledger_client::agent(Some(&ca_pem)).unwrap();
     let health = agent
         .get(format!("{url}/health"))
         .call()

@@ -12,6 +12,7 @@ mod exhaustion;
 mod fuzz;
 mod hostile;
 mod merge;
+mod phone;
 mod protection;
 mod scenario;
 mod security;

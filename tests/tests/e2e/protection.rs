@@ -559,19 +559,16 @@ fn the_relay_serves_https_with_a_certificate_and_keeps_tokens_out_of_its_log() {
     });
     let url = relay.url();
     assert!(url.starts_with("https://"), "{url}");
-    let agent = fieldledger_server::client::agent_trusting(Some(&ca)).unwrap();
+    let agent = fieldledger_client::agent(Some(&ca)).unwrap();
 
     // Enroll and sync over HTTPS.
     let code = relay.enrollment_code("zhang");
     let path = dir.path().join("phone.db");
     let mut store = Store::open_encrypted(&path, &[3; 32]).unwrap();
-    let identity =
-        fieldledger_server::client::enroll_with_agent(&agent, &mut store, &url, &code, None)
-            .unwrap();
+    let identity = fieldledger_client::enroll(&mut store, &url, &code, None, Some(&ca)).unwrap();
     let token = identity.token.clone().unwrap();
     let id = petition(&mut store);
-    let mut t = fieldledger_server::client::HttpTransport::with_agent(agent.clone(), &url, &token);
-    let report = fieldledger_core::sync::sync_with(&mut store, &mut t, &mut |_| {}).unwrap();
+    let report = fieldledger_client::sync_enrolled(&mut store, &mut |_| {}).unwrap();
     assert_eq!(report.pushed, 1);
     assert!(relay.records().contains(&id).unwrap());
 
@@ -596,19 +593,11 @@ fn the_relay_serves_https_with_a_certificate_and_keeps_tokens_out_of_its_log() {
     // Requests with good, bad and revoked tokens, then the whole trace-level log is read.
     let revoked_code = relay.enrollment_code("li");
     let mut other = Store::open_in_memory().unwrap();
-    let li = fieldledger_server::client::enroll_with_agent(
-        &agent,
-        &mut other,
-        &url,
-        &revoked_code,
-        None,
-    )
-    .unwrap();
+    let li = fieldledger_client::enroll(&mut other, &url, &revoked_code, None, Some(&ca)).unwrap();
     relay.revoke(&li.author.device);
     let li_token = li.token.unwrap();
-    let mut t2 =
-        fieldledger_server::client::HttpTransport::with_agent(agent.clone(), &url, &li_token);
-    assert!(fieldledger_core::sync::sync_with(&mut other, &mut t2, &mut |_| {}).is_err());
+    let mut t2 = fieldledger_client::HttpTransport::with_agent(agent.clone(), &url, &li_token);
+    assert!(fieldledger_client::sync_with(&mut other, &mut t2, &mut |_| {}).is_err());
     let _ = agent
         .get(format!("{url}/v1/whoami"))
         .header("Authorization", &format!("Bearer {token}x"))

@@ -196,7 +196,7 @@ fn changes_authored_by_another_actor_or_author_are_refused() {
     copy.set_identity(zhang.identity()).unwrap();
     let copied = dispute(&mut copy, "复制的应用");
     let mut t = zhang.transport();
-    let report = fieldledger_core::sync::sync_with(&mut copy, &mut t, &mut |_| {}).unwrap();
+    let report = fieldledger_client::sync_with(&mut copy, &mut t, &mut |_| {}).unwrap();
     let (code, message) = refusal(&report, &copied);
     assert_eq!(code, "forbidden");
     assert!(message.contains("actor"), "{message}");
