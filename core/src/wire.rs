@@ -29,6 +29,40 @@ pub const INVALID_ENROLLMENT_CODE: &str = "invalid_enrollment_code";
 pub const UNAUTHORIZED: &str = "unauthorized";
 /// Error code: too many requests; try again after `Retry-After`.
 pub const RATE_LIMITED: &str = "rate_limited";
+/// Error code: the device's role or scope does not allow the request.
+pub const FORBIDDEN: &str = "forbidden";
+/// Error code: the request is not well formed.
+pub const BAD_REQUEST: &str = "bad_request";
+/// Error code: the body is larger than the relay accepts.
+pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+/// Error code: the request took longer than the relay allows.
+pub const TIMEOUT: &str = "timeout";
+/// Error code: no such endpoint.
+pub const NOT_FOUND: &str = "not_found";
+/// Error code: no such record (or one out of the device's scope: the same answer).
+pub const UNKNOWN_RECORD: &str = "unknown_record";
+/// Error code: a value, field or rule of a record was refused.
+pub const INVALID: &str = "invalid";
+/// Error code: document or sync bytes that do not decode.
+pub const MALFORMED: &str = "malformed";
+/// Error code: no such unit.
+pub const UNKNOWN_UNIT: &str = "unknown_unit";
+/// Error code: no such user.
+pub const UNKNOWN_USER: &str = "unknown_user";
+/// Error code: no such device.
+pub const UNKNOWN_DEVICE: &str = "unknown_device";
+/// Error code: the unit already exists.
+pub const DUPLICATE_UNIT: &str = "duplicate_unit";
+/// Error code: the user already exists.
+pub const DUPLICATE_USER: &str = "duplicate_user";
+/// Error code: the actor id is bound to another device.
+pub const DUPLICATE_ACTOR: &str = "duplicate_actor";
+/// Error code: the relay's database was written by a newer relay.
+pub const SCHEMA_TOO_NEW: &str = "schema_too_new";
+/// Error code: the relay's storage failed; try again later.
+pub const STORAGE: &str = "storage";
+/// Error code: the relay failed in a way it did not expect.
+pub const INTERNAL: &str = "internal";
 
 /// Body of `POST /v1/enroll`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -285,7 +285,7 @@ async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         Json(ErrorBody {
-            error: "not_found".into(),
+            error: wire::NOT_FOUND.into(),
             message: "no such endpoint".into(),
         }),
     )
@@ -326,7 +326,7 @@ async fn json_error_body(response: Response) -> Response {
         .unwrap_or_default();
     let reason = status.canonical_reason().unwrap_or("error");
     let code = match status {
-        StatusCode::REQUEST_TIMEOUT => "timeout".to_owned(),
+        StatusCode::REQUEST_TIMEOUT => wire::TIMEOUT.to_owned(),
         _ => reason.to_ascii_lowercase().replace([' ', '-'], "_"),
     };
     let message = if text.is_empty() {

@@ -104,16 +104,16 @@ fn core_status(e: &fieldledger_core::Error) -> StatusCode {
 fn core_code(e: &fieldledger_core::Error) -> &'static str {
     use fieldledger_core::Error as E;
     match e {
-        E::UnknownRecord(_) | E::UnknownEntry { .. } => "unknown_record",
-        E::PermissionDenied(_) => "forbidden",
-        E::MalformedDocument(_) | E::MalformedSync(_) => "malformed",
+        E::UnknownRecord(_) | E::UnknownEntry { .. } => wire::UNKNOWN_RECORD,
+        E::PermissionDenied(_) => wire::FORBIDDEN,
+        E::MalformedDocument(_) | E::MalformedSync(_) => wire::MALFORMED,
         E::WrongKind { .. }
         | E::UnknownField { .. }
         | E::InvalidValue { .. }
         | E::UnknownCategory(_)
         | E::RuleViolation(_)
-        | E::NoConflict(_) => "invalid",
-        _ => "storage",
+        | E::NoConflict(_) => wire::INVALID,
+        _ => wire::STORAGE,
     }
 }
 
@@ -146,22 +146,22 @@ impl RelayError {
     /// Stable machine-readable code sent as `error` in the JSON body.
     pub fn code(&self) -> &'static str {
         match self {
-            RelayError::UnknownUnit(_) => "unknown_unit",
-            RelayError::UnknownUser(_) => "unknown_user",
-            RelayError::UnknownDevice(_) => "unknown_device",
-            RelayError::DuplicateUnit(_) => "duplicate_unit",
-            RelayError::DuplicateUser(_) => "duplicate_user",
-            RelayError::DuplicateActor(_) => "duplicate_actor",
+            RelayError::UnknownUnit(_) => wire::UNKNOWN_UNIT,
+            RelayError::UnknownUser(_) => wire::UNKNOWN_USER,
+            RelayError::UnknownDevice(_) => wire::UNKNOWN_DEVICE,
+            RelayError::DuplicateUnit(_) => wire::DUPLICATE_UNIT,
+            RelayError::DuplicateUser(_) => wire::DUPLICATE_USER,
+            RelayError::DuplicateActor(_) => wire::DUPLICATE_ACTOR,
             RelayError::InvalidEnrollmentCode => wire::INVALID_ENROLLMENT_CODE,
             RelayError::DeviceRevoked => wire::DEVICE_REVOKED,
             RelayError::Unauthorized => wire::UNAUTHORIZED,
-            RelayError::Forbidden(_) | RelayError::MayNotEnroll(_) => "forbidden",
-            RelayError::BadRequest(_) => "bad_request",
-            RelayError::PayloadTooLarge => "payload_too_large",
+            RelayError::Forbidden(_) | RelayError::MayNotEnroll(_) => wire::FORBIDDEN,
+            RelayError::BadRequest(_) => wire::BAD_REQUEST,
+            RelayError::PayloadTooLarge => wire::PAYLOAD_TOO_LARGE,
             RelayError::RateLimited => wire::RATE_LIMITED,
-            RelayError::SchemaTooNew { .. } => "schema_too_new",
-            RelayError::Storage(_) => "storage",
-            RelayError::Internal(_) => "internal",
+            RelayError::SchemaTooNew { .. } => wire::SCHEMA_TOO_NEW,
+            RelayError::Storage(_) => wire::STORAGE,
+            RelayError::Internal(_) => wire::INTERNAL,
             RelayError::Core(e) => core_code(e),
         }
     }
