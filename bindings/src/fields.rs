@@ -178,11 +178,12 @@ pub(crate) fn entry_values(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::error::FfiError;
 
-    fn pair(f: &str, v: &str) -> FieldPair {
+    /// A field and its typed text, as an app sends them.
+    pub(crate) fn pair(f: &str, v: &str) -> FieldPair {
         FieldPair {
             field: f.into(),
             value: v.into(),

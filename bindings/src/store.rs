@@ -526,12 +526,7 @@ mod tests {
     use super::*;
     use crate::sync::SyncProgress;
 
-    fn pair(f: &str, v: &str) -> FieldPair {
-        FieldPair {
-            field: f.into(),
-            value: v.into(),
-        }
-    }
+    use crate::fields::tests::pair;
 
     fn relay() -> Arc<Mutex<Store>> {
         let mut r = Store::open_in_memory().unwrap();

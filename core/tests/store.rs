@@ -23,6 +23,23 @@ fn new_dispute(s: &mut Store, name: &str) -> String {
 }
 
 /// Sends every change of `from` to `to` (both ways is two calls).
+/// A visit of 王某户 on 2019-10-05 with one demand; its id.
+fn visit_with_demand(s: &mut Store, demand: &str) -> String {
+    s.create(
+        RecordKind::Visit,
+        None,
+        &[
+            Edit::text("visit_date", "2019-10-05"),
+            Edit::text("visited_name", "王某户"),
+            Edit::Append {
+                list: "demands".into(),
+                values: vec![("content".into(), FieldValue::text(demand))],
+            },
+        ],
+    )
+    .unwrap()
+}
+
 fn send(from: &Store, to: &mut Store, id: &str) {
     let bytes = from.document_bytes(id).unwrap();
     to.merge_remote(id, &bytes).unwrap();
@@ -311,20 +328,7 @@ fn demand_becomes_dispute_with_links_both_ways() {
 #[test]
 fn demand_status_never_moves_backwards_and_answers_need_text() {
     let mut s = memory_store("zhang", "WJK", Role::Staff, "D1");
-    let visit = s
-        .create(
-            RecordKind::Visit,
-            None,
-            &[
-                Edit::text("visit_date", "2019-10-05"),
-                Edit::text("visited_name", "王某户"),
-                Edit::Append {
-                    list: "demands".into(),
-                    values: vec![("content".into(), FieldValue::text("修路"))],
-                },
-            ],
-        )
-        .unwrap();
+    let visit = visit_with_demand(&mut s, "修路");
     let Record::Visit(v) = s.record(&visit).unwrap() else {
         panic!()
     };
@@ -932,20 +936,7 @@ fn staff_read_the_profile_but_only_the_head_keeps_it() {
 #[test]
 fn demand_and_rectification_steps_follow_their_rules() {
     let mut staff = memory_store("li", "WJK", Role::Staff, "D3");
-    let v = staff
-        .create(
-            RecordKind::Visit,
-            None,
-            &[
-                Edit::text("visit_date", "2019-10-05"),
-                Edit::text("visited_name", "王某户"),
-                Edit::Append {
-                    list: "demands".into(),
-                    values: vec![("content".into(), FieldValue::text("路灯不亮"))],
-                },
-            ],
-        )
-        .unwrap();
+    let v = visit_with_demand(&mut staff, "路灯不亮");
     let Record::Visit(visit) = staff.record(&v).unwrap() else {
         panic!("a visit")
     };

@@ -602,9 +602,9 @@ fn bench_initial() {
 fn bench_devices() {
     println!("\n## Many devices at once: each with offline edits (new records and shared ones)\n");
     println!(
-        "| devices | enroll + first sync | concurrent sync to convergence | requests | req/s | p50 | p99 | errors | relay peak RSS |"
+        "| devices | enroll + first sync | concurrent sync to convergence | requests | req/s | p50 | p99 | errors | relay CPU per request | relay peak RSS |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for n in [100usize, 500, 1000] {
         let units = 10;
         let dir = tempfile::tempdir().expect("tmp");
@@ -660,6 +660,7 @@ fn bench_devices() {
         let latencies = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(0usize));
         let t = Instant::now();
+        let cpu_before = cpu_ms(relay.pid());
         // Two concurrent rounds: everyone pushes, then everyone receives the others' changes.
         for _ in 0..2 {
             let handles: Vec<_> = devices
@@ -688,6 +689,7 @@ fn bench_devices() {
                 .collect();
         }
         let took = t.elapsed();
+        let relay_cpu = cpu_ms(relay.pid()) - cpu_before;
         let per_unit = n / units + 3;
         let converged = devices
             .iter()
@@ -704,7 +706,7 @@ fn bench_devices() {
                 .unwrap_or_default()
         };
         println!(
-            "| {n} | {} | {} | {} | {:.0} | {} | {} | {} | {} MiB |",
+            "| {n} | {} | {} | {} | {:.0} | {} | {} | {} | {:.1} ms | {} MiB |",
             ms(setup),
             ms(took),
             l.len(),
@@ -712,6 +714,7 @@ fn bench_devices() {
             ms(p(0.5)),
             ms(p(0.99)),
             errors.lock().expect("lock"),
+            relay_cpu / l.len().max(1) as f64,
             rss_kib(relay.pid(), "VmHWM:") / 1024
         );
         let _ = &relay.db;

@@ -50,6 +50,11 @@ fn require_office(allowed: bool, what: &str) -> Result<()> {
     }
 }
 
+/// Refuses anyone but the bureau office's administrators, saying what they tried.
+fn require_administrator(principal: &Principal, what: &str) -> Result<()> {
+    require_office(access::may_administer(principal.role), what)
+}
+
 /// The identity the relay writes as on behalf of a signed-in office user or device.
 pub fn identity_of(principal: &Principal) -> Identity {
     Identity {
@@ -204,10 +209,7 @@ async fn lost_records(
     principal: Principal,
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
-    require_office(
-        access::may_administer(principal.role),
-        "reads lost-record reports",
-    )?;
+    require_administrator(&principal, "reads lost-record reports")?;
     let (limit, before) = (q.limit(), q.before);
     let rows = state
         .with_accounts(move |accounts| accounts.lost_records_page(before, limit))
@@ -223,10 +225,7 @@ async fn audit(
     principal: Principal,
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
-    require_office(
-        access::may_administer(principal.role),
-        "reads the audit log",
-    )?;
+    require_administrator(&principal, "reads the audit log")?;
     let (limit, before, action) = (q.limit(), q.before, q.action.clone());
     let rows: Vec<AuditEntry> = state
         .with_accounts(move |accounts| accounts.audit_page(action.as_deref(), before, limit))

@@ -833,6 +833,36 @@ pub(crate) fn form_map(form: Vec<(String, String)>) -> HashMap<String, String> {
     form.into_iter().collect()
 }
 
+/// A submitted form's fields by name, once its CSRF token is the session's.
+fn checked_form(
+    viewer: &Viewer,
+    form: Vec<(String, String)>,
+) -> Result<HashMap<String, String>, WebError> {
+    let values = form_map(form);
+    viewer.check_csrf(values.get("csrf").map_or("", String::as_str))?;
+    Ok(values)
+}
+
+/// The record page again with the person's input and what was wrong with it, when anything was.
+fn refused_input(
+    store: &Store,
+    viewer: &Viewer,
+    dir: &Directory,
+    id: &str,
+    problems: Vec<String>,
+    values: &HashMap<String, String>,
+) -> Result<Option<Outcome>, RelayError> {
+    if problems.is_empty() {
+        return Ok(None);
+    }
+    let retry = Retry {
+        error: problems.join("；"),
+        values: values.clone(),
+    };
+    let page = build_page(store, viewer, dir, id, None, Some(retry))?;
+    Ok(Some(Outcome::Retry(Box::new(page))))
+}
+
 /// `POST /ui/records/{id}/edit`: sets the fields the person changed.
 pub(crate) async fn edit(
     State(state): State<AppState>,
@@ -840,8 +870,7 @@ pub(crate) async fn edit(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let values = form_map(form);
-    viewer.check_csrf(values.get("csrf").map_or("", String::as_str))?;
+    let values = checked_form(&viewer, form)?;
     let dir = directory(&state).await?;
     let rid = id.clone();
     let outcome = state
@@ -865,13 +894,8 @@ pub(crate) async fn edit(
                     Err(e) => problems.push(core_message(&e)),
                 }
             }
-            if !problems.is_empty() {
-                let retry = Retry {
-                    error: problems.join("；"),
-                    values,
-                };
-                let page = build_page(store, &viewer, &dir, &rid, None, Some(retry))?;
-                return Ok(Outcome::Retry(Box::new(page)));
+            if let Some(retry) = refused_input(store, &viewer, &dir, &rid, problems, &values)? {
+                return Ok(retry);
             }
             if edits.is_empty() {
                 return Ok(Outcome::Done("unchanged"));
@@ -891,8 +915,7 @@ pub(crate) async fn append(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
-    let values = form_map(form);
-    viewer.check_csrf(values.get("csrf").map_or("", String::as_str))?;
+    let values = checked_form(&viewer, form)?;
     let dir = directory(&state).await?;
     let rid = id.clone();
     let outcome = state
@@ -921,13 +944,8 @@ pub(crate) async fn append(
                     Err(e) => problems.push(core_message(&e)),
                 }
             }
-            if !problems.is_empty() {
-                let retry = Retry {
-                    error: problems.join("；"),
-                    values,
-                };
-                let page = build_page(store, &viewer, &dir, &rid, None, Some(retry))?;
-                return Ok(Outcome::Retry(Box::new(page)));
+            if let Some(retry) = refused_input(store, &viewer, &dir, &rid, problems, &values)? {
+                return Ok(retry);
             }
             let edit = Edit::Append {
                 list: spec.key.to_owned(),
