@@ -417,3 +417,90 @@ fn a_relay_restored_from_a_backup_gets_the_changes_it_lost_again() {
     assert_eq!(d.remarks, "备份后，已确认", "the lost change came back");
     assert_eq!(d.difficulties, "恢复后的修改");
 }
+
+/// The first request a device would send now: its pushes and wants.
+fn request_of(s: &Store) -> SyncRequest {
+    fieldledger_core::sync::DeviceSync::new(s)
+        .unwrap()
+        .next_request(s)
+        .unwrap()
+        .expect("a request")
+}
+
+#[test]
+fn pushes_checked_against_one_version_both_land_when_committed_one_after_the_other() {
+    use fieldledger_core::sync::{check_pushes, commit_checked};
+    use fieldledger_core::testing::peer_of;
+    let relay = relay();
+    let mut a = device("zhang", "WJK", Role::Staff, "D1");
+    let mut b = device("li", "WJK", Role::Staff, "D2");
+    let shared = add(&mut a, "共享纠纷");
+    sync(&relay, &mut a);
+    sync(&relay, &mut b);
+    a.edit(
+        &shared,
+        &[
+            Edit::set("people_involved", FieldValue::Int(4)),
+            Edit::text("situation", "甲方说明"),
+        ],
+    )
+    .unwrap();
+    b.edit(&shared, &[Edit::set("people_involved", FieldValue::Int(5))])
+        .unwrap();
+    let (req_a, req_b) = (request_of(&a), request_of(&b));
+    // Both rounds are checked against the same stored version (two relay readers at once)...
+    let checked_a = check_pushes(&relay.borrow(), &peer_of(&a), &req_a).unwrap();
+    let checked_b = check_pushes(&relay.borrow(), &peer_of(&b), &req_b).unwrap();
+    // ...and committed one after the other: the second is checked again and merged, not
+    // written over the first.
+    let mut r = relay.borrow_mut();
+    let (out_a, _) = r
+        .batch(|s| commit_checked(s, &peer_of(&a), &req_a, checked_a))
+        .unwrap();
+    let (out_b, _) = r
+        .batch(|s| commit_checked(s, &peer_of(&b), &req_b, checked_b))
+        .unwrap();
+    assert_eq!((out_a.accepted.len(), out_b.accepted.len()), (1, 1));
+    assert!(out_a.rejected.is_empty() && out_b.rejected.is_empty());
+    let d = r.dispute(&shared).unwrap();
+    assert_eq!(d.situation, "甲方说明", "a's edit is kept");
+    let c = r.conflicts(&shared).unwrap();
+    assert_eq!(c.len(), 1, "both values of people_involved are kept: {c:?}");
+    assert_eq!(c[0].field, "people_involved");
+    assert_eq!(r.heads(&shared).unwrap().len(), 2, "both edits are heads");
+}
+
+#[test]
+fn a_push_checked_before_its_record_left_the_unit_is_checked_again_and_refused() {
+    use fieldledger_core::sync::{check_pushes, commit_checked};
+    use fieldledger_core::testing::peer_of;
+    let relay = relay();
+    let mut staff = device("zhang", "WJK", Role::Staff, "D1");
+    let mut office = device("admin", "OFFICE", Role::Office, "D4");
+    let id = add(&mut staff, "将移交的纠纷");
+    sync(&relay, &mut staff);
+    sync(&relay, &mut office);
+    staff
+        .edit(&id, &[Edit::text("situation", "移交前的补充")])
+        .unwrap();
+    let req = request_of(&staff);
+    let checked = check_pushes(&relay.borrow(), &peer_of(&staff), &req).unwrap();
+    // Before the staff's round reaches the writer, the office moves the record away.
+    office.move_to_unit(&id, "ZYY").unwrap();
+    let moved = sync(&relay, &mut office);
+    assert!(moved.rejected.is_empty(), "{moved:?}");
+    let mut r = relay.borrow_mut();
+    let (out, _) = r
+        .batch(|s| commit_checked(s, &peer_of(&staff), &req, checked))
+        .unwrap();
+    assert!(out.accepted.is_empty(), "{out:?}");
+    assert_eq!(out.rejected.len(), 1);
+    assert_eq!(
+        out.rejected[0].code, "unknown",
+        "refused as out of scope, revealing nothing"
+    );
+    assert!(
+        !r.dispute(&id).unwrap().situation.contains("移交前"),
+        "nothing of the refused push was written"
+    );
+}

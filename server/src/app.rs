@@ -22,12 +22,12 @@ use crate::accounts::{Enrollment, Principal, Unit};
 use crate::client_addr::ClientAddr;
 use crate::connections::serve_connections;
 use crate::error::{ErrorBody, RelayError, Result};
-use crate::records::{RecordStorage, peer_for};
+use crate::records::peer_for;
 pub use crate::state::{
     AppConfig, AppState, DEFAULT_ENROLL_FAILURE_RATE, DEFAULT_LOST_REPORT_RATE,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_PASSWORD_CHECKS_AT_ONCE, JsonBody, PASSWORD_CHECKS_WAITING,
 };
-use fieldledger_core::sync::{SyncRequest, answer_reads};
+use fieldledger_core::sync::{SyncRequest, answer_reads, check_pushes};
 use fieldledger_core::wire;
 
 /// The relay's router with all middleware, ready to serve or to call with `oneshot` in tests.
@@ -240,10 +240,19 @@ async fn sync(
     let peer = peer_for(&principal);
     let pushed = request.push.len();
     let request = Arc::new(request);
-    let (push_outcome, events) = {
-        let (peer, request) = (peer.clone(), Arc::clone(&request));
+    let (push_outcome, events) = if request.push.is_empty() {
+        Default::default()
+    } else {
+        // Loading, merging and checking run on a reader, beside other devices' rounds; the
+        // writer only commits (and checks again a record written in between).
+        let checked = {
+            let (peer, request) = (peer.clone(), Arc::clone(&request));
+            state
+                .with_record_reader(move |store| Ok(check_pushes(store, &peer, &request)?))
+                .await?
+        };
         state
-            .with_records(move |records| Ok(records.apply_pushes(&peer, &request)?))
+            .commit_pushes(peer.clone(), Arc::clone(&request), checked)
             .await?
     };
     // Wanted documents and the feed page are read beside the writer, not under its lock.

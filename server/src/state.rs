@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::FromRequest;
+use fieldledger_core::sync::{CheckedPushes, Peer, PushOutcome, RelayEvent, SyncRequest};
 
 use crate::accounts::AccountStore;
 use crate::connections::ConnectionLimits;
 use crate::error::{RelayError, Result};
 use crate::rate_limit::{Rate, RateLimiter};
-use crate::records::{ReaderPool, RecordStorage, SqliteRecords};
+use crate::records::{Committed, PendingCommit, ReaderPool, RecordStorage, SqliteRecords};
 
 /// Default largest accepted request body: 16 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -85,6 +86,7 @@ pub struct AppState {
     enroll_failures: Option<Arc<RateLimiter>>,
     lost_reports: Option<Arc<RateLimiter>>,
     records: Arc<Mutex<SqliteRecords>>,
+    pending_commits: Arc<Mutex<Vec<PendingCommit>>>,
     readers: Option<Arc<ReaderPool>>,
     read_slots: Arc<tokio::sync::Semaphore>,
     password_checks: Arc<PasswordChecks>,
@@ -117,6 +119,9 @@ where
 /// Sync answers read at once on reader connections; more wait (the machine has few cores).
 const READ_SLOTS: usize = 4;
 
+/// Most sync rounds one group commit writes; more wait for the next group.
+pub const MAX_ROUNDS_PER_COMMIT: usize = 64;
+
 impl AppState {
     /// State over an opened account registry.
     pub fn new(mut accounts: AccountStore, records: SqliteRecords, config: AppConfig) -> Self {
@@ -132,6 +137,7 @@ impl AppState {
             readers: records.readers().map(Arc::new),
             read_slots: Arc::new(tokio::sync::Semaphore::new(READ_SLOTS)),
             records: Arc::new(Mutex::new(records)),
+            pending_commits: Arc::new(Mutex::new(Vec::new())),
             device_limiter: config.device_rate.map(|r| Arc::new(RateLimiter::new(r))),
             address_limiter: config.address_rate.map(|r| Arc::new(RateLimiter::new(r))),
             password_checks: Arc::new(PasswordChecks {
@@ -167,6 +173,46 @@ impl AppState {
         T: Send + 'static,
     {
         locked_on_blocking_thread(Arc::clone(&self.records), f).await
+    }
+
+    /// Commits one device's checked pushes with whatever other rounds wait for the writer, in
+    /// one transaction (group commit): the round is queued, and whichever request takes the
+    /// writer next commits every queued round, up to [`MAX_ROUNDS_PER_COMMIT`]. Answers once
+    /// the round is on disk.
+    pub async fn commit_pushes(
+        &self,
+        peer: Peer,
+        request: Arc<SyncRequest>,
+        checked: CheckedPushes,
+    ) -> Result<(PushOutcome, Vec<RelayEvent>)> {
+        let (reply, outcome) = tokio::sync::oneshot::channel::<Committed>();
+        self.pending_commits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(PendingCommit {
+                peer,
+                request,
+                checked,
+                reply,
+            });
+        // Every queued round has a request of its own waiting here, and each takes at least
+        // one round, so no round is left behind.
+        let pending = Arc::clone(&self.pending_commits);
+        self.with_records(move |records| {
+            let group: Vec<PendingCommit> = {
+                let mut queue = pending.lock().unwrap_or_else(PoisonError::into_inner);
+                let n = queue.len().min(MAX_ROUNDS_PER_COMMIT);
+                queue.drain(..n).collect()
+            };
+            if !group.is_empty() {
+                records.commit_group(group);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(outcome
+            .await
+            .map_err(|_| RelayError::Internal("the writer dropped a sync round".into()))??)
     }
 
     /// Runs `f` on a read-only connection to the record store on a blocking thread, beside

@@ -20,6 +20,16 @@ pub struct StoredAccess {
     pub generation: u64,
 }
 
+/// A stored record's access facts and heads: what a push checked away from the writer is
+/// compared with when it is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// Where the record is, for access.
+    pub access: StoredAccess,
+    /// The record's heads.
+    pub heads: Vec<ChangeHash>,
+}
+
 /// One entry of the change feed: a record as last written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedRow {
@@ -51,6 +61,31 @@ impl Store {
                 },
             )
             .optional()?)
+    }
+
+    /// The stored state a push was checked against: where the record is for access and its
+    /// heads (none: no record of this id). Equal versions mean nothing was written between.
+    pub fn stored_version(&self, id: &str) -> Result<Option<StoredVersion>> {
+        let row: Option<(String, Option<String>, i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT d.unit, r.leader, d.generation, d.heads FROM documents d
+                 LEFT JOIN records r ON r.id = d.id WHERE d.id=?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        row.map(|(unit, leader, generation, heads)| {
+            Ok(StoredVersion {
+                access: StoredAccess {
+                    unit,
+                    leader,
+                    generation: generation as u64,
+                },
+                heads: heads_from_json(&heads)?,
+            })
+        })
+        .transpose()
     }
 
     /// Bytes a stored record takes: its compacted document and the change chunks written

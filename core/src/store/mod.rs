@@ -32,7 +32,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use checks::{looks_like_login, validate_stored_values};
 pub use erase::{ErasureOutcome, ErasureRequest, Regenerated};
-pub use feed::{FeedRow, StoredAccess};
+pub use feed::{FeedRow, StoredAccess, StoredVersion};
 pub use identity::Identity;
 pub use index::{DisputeFilter, RecordSummary};
 pub use merge::{MergeOutcome, PreparedMerge};
@@ -145,9 +145,20 @@ impl Store {
 
     /// Runs `f` as one SQLite transaction (one disk sync), each write inside it a savepoint:
     /// used by sync so a round costs one commit, not one per document.
+    /// A batch inside a batch is a savepoint of the outer one: an error rolls back what the
+    /// inner one wrote and leaves the outer transaction open (the relay's group commit keeps
+    /// one device's failed round out of the others').
     pub fn batch<T>(&mut self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         if self.in_batch.get() {
-            return f(self);
+            self.conn.execute_batch("SAVEPOINT fl_batch")?;
+            let r = f(self);
+            let end = if r.is_ok() {
+                "RELEASE fl_batch"
+            } else {
+                "ROLLBACK TO fl_batch; RELEASE fl_batch"
+            };
+            self.conn.execute_batch(end)?;
+            return r;
         }
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         self.in_batch.set(true);

@@ -23,9 +23,9 @@ pub use message::{
     WantDoc,
 };
 pub use relay::{
-    MAX_ANSWER_BYTES, MAX_ANSWER_DOCS, MAX_DOCUMENT_BYTES, MISSING_CHANGES, Peer, PushOutcome,
-    RelayEvent, STALE_GENERATION, answer_reads, apply_pushes, handle_request,
-    handle_request_with_events,
+    CheckedPushes, MAX_ANSWER_BYTES, MAX_ANSWER_DOCS, MAX_DOCUMENT_BYTES, MISSING_CHANGES, Peer,
+    PushOutcome, RelayEvent, STALE_GENERATION, answer_reads, apply_pushes, check_pushes,
+    commit_checked, handle_request, handle_request_with_events,
 };
 pub use revoke::{LossReport, LostRecord, loss_report};
 pub use store_access::{StoreAccess, lock_store};

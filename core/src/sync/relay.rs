@@ -8,7 +8,7 @@ use super::message::{
 use crate::access::{self, Scope};
 use crate::error::{Error, Result};
 use crate::model::Author;
-use crate::store::{Store, StoredAccess, parse_heads};
+use crate::store::{PreparedMerge, Store, StoredAccess, StoredVersion, parse_heads};
 
 /// The device a request comes from, as the relay authenticated it.
 #[derive(Debug, Clone)]
@@ -91,19 +91,21 @@ impl Peer {
     }
 }
 
-/// What one push came to.
+/// What checking one push came to.
 enum Pushed {
-    Accepted(Ack),
+    /// Passed every check: written at commit, with what the audit log keeps of it.
+    Accepted(Box<PreparedMerge>, Vec<RelayEvent>),
     Stale(StaleGeneration),
     Refused(Rejection),
 }
 
-fn push_one(
-    store: &mut Store,
+/// Checks one push against the store as it is, writing nothing: every rule a push must pass
+/// (scope, size, actor and author of each change, and [`Store::check_merge`]).
+fn check_push(
+    store: &Store,
     peer: &Peer,
     (id, generation, changes): (&str, u64, &[u8]),
     batch: &[String],
-    events: &mut Vec<RelayEvent>,
 ) -> Result<Pushed> {
     if id.is_empty() || id.len() > 100 {
         return Err(Error::MalformedDocument(
@@ -176,6 +178,7 @@ fn push_one(
     }
     let moves = store.check_merge(&m, &peer.author, batch)?;
     let number = m.after.meta().number.clone();
+    let mut events = Vec::new();
     for note in &m.new_notes {
         if let Some(action @ ("sign_off" | "reopen")) = note.action.as_deref() {
             events.push(RelayEvent {
@@ -194,11 +197,7 @@ fn push_one(
             detail: format!("moved from {from} to {to}"),
         });
     }
-    let out = store.commit_merge(m)?;
-    Ok(Pushed::Accepted(Ack {
-        id: out.id,
-        heads: hashes_to_wire(&parse_heads(&out.heads)?),
-    }))
+    Ok(Pushed::Accepted(Box::new(m), events))
 }
 
 /// Answers one sync request: pushes first (each committed before it is acknowledged), then
@@ -229,6 +228,8 @@ pub struct PushOutcome {
 
 /// The writing half of a sync round: checks and commits the pushes in one transaction (every
 /// accepted push is on disk before the answer leaves). Also returns what the audit log keeps.
+/// [`check_pushes`] and [`commit_checked`] are its two halves, for a relay that checks on a
+/// reader connection and commits on its writer.
 pub fn apply_pushes(
     store: &mut Store,
     peer: &Peer,
@@ -237,43 +238,124 @@ pub fn apply_pushes(
     if req.push.is_empty() {
         return Ok(Default::default());
     }
-    store.batch(|store| {
-        let mut events = Vec::new();
-        let mut out = PushOutcome::default();
-        // Links between records pushed together (a round and the disputes it found) are
-        // checked against each other's ids.
-        let batch: Vec<String> = req.push.iter().map(|p| p.id.clone()).collect();
-        for p in &req.push {
-            // The events of a push count only once it is accepted.
-            let mut found = Vec::new();
-            let push = (p.id.as_str(), p.generation, p.changes.as_slice());
-            match push_one(store, peer, push, &batch, &mut found) {
-                Ok(Pushed::Accepted(ack)) => {
-                    events.extend(found);
-                    out.accepted.push(ack);
-                }
-                Ok(Pushed::Stale(StaleGeneration(relay, device))) => {
-                    out.rejected.push(stale(&p.id, relay, device));
-                }
-                Ok(Pushed::Refused(r)) => out.rejected.push(r),
-                Err(e @ (Error::Sqlite(_) | Error::Io(_))) => return Err(e),
-                Err(e) => out.rejected.push(rejection(&p.id, &e)),
+    let checked = check_pushes(store, peer, req)?;
+    store.batch(|store| commit_checked(store, peer, req, checked))
+}
+
+/// The pushes of one sync request, each checked against the record as it was stored then
+/// (on any connection: the relay uses a reader, beside its writer and other readers).
+/// [`commit_checked`] writes them.
+pub struct CheckedPushes {
+    items: Vec<CheckedPush>,
+}
+
+impl std::fmt::Debug for CheckedPushes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedPushes")
+            .field("pushes", &self.items.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One push, checked: what it came to, and the stored version that was checked against.
+struct CheckedPush {
+    /// The push's record id and the length of its changes, to match it with its request.
+    id: String,
+    changes: usize,
+    version: Option<StoredVersion>,
+    outcome: Result<Pushed>,
+}
+
+/// Checks every push of `req` as [`Store::check_merge`] and the relay's push rules demand,
+/// writing nothing. The expensive part of a sync round (loading the documents, merging,
+/// replaying each change's causal context) runs here, not on the writer.
+pub fn check_pushes(store: &Store, peer: &Peer, req: &SyncRequest) -> Result<CheckedPushes> {
+    // Links between records pushed together (a round and the disputes it found) are checked
+    // against each other's ids.
+    let batch: Vec<String> = req.push.iter().map(|p| p.id.clone()).collect();
+    let mut items = Vec::with_capacity(req.push.len());
+    for p in &req.push {
+        let version = if p.id.is_empty() || p.id.len() > 100 {
+            None
+        } else {
+            store.stored_version(&p.id)?
+        };
+        let push = (p.id.as_str(), p.generation, p.changes.as_slice());
+        let outcome = check_push(store, peer, push, &batch);
+        if let Err(e @ (Error::Sqlite(_) | Error::Io(_))) = outcome {
+            return Err(e);
+        }
+        items.push(CheckedPush {
+            id: p.id.clone(),
+            changes: p.changes.len(),
+            version,
+            outcome,
+        });
+    }
+    Ok(CheckedPushes { items })
+}
+
+/// Commits pushes checked by [`check_pushes`] for the same `req`, in order, inside the caller's
+/// transaction (pushes checked for another request are refused as a whole).
+/// A push whose record was written since it was checked (another device's push in between)
+/// is checked again here, against the record as it is now, so both land and nothing is
+/// overwritten. Returns what the round came to and what the audit log keeps of it.
+pub fn commit_checked(
+    store: &mut Store,
+    peer: &Peer,
+    req: &SyncRequest,
+    checked: CheckedPushes,
+) -> Result<(PushOutcome, Vec<RelayEvent>)> {
+    let matches = checked.items.len() == req.push.len()
+        && (req.push.iter().zip(&checked.items))
+            .all(|(p, c)| p.id == c.id && p.changes.len() == c.changes);
+    if !matches {
+        return Err(Error::MalformedSync(
+            "checked pushes belong to another request".into(),
+        ));
+    }
+    let batch: Vec<String> = req.push.iter().map(|p| p.id.clone()).collect();
+    let mut events = Vec::new();
+    let mut out = PushOutcome::default();
+    for (p, item) in req.push.iter().zip(checked.items) {
+        let unchanged =
+            p.id.is_empty() || p.id.len() > 100 || store.stored_version(&p.id)? == item.version;
+        let outcome = if unchanged {
+            item.outcome
+        } else {
+            check_push(store, peer, (&p.id, p.generation, &p.changes), &batch)
+        };
+        match outcome {
+            Ok(Pushed::Accepted(merge, found)) => {
+                let done = store.commit_merge(*merge)?;
+                // The events of a push count only once it is accepted.
+                events.extend(found);
+                out.accepted.push(Ack {
+                    id: done.id,
+                    heads: hashes_to_wire(&parse_heads(&done.heads)?),
+                });
             }
+            Ok(Pushed::Stale(StaleGeneration(relay, device))) => {
+                out.rejected.push(stale(&p.id, relay, device));
+            }
+            Ok(Pushed::Refused(r)) => out.rejected.push(r),
+            Err(e @ (Error::Sqlite(_) | Error::Io(_))) => return Err(e),
+            Err(e) => out.rejected.push(rejection(&p.id, &e)),
         }
-        for r in out
-            .rejected
-            .iter()
-            .filter(|r| r.code != "unknown" && r.code != STALE_GENERATION)
-        {
-            events.push(RelayEvent {
-                action: "sync.refused".into(),
-                record_id: r.id.clone(),
-                number: store.summary(&r.id).map(|s| s.number).unwrap_or_default(),
-                detail: format!("{}: {}", r.code, r.message),
-            });
-        }
-        Ok((out, events))
-    })
+    }
+    for r in out
+        .rejected
+        .iter()
+        .filter(|r| r.code != "unknown" && r.code != STALE_GENERATION)
+    {
+        events.push(RelayEvent {
+            action: "sync.refused".into(),
+            record_id: r.id.clone(),
+            number: store.summary(&r.id).map(|s| s.number).unwrap_or_default(),
+            detail: format!("{}: {}", r.code, r.message),
+        });
+    }
+    Ok((out, events))
 }
 
 fn stale(id: &str, relay: u64, device: u64) -> Rejection {

@@ -78,7 +78,15 @@ fn device_stores_hold_no_plaintext_on_disk() {
     assert!(number.starts_with(&unit_prefix), "{number}");
     for d in [&zhang, &li] {
         let bytes = file_and_wal(d.path());
-        for s in [NAME, PHONE, ID_NUMBER, "村卫生室", "zhang", &unit_prefix, &number] {
+        for s in [
+            NAME,
+            PHONE,
+            ID_NUMBER,
+            "村卫生室",
+            "zhang",
+            &unit_prefix,
+            &number,
+        ] {
             assert!(!contains(&bytes, s), "`{s}` is readable in {}", d.name);
         }
     }
