@@ -1,6 +1,6 @@
 //! Benchmarks of storage and sync, printed as tables: `cargo bench -p fieldledger-server`.
 //!
-//! Sections (select with `FIELDLEDGER_BENCH=core,merge,erase,sync,initial,devices`; default
+//! Sections (select with `FIELDLEDGER_BENCH=core,merge,erase,sync,initial,devices,unit`; default
 //! all):
 //! - core: a device store with 10,000 disputes — create, reopen, list, filter, bytes per
 //!   record — plain and encrypted (SQLCipher, as on phones).
@@ -11,6 +11,8 @@
 //!   100,000 records (set `FIELDLEDGER_BENCH_MAX=10000` to stop earlier).
 //! - initial: a new device's first sync into a unit with 10,000 records.
 //! - devices: 100 / 500 / 1,000 devices with offline edits syncing at once against one relay.
+//! - unit: one unit of 100 phones, each with 20 new records, all syncing at once until every
+//!   phone holds the unit's 2,000 records; relay CPU per record delivered.
 //!
 //! The relay runs as a real `fieldledger serve` process on a loopback port; its CPU time and
 //! peak memory are read from /proc.
@@ -721,6 +723,72 @@ fn bench_devices() {
     }
 }
 
+fn bench_unit() {
+    const PHONES: usize = 100;
+    const EACH: usize = 20;
+    println!(
+        "\n## One unit of {PHONES} phones, {EACH} new records each, all syncing at once until every phone holds all {}\n",
+        PHONES * EACH
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("relay.db");
+    let codes = accounts(&db, 1, PHONES);
+    let relay = Relay::start(&db);
+    let mut phones: Vec<Store> = codes.iter().map(|(_, c)| device(&relay, c, None)).collect();
+    for p in phones.iter_mut() {
+        sync(p);
+    }
+    for (i, p) in phones.iter_mut().enumerate() {
+        for k in 0..EACH {
+            p.create(RecordKind::Dispute, None, &dispute_edits(i * EACH + k))
+                .expect("create");
+        }
+    }
+    let total = PHONES * EACH;
+    let cpu_before = cpu_ms(relay.pid());
+    let t = Instant::now();
+    let handles: Vec<_> = phones
+        .into_iter()
+        .map(|mut p| {
+            std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || {
+                    let mut reports = Vec::new();
+                    // A phone that syncs before the others have pushed syncs again.
+                    while (p.count(RecordKind::Dispute).expect("count") as usize) < total {
+                        reports.push(sync(&mut p));
+                        if reports.len() > 1 {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                    reports
+                })
+                .expect("spawn")
+        })
+        .collect();
+    let reports: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("join"))
+        .collect();
+    let took = t.elapsed();
+    let relay_cpu = cpu_ms(relay.pid()) - cpu_before;
+    let delivered: u64 = reports.iter().map(|r| r.received).sum();
+    let rounds: u32 = reports.iter().map(|r| r.rounds).sum();
+    let sent: u64 = reports.iter().map(|r| r.bytes_received).sum();
+    println!(
+        "| phones × records | time to convergence | rounds | records delivered | relay CPU | relay CPU per record delivered | MB sent by the relay | relay peak RSS |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {PHONES} × {EACH} | {} | {rounds} | {delivered} | {:.1} s | {:.3} ms | {:.0} | {} MiB |",
+        ms(took),
+        relay_cpu / 1000.0,
+        relay_cpu / delivered.max(1) as f64,
+        sent as f64 / 1e6,
+        rss_kib(relay.pid(), "VmHWM:") / 1024
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is parsed.
     println!(
@@ -744,5 +812,8 @@ fn main() {
     }
     if wanted("devices") {
         bench_devices();
+    }
+    if wanted("unit") {
+        bench_unit();
     }
 }
