@@ -101,13 +101,15 @@ enum Pushed {
 
 /// Checks one push against the store as it is, writing nothing: every rule a push must pass
 /// (scope, size, actor and author of each change, and [`Store::check_merge`]).
+/// `stored` is the record's stored version as the caller read it ([`stored_version_of`]).
 fn check_push(
     store: &Store,
     peer: &Peer,
     (id, generation, changes): (&str, u64, &[u8]),
+    stored: Option<&StoredVersion>,
     batch: &[String],
 ) -> Result<Pushed> {
-    if id.is_empty() || id.len() > 100 {
+    if !valid_id(id) {
         return Err(Error::MalformedDocument(
             "a record id is 1 to 100 characters".into(),
         ));
@@ -119,8 +121,8 @@ fn check_push(
             format!("is larger than {} MiB", MAX_DOCUMENT_BYTES >> 20),
         ));
     }
-    let existing = store.stored_access(id)?;
-    match &existing {
+    let existing = stored.map(|v| &v.access);
+    match existing {
         // Out of scope answers exactly as unknown: nothing is loaded, merged or compared.
         Some(s) if !peer.sees(s) => return Ok(Pushed::Refused(unknown(id))),
         Some(s) if s.generation != generation => {
@@ -275,13 +277,9 @@ pub fn check_pushes(store: &Store, peer: &Peer, req: &SyncRequest) -> Result<Che
     let batch: Vec<String> = req.push.iter().map(|p| p.id.clone()).collect();
     let mut items = Vec::with_capacity(req.push.len());
     for p in &req.push {
-        let version = if p.id.is_empty() || p.id.len() > 100 {
-            None
-        } else {
-            store.stored_version(&p.id)?
-        };
+        let version = stored_version_of(store, &p.id)?;
         let push = (p.id.as_str(), p.generation, p.changes.as_slice());
-        let outcome = check_push(store, peer, push, &batch);
+        let outcome = check_push(store, peer, push, version.as_ref(), &batch);
         if let Err(e @ (Error::Sqlite(_) | Error::Io(_))) = outcome {
             return Err(e);
         }
@@ -318,12 +316,12 @@ pub fn commit_checked(
     let mut events = Vec::new();
     let mut out = PushOutcome::default();
     for (p, item) in req.push.iter().zip(checked.items) {
-        let unchanged =
-            p.id.is_empty() || p.id.len() > 100 || store.stored_version(&p.id)? == item.version;
-        let outcome = if unchanged {
+        let now = stored_version_of(store, &p.id)?;
+        let outcome = if now == item.version {
             item.outcome
         } else {
-            check_push(store, peer, (&p.id, p.generation, &p.changes), &batch)
+            let push = (p.id.as_str(), p.generation, p.changes.as_slice());
+            check_push(store, peer, push, now.as_ref(), &batch)
         };
         match outcome {
             Ok(Pushed::Accepted(merge, found)) => {
@@ -356,6 +354,20 @@ pub fn commit_checked(
         });
     }
     Ok((out, events))
+}
+
+/// Whether a pushed record id has an acceptable length (1 to 100 bytes).
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 100
+}
+
+/// The stored version of a pushed record (none for an id that is not valid or not stored).
+fn stored_version_of(store: &Store, id: &str) -> Result<Option<StoredVersion>> {
+    if valid_id(id) {
+        store.stored_version(id)
+    } else {
+        Ok(None)
+    }
 }
 
 fn stale(id: &str, relay: u64, device: u64) -> Rejection {
