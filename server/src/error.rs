@@ -82,6 +82,9 @@ pub enum RelayError {
     /// (transparent, so an error chain does not print it twice).
     #[error(transparent)]
     Core(#[from] fieldledger_core::Error),
+    /// The PostgreSQL deployment could not be read or written (see [`crate::replica`]).
+    #[error(transparent)]
+    Replication(#[from] crate::replica::ReplicaError),
 }
 
 fn core_status(e: &fieldledger_core::Error) -> StatusCode {
@@ -140,6 +143,7 @@ impl RelayError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             RelayError::Core(e) => core_status(e),
+            RelayError::Replication(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -163,6 +167,7 @@ impl RelayError {
             RelayError::Storage(_) => wire::STORAGE,
             RelayError::Internal(_) => wire::INTERNAL,
             RelayError::Core(e) => core_code(e),
+            RelayError::Replication(_) => wire::STORAGE,
         }
     }
 }
@@ -194,7 +199,7 @@ impl IntoResponse for RelayError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            StatusCode::TOO_MANY_REQUESTS => {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

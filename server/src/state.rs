@@ -13,6 +13,7 @@ use crate::connections::ConnectionLimits;
 use crate::error::{RelayError, Result};
 use crate::rate_limit::{Rate, RateLimiter};
 use crate::records::{Committed, PendingCommit, ReaderPool, RecordStorage, SqliteRecords};
+use crate::replica::Replica;
 
 /// Default largest accepted request body: 16 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -90,6 +91,7 @@ pub struct AppState {
     readers: Option<Arc<ReaderPool>>,
     read_slots: Arc<tokio::sync::Semaphore>,
     password_checks: Arc<PasswordChecks>,
+    replica: Option<Replica>,
 }
 
 /// Turns for dashboard password checks: Argon2 takes ~19 MiB and tens of milliseconds each,
@@ -100,8 +102,13 @@ struct PasswordChecks {
     waiting: std::sync::atomic::AtomicUsize,
 }
 
-/// Runs `f` on what `shared` guards, under its lock, on a blocking thread.
-async fn locked_on_blocking_thread<S, T, F>(shared: Arc<Mutex<S>>, f: F) -> Result<T>
+/// Runs `f` on what `shared` guards, under its lock, on a blocking thread; over a PostgreSQL
+/// deployment, holding its write turn on a local copy caught up first.
+async fn locked_on_blocking_thread<S, T, F>(
+    shared: Arc<Mutex<S>>,
+    replica: Option<Replica>,
+    f: F,
+) -> Result<T>
 where
     S: Send + 'static,
     F: FnOnce(&mut S) -> Result<T> + Send + 'static,
@@ -111,7 +118,10 @@ where
         // A panic in another task rolled its transaction back while unwinding, so the
         // connection behind a poisoned lock is still consistent.
         let mut guarded = shared.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut guarded)
+        match replica {
+            None => f(&mut guarded),
+            Some(replica) => replica.write(|| f(&mut guarded))?,
+        }
     })
     .await?
 }
@@ -147,7 +157,16 @@ impl AppState {
                 waiting: std::sync::atomic::AtomicUsize::new(0),
             }),
             config: Arc::new(config),
+            replica: None,
         }
+    }
+
+    /// The same state over the local copy of a PostgreSQL deployment (the account registry and
+    /// record storage given to [`AppState::new`] are connections to that copy, instrumented by
+    /// it): writes hold the deployment's write turn, reads catch up with the log first.
+    pub fn over_replica(mut self, replica: Replica) -> Self {
+        self.replica = Some(replica);
+        self
     }
 
     /// The configuration the application was built with.
@@ -162,7 +181,7 @@ impl AppState {
         F: FnOnce(&mut AccountStore) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        locked_on_blocking_thread(Arc::clone(&self.accounts), f).await
+        locked_on_blocking_thread(Arc::clone(&self.accounts), self.replica.clone(), f).await
     }
 
     /// Runs `f` on the record storage on a blocking thread. Writes are serialised by the
@@ -172,7 +191,7 @@ impl AppState {
         F: FnOnce(&mut SqliteRecords) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        locked_on_blocking_thread(Arc::clone(&self.records), f).await
+        locked_on_blocking_thread(Arc::clone(&self.records), self.replica.clone(), f).await
     }
 
     /// Commits one device's checked pushes with whatever other rounds wait for the writer, in
@@ -232,7 +251,16 @@ impl AppState {
             .acquire_owned()
             .await
             .map_err(|_| RelayError::Internal("the relay is shutting down".into()))?;
-        tokio::task::spawn_blocking(move || readers.read(f)).await?
+        let replica = self.replica.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(replica) = replica {
+                // What another relay committed is read here too (a device may change relays
+                // between rounds).
+                replica.catch_up()?;
+            }
+            readers.read(f)
+        })
+        .await?
     }
 
     /// Runs `f` — a password hash or check — on a blocking thread when one of the

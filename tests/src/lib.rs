@@ -16,6 +16,7 @@ pub mod device;
 pub mod forge;
 pub mod http;
 pub mod net;
+pub mod postgres;
 pub mod relay;
 pub mod seed;
 pub mod snapshot;

@@ -151,12 +151,17 @@ pub struct RelayOptions {
     pub log_filter: Option<String>,
     /// Further `fieldledger serve` flags, e.g. `["--header-read-timeout-secs", "2"]`.
     pub extra_args: Vec<String>,
+    /// A PostgreSQL database (URL) to run on instead of a SQLite file; several relays may
+    /// share one. Default: a new database on the suite's server when the suite runs on
+    /// PostgreSQL (see [`crate::postgres::suite_server`]), else a file.
+    pub postgres: Option<String>,
 }
 
 /// A `fieldledger serve` child process over a database in a temporary directory.
 pub struct Relay {
     dir: TempDir,
     db: PathBuf,
+    postgres: Option<String>,
     options: RelayOptions,
     port: Option<u16>,
     child: Option<Child>,
@@ -170,10 +175,15 @@ impl Relay {
             .prefix("fieldledger-relay-")
             .tempdir()
             .expect("temporary directory");
+        // On PostgreSQL: the relay's local copy, which tests read like the file.
         let db = dir.path().join("relay.db");
+        let postgres = options.postgres.clone().or_else(|| {
+            crate::postgres::suite_server().map(|server| crate::postgres::new_database_on(&server))
+        });
         let relay = Relay {
             dir,
             db,
+            postgres,
             options,
             port: None,
             child: None,
@@ -236,10 +246,8 @@ impl Relay {
             .open(self.log_path())
             .map_err(|e| e.to_string())?;
         let mut cmd = Command::new(relay_binary());
-        cmd.arg("serve")
-            .arg("--db")
-            .arg(&self.db)
-            .args(["--listen", &listen])
+        cmd.arg("serve").args(self.db_args("relay.db"));
+        cmd.args(["--listen", &listen])
             .env(
                 "RUST_LOG",
                 self.options.log_filter.clone().unwrap_or_else(|| {
@@ -302,7 +310,7 @@ impl Relay {
         )
     }
 
-    /// The relay's database file.
+    /// The relay's database file (on PostgreSQL: its local copy).
     pub fn db_path(&self) -> &Path {
         &self.db
     }
@@ -369,12 +377,30 @@ impl Relay {
         self.start();
     }
 
+    /// `--db` (and `--cache`, on PostgreSQL) of a relay or admin process; `cache` names the
+    /// local copy's file in the relay's directory.
+    fn db_args(&self, cache: &str) -> Vec<std::ffi::OsString> {
+        match &self.postgres {
+            None => vec!["--db".into(), self.db.clone().into()],
+            Some(url) => vec![
+                "--db".into(),
+                url.into(),
+                "--cache".into(),
+                self.dir.path().join(cache).into(),
+            ],
+        }
+    }
+
+    /// The PostgreSQL database the relay runs on, if not a file.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.postgres.as_deref()
+    }
+
     /// Runs `fieldledger admin --db DB ARGS…` and returns its output (whatever its status).
     pub fn try_admin(&self, args: &[&str]) -> Output {
         Command::new(relay_binary())
             .arg("admin")
-            .arg("--db")
-            .arg(&self.db)
+            .args(self.db_args("admin.db"))
             .args(args)
             .output()
             .expect("run fieldledger admin")
@@ -395,8 +421,8 @@ impl Relay {
     pub fn set_password(&self, login: &str, password: &str) {
         use std::io::Write;
         let mut child = Command::new(relay_binary())
-            .args(["admin", "--db"])
-            .arg(&self.db)
+            .arg("admin")
+            .args(self.db_args("admin.db"))
             .args(["user", "set-password", login])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

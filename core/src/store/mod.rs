@@ -191,6 +191,12 @@ impl Store {
         &self.conn
     }
 
+    /// The SQLite connection, mutably: for hooks set on it (the relay's replication over
+    /// PostgreSQL watches what each transaction writes).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     /// Reads a meta value.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self

@@ -7,19 +7,23 @@ use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use fieldledger_server::Role;
-use fieldledger_server::accounts::{
-    ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE, Issuer, MAX_PAGE, NewUser,
-};
+use fieldledger_server::accounts::{ADMIN_LOGIN, DEFAULT_OFFICE_CODE, Issuer, MAX_PAGE, NewUser};
 use fieldledger_server::audit::ledger_export_detail;
-use fieldledger_server::records::{RecordStorage, SqliteRecords, known_users, office_identity};
+use fieldledger_server::database::Database;
+use fieldledger_server::records::{RecordStorage, known_users, office_identity};
 use serde::Serialize;
 
 /// Options of `fieldledger admin`.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// Relay database file (created if missing).
+    /// Relay database: a file (created if missing) or a PostgreSQL URL
+    /// (`postgres://USER@HOST:PORT/DBNAME`).
     #[arg(long, global = true, default_value = "fieldledger.db")]
     db: PathBuf,
+    /// Local copy of a PostgreSQL deployment (with `--db postgres://…`); default: a file in the
+    /// temporary directory named after the database.
+    #[arg(long, global = true)]
+    cache: Option<PathBuf>,
     /// Code of the bureau office unit, used when the database is new.
     #[arg(long, global = true, default_value = DEFAULT_OFFICE_CODE)]
     office_code: String,
@@ -32,6 +36,24 @@ pub struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
+    /// Move a deployment from its SQLite file to PostgreSQL: records with their history,
+    /// accounts, sessions and audit, as one snapshot the relays then start from. Run it with
+    /// the relay stopped (a copy is taken even while one runs, but later writes to the file
+    /// would not follow). An interrupted run is continued by running it again.
+    Migrate {
+        /// The relay database file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database, `postgres://USER@HOST:PORT/DBNAME` (empty).
+        #[arg(long)]
+        to: String,
+        /// Bytes per uploaded chunk.
+        #[arg(long, default_value_t = fieldledger_server::replica::DEFAULT_CHUNK_BYTES, hide = true)]
+        chunk_bytes: usize,
+        /// Stop after uploading this many chunks (tests of the resumption).
+        #[arg(long, hide = true)]
+        stop_after_chunks: Option<u32>,
+    },
     /// Units (单位).
     #[command(subcommand)]
     Unit(UnitCommand),
@@ -188,8 +210,46 @@ fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 
 /// Runs an admin command.
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let mut store = AccountStore::open(&args.db)
+    if let AdminCommand::Migrate {
+        from,
+        to,
+        chunk_bytes,
+        stop_after_chunks,
+    } = &args.command
+    {
+        let done = fieldledger_server::replica::migrate(from, to, *chunk_bytes, *stop_after_chunks)
+            .with_context(|| format!("migrating {} to PostgreSQL", from.display()))?;
+        if done.resumed > 0 {
+            out!(
+                "resumed an interrupted migration after {} chunk(s)",
+                done.resumed
+            );
+        }
+        if done.complete {
+            out!(
+                "migrated {} ({} bytes) to PostgreSQL; start the relays with --db {to}",
+                from.display(),
+                done.size
+            );
+        } else {
+            out!(
+                "stopped after {} chunk(s); run the same command again to continue",
+                done.uploaded
+            );
+        }
+        return Ok(());
+    }
+    let db = Database::open(&args.db, args.cache.as_deref(), "admin")
         .with_context(|| format!("opening relay database {}", args.db.display()))?;
+    // On PostgreSQL the whole command holds the deployment's write turn: what it reads is
+    // what it writes over.
+    db.write(|| run_on(&db, args))
+}
+
+fn run_on(db: &Database, args: AdminArgs) -> anyhow::Result<()> {
+    let mut store = db
+        .accounts()
+        .with_context(|| format!("opening relay database {}", db.display()))?;
     if let Some(code) = store.ensure_bootstrap(&args.office_code)? {
         eprintln!(
             "New relay database: created the office unit and user `{ADMIN_LOGIN}`; \
@@ -199,9 +259,10 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     let actor = cli_actor();
     let json = args.json;
     match args.command {
+        AdminCommand::Migrate { .. } => unreachable!("handled before the database is opened"),
         AdminCommand::Unit(UnitCommand::Add { code, name }) => {
             let unit = store.add_unit(&actor, &code, &name)?;
-            let mut records = SqliteRecords::open(&args.db)?;
+            let mut records = db.records()?;
             records.ensure_unit_profile(&unit.code, &unit.name)?;
             out!("Added unit {} {}", unit.code, unit.name);
         }
@@ -236,7 +297,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 },
             )?;
             // Every device learns of the user with its next sync.
-            SqliteRecords::open(&args.db)?.set_directory(&known_users(&store)?)?;
+            db.records()?.set_directory(&known_users(&store)?)?;
             out!(
                 "Added user {} ({}) in unit {} as {}",
                 user.login,
@@ -315,14 +376,14 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
         }
         AdminCommand::Campaign(cmd) => {
-            let mut records = SqliteRecords::open(&args.db)?;
+            let mut records = db.records()?;
             let identity = office_identity(&cli_actor(), &cli_actor(), "cli", "CLI");
             records
                 .store()
                 .act_as(identity, |s| Ok(super::campaign::run(s, cmd, json)))??;
         }
         AdminCommand::Export(cmd) => {
-            let mut records = SqliteRecords::open(&args.db)?;
+            let mut records = db.records()?;
             let detail = match &cmd {
                 super::export::ExportCommand::Ledger { params, output } => {
                     Some(ledger_export_detail(
@@ -352,7 +413,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             masks,
             reason,
         } => {
-            let mut records = SqliteRecords::open(&args.db)?;
+            let mut records = db.records()?;
             let request = fieldledger_core::store::ErasureRequest {
                 fields,
                 masks,

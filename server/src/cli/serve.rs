@@ -6,21 +6,27 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use fieldledger_server::accounts::{ADMIN_LOGIN, AccountStore, DEFAULT_OFFICE_CODE};
+use fieldledger_server::accounts::{ADMIN_LOGIN, DEFAULT_OFFICE_CODE};
 use fieldledger_server::app::{
     AppConfig, AppState, DEFAULT_MAX_BODY_BYTES, serve_tls, shutdown_signal, tls_config,
 };
 use fieldledger_server::connections::{ConnectionLimits, raise_open_file_limit};
+use fieldledger_server::database::Database;
 use fieldledger_server::rate_limit::Rate;
-use fieldledger_server::records::{RecordStorage, SqliteRecords, known_users};
+use fieldledger_server::records::{RecordStorage, known_users};
 use tracing_subscriber::EnvFilter;
 
 /// Options of `fieldledger serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Relay database file (created if missing).
+    /// Relay database: a file (created if missing), or a PostgreSQL URL
+    /// (`postgres://USER@HOST:PORT/DBNAME`) that any number of relays share.
     #[arg(long, default_value = "fieldledger.db")]
     db: PathBuf,
+    /// Local copy of a PostgreSQL deployment (with `--db postgres://…`), rebuilt when missing;
+    /// default: a file in the temporary directory named after the database and the port.
+    #[arg(long)]
+    cache: Option<PathBuf>,
     /// Address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
@@ -89,9 +95,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(open_file_limit = limit, "open-file limit");
     }
 
-    let mut accounts = AccountStore::open(&args.db)
-        .with_context(|| format!("opening relay database {}", args.db.display()))?;
-    let first_start = accounts.ensure_bootstrap(&args.office_code)?;
+    let database = Database::open(
+        &args.db,
+        args.cache.as_deref(),
+        &args.listen.port().to_string(),
+    )
+    .with_context(|| format!("opening relay database {}", args.db.display()))?;
+    let mut accounts = database
+        .accounts()
+        .with_context(|| format!("opening relay database {}", database.display()))?;
+    let first_start = database.write(|| accounts.ensure_bootstrap(&args.office_code))?;
     if let Some(code) = &first_start {
         println!(
             "New relay database: created the office unit and user `{ADMIN_LOGIN}`.\n\
@@ -125,15 +138,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..AppConfig::default()
     };
-    let mut records = SqliteRecords::open(&args.db)
-        .with_context(|| format!("opening records in {}", args.db.display()))?;
-    // Every unit supervised gets a profile (its categories and visit targets); the bureau
-    // office itself is not supervised.
-    for unit in accounts.list_units()?.into_iter().filter(|u| !u.is_office) {
-        records.ensure_unit_profile(&unit.code, &unit.name)?;
-    }
-    records.set_directory(&known_users(&accounts)?)?;
+    let mut records = database
+        .records()
+        .with_context(|| format!("opening records in {}", database.display()))?;
+    database.write(|| {
+        // Every unit supervised gets a profile (its categories and visit targets); the bureau
+        // office itself is not supervised.
+        for unit in accounts.list_units()?.into_iter().filter(|u| !u.is_office) {
+            records.ensure_unit_profile(&unit.code, &unit.name)?;
+        }
+        records.set_directory(&known_users(&accounts)?)?;
+        anyhow::Ok(())
+    })?;
     let state = AppState::new(accounts, records, config);
+    let state = match database.replica() {
+        Some(replica) => {
+            replica.follow();
+            state.over_replica(replica.clone())
+        }
+        None => state,
+    };
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -150,7 +174,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             let address = listener.local_addr()?;
             println!("fieldledger relay listening on https://{address}");
             welcome(format!("https://{address}"));
-            tracing::info!(%address, db = %args.db.display(), "relay started (HTTPS)");
+            tracing::info!(%address, db = %database.display(), "relay started (HTTPS)");
             serve_tls(listener, tls, state, shutdown_signal())
                 .await
                 .context("serving")?;
@@ -163,7 +187,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let address = listener.local_addr()?;
         println!("fieldledger relay listening on http://{address}");
         welcome(format!("http://{address}"));
-        tracing::info!(%address, db = %args.db.display(), "relay started");
+        tracing::info!(%address, db = %database.display(), "relay started");
         fieldledger_server::serve(listener, state, shutdown_signal())
             .await
             .context("serving")?;

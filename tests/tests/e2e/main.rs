@@ -13,6 +13,7 @@ mod fuzz;
 mod hostile;
 mod merge;
 mod phone;
+mod postgres;
 mod protection;
 mod scenario;
 mod security;
