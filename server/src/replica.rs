@@ -583,6 +583,8 @@ impl Replica {
         prepare(cache).map_err(ReplicaError::Invalid)?;
         let applier = Connection::open(cache)?;
         applier.busy_timeout(Duration::from_secs(30))?;
+        // Rows other relays' erasures replace leave no old bytes in freed space either.
+        applier.pragma_update(None, "secure_delete", "ON")?;
         applier.execute_batch(LOCAL_TABLE)?;
         let (_, position) = local_position(&applier)?
             .ok_or_else(|| ReplicaError::Invalid("the relay cache lost its position".into()))?;
@@ -877,6 +879,14 @@ impl Shared {
     }
 
     fn apply(&self, conn: &mut Connection, seq: u64, entry: Entry) -> Result<()> {
+        // A personal-data erasure ends with its audit line; the relay that made it then
+        // rebuilt its file (see `AccountStore::erase_mentions`), and so does every copy, at
+        // the same position (the rebuild may renumber rowids, alike on every copy).
+        let erasure = entry.changes.iter().any(|c| {
+            matches!(c, RowChange::Put { table, values, .. }
+                if table == "acct_audit"
+                    && values.iter().any(|v| *v == Cell0::Text("record.erase".into())))
+        });
         let tx = conn.transaction()?;
         for change in entry.changes {
             match change {
@@ -928,8 +938,22 @@ impl Shared {
                 }
             }
         }
-        tx.execute("UPDATE fl_replica SET pos = ?1 WHERE id = 1", [seq as i64])?;
+        // An erasure's position is written once the file is rebuilt (an entry applied twice
+        // writes the same rows again, so a crash in between costs nothing).
+        if !erasure {
+            tx.execute("UPDATE fl_replica SET pos = ?1 WHERE id = 1", [seq as i64])?;
+        }
         tx.commit()?;
+        if erasure {
+            conn.execute_batch("VACUUM")?;
+            conn.execute("UPDATE fl_replica SET pos = ?1 WHERE id = 1", [seq as i64])?;
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy != 0 {
+                tracing::warn!(
+                    "after an erasure, the cache's write-ahead log could not be emptied"
+                );
+            }
+        }
         Ok(())
     }
 }

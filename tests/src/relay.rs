@@ -138,6 +138,15 @@ fn scrub_cargo_env(cmd: &mut Command, target_dir: &Path) {
     }
 }
 
+/// The log position of a relay's local copy.
+fn copy_position(cache: &Path) -> i64 {
+    let store = Store::open_reader(cache).expect("open the relay's copy");
+    store
+        .connection()
+        .query_row("SELECT pos FROM fl_replica WHERE id = 1", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
 /// How the relay process is started.
 #[derive(Debug, Clone, Default)]
 pub struct RelayOptions {
@@ -391,16 +400,44 @@ impl Relay {
         }
     }
 
+    /// Waits until the running relay's local copy holds every write of the deployment (on
+    /// PostgreSQL the copy follows the log within a fraction of a second; a file: at once).
+    pub fn caught_up(&self) {
+        let Some(url) = &self.postgres else { return };
+        let mut client = postgres::Client::connect(url, postgres::NoTls).expect("PostgreSQL");
+        let head: i64 = client
+            .query_one("SELECT COALESCE(MAX(seq), 0) FROM fl_log", &[])
+            .expect("the log's head")
+            .get(0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let at = copy_position(&self.db);
+            if at >= head {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the relay stays at {at} of {head}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The PostgreSQL database the relay runs on, if not a file.
     pub fn postgres_url(&self) -> Option<&str> {
         self.postgres.as_deref()
     }
 
+    /// `fieldledger admin --db DB` (and its `--cache` on PostgreSQL), for more arguments.
+    pub fn admin_command(&self) -> Command {
+        let mut cmd = Command::new(relay_binary());
+        cmd.arg("admin").args(self.db_args("admin.db"));
+        cmd
+    }
+
     /// Runs `fieldledger admin --db DB ARGS…` and returns its output (whatever its status).
     pub fn try_admin(&self, args: &[&str]) -> Output {
-        Command::new(relay_binary())
-            .arg("admin")
-            .args(self.db_args("admin.db"))
+        self.admin_command()
             .args(args)
             .output()
             .expect("run fieldledger admin")

@@ -386,8 +386,8 @@ fn admin_json_is_global_and_the_audit_names_the_os_user_and_failed_exports() {
     assert!(serde_json::from_str::<Value>(&out).is_ok());
 
     let run_as = |user: Option<&str>, args: &[&str]| {
-        let mut cmd = Command::new(relay_binary());
-        cmd.arg("admin").arg("--db").arg(relay.db_path()).args(args);
+        let mut cmd = relay.admin_command();
+        cmd.args(args);
         cmd.env_remove("USER").env_remove("USERNAME");
         if let Some(u) = user {
             cmd.env("USER", u);
