@@ -93,9 +93,13 @@ pub async fn erase(
             accounts.erase_mentions(&login, &record, &number, &terms, &detail)
         })
         .await?;
+    // On PostgreSQL the write log still holds the erased values: it is compacted into a
+    // snapshot of the erased state.
+    let compacted = state.compact_log().await?;
     tracing::info!(
         record = %outcome.id,
         generation = outcome.generation,
+        log_compacted = compacted.is_some(),
         lost_records = cleared.lost_records,
         audit_lines = cleared.audit_lines,
         log_emptied = cleared.log_emptied,

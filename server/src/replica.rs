@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Version of the PostgreSQL schema this build writes.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
 
 /// Version 1: the deployment, the write log and database snapshots.
 const PG_V1: &str = "
@@ -74,6 +74,16 @@ CREATE TABLE fl_snapshot_chunks (
     bytes bytea NOT NULL,
     PRIMARY KEY (snapshot, n)
 );
+";
+
+/// Version 2: the compaction floor — log entries up to it are gone, the snapshot at it
+/// stands for them.
+const PG_V2: &str = "
+CREATE TABLE fl_compaction (
+    id integer PRIMARY KEY CHECK (id = 1),
+    floor bigint NOT NULL
+);
+INSERT INTO fl_compaction(id, floor) VALUES (1, 0);
 ";
 
 /// Advisory lock key of schema upgrades.
@@ -337,6 +347,9 @@ fn upgrade_schema(client: &mut Client) -> Result<String> {
             &[&uuid::Uuid::new_v4().to_string()],
         )?;
     }
+    if from < 2 {
+        tx.batch_execute(PG_V2)?;
+    }
     if found.is_none() {
         tx.execute(
             "INSERT INTO fl_schema(version) VALUES ($1)",
@@ -388,17 +401,19 @@ fn remove_database_files(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Downloads the newest complete snapshot into `path`; false if there is none.
-fn restore_snapshot(client: &mut Client, path: &Path) -> Result<bool> {
+/// Downloads the newest complete snapshot into `path`: its log position, or none if there is
+/// no snapshot.
+fn restore_snapshot(client: &mut Client, path: &Path) -> Result<Option<u64>> {
     let Some(row) = client.query_opt(
-        "SELECT id, size, sha256 FROM fl_snapshots WHERE complete ORDER BY position DESC, id DESC
-         LIMIT 1",
+        "SELECT id, size, sha256, position FROM fl_snapshots WHERE complete
+         ORDER BY position DESC, id DESC LIMIT 1",
         &[],
     )?
     else {
-        return Ok(false);
+        return Ok(None);
     };
-    let (id, size, sha): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
+    let (id, size, sha, position): (i64, i64, String, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     let mut bytes = Vec::with_capacity(size.max(0) as usize);
     let mut n = 0i32;
     loop {
@@ -418,7 +433,71 @@ fn restore_snapshot(client: &mut Client, path: &Path) -> Result<bool> {
         )));
     }
     std::fs::write(path, &bytes)?;
-    Ok(true)
+    Ok(Some(position as u64))
+}
+
+/// Uploads the database file at `path` as a snapshot at log position `position` in chunks of
+/// `chunk_bytes`, continuing an incomplete upload of the same bytes; returns the snapshot's id
+/// and the chunks (uploaded now, uploaded before), or none if stopped after `stop_after`.
+fn upload_snapshot(
+    client: &mut Client,
+    path: &Path,
+    position: u64,
+    source: &str,
+    chunk_bytes: usize,
+    stop_after: Option<u32>,
+) -> Result<(i64, u32, u32, bool)> {
+    let bytes = std::fs::read(path)?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let chunk_bytes = chunk_bytes.max(1);
+    // An interrupted upload of the same copy is continued; others are dropped.
+    client.execute(
+        "DELETE FROM fl_snapshots WHERE NOT complete AND (sha256 <> $1 OR chunk_bytes <> $2)",
+        &[&sha, &(chunk_bytes as i32)],
+    )?;
+    let snapshot: i64 = match client.query_opt(
+        "SELECT id FROM fl_snapshots WHERE NOT complete AND sha256 = $1",
+        &[&sha],
+    )? {
+        Some(row) => row.get(0),
+        None => client
+            .query_one(
+                "INSERT INTO fl_snapshots(position, size, sha256, chunk_bytes, source)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &(position as i64),
+                    &(bytes.len() as i64),
+                    &sha,
+                    &(chunk_bytes as i32),
+                    &source,
+                ],
+            )?
+            .get(0),
+    };
+    let have: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM fl_snapshot_chunks WHERE snapshot = $1",
+            &[&snapshot],
+        )?
+        .get(0);
+    let resumed = have as u32;
+    let mut uploaded = 0u32;
+    for (n, chunk) in bytes.chunks(chunk_bytes).enumerate().skip(resumed as usize) {
+        if stop_after.is_some_and(|stop| uploaded >= stop) {
+            return Ok((snapshot, uploaded, resumed, false));
+        }
+        client.execute(
+            "INSERT INTO fl_snapshot_chunks(snapshot, n, bytes) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&snapshot, &(n as i32), &chunk],
+        )?;
+        uploaded += 1;
+    }
+    client.execute(
+        "UPDATE fl_snapshots SET complete = true WHERE id = $1",
+        &[&snapshot],
+    )?;
+    Ok((snapshot, uploaded, resumed, true))
 }
 
 /// The tables a copy replicates: every table but SQLite's own and the bookkeeping.
@@ -568,7 +647,7 @@ impl Replica {
                 std::fs::create_dir_all(dir)?;
             }
             let restored = pg.with(|c| restore_snapshot(c, cache))?;
-            if !restored {
+            if restored.is_none() {
                 prepare(cache).map_err(ReplicaError::Invalid)?;
             }
             let conn = Connection::open(cache)?;
@@ -585,6 +664,9 @@ impl Replica {
         applier.busy_timeout(Duration::from_secs(30))?;
         // Rows other relays' erasures replace leave no old bytes in freed space either.
         applier.pragma_update(None, "secure_delete", "ON")?;
+        // Rows are applied as the writer left them: no cascades, no checks of their order
+        // (SQLite as bundled enforces foreign keys by default; a replace would cascade).
+        applier.pragma_update(None, "foreign_keys", "OFF")?;
         applier.execute_batch(LOCAL_TABLE)?;
         let (_, position) = local_position(&applier)?
             .ok_or_else(|| ReplicaError::Invalid("the relay cache lost its position".into()))?;
@@ -777,6 +859,13 @@ impl Replica {
             .expect("starting the log follower");
     }
 
+    /// Compacts the deployment's log into a snapshot of this copy (see [`Compacted`]): done
+    /// after every personal-data erasure, so the erased values leave PostgreSQL too. Holds the
+    /// write turn; copies behind it take the snapshot's rows when they next catch up.
+    pub fn compact(&self) -> Result<Compacted> {
+        self.write(|| self.shared.compact())?
+    }
+
     /// Stops the follower thread.
     pub fn stop(&self) {
         self.shared.stopped.store(true, Ordering::Release);
@@ -809,7 +898,11 @@ impl Shared {
     fn head(&self) -> Result<u64> {
         self.pg(|c| {
             let head: i64 = c
-                .query_one("SELECT COALESCE(MAX(seq), 0) FROM fl_log", &[])?
+                .query_one(
+                    "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM fl_log), 0),
+                                     (SELECT floor FROM fl_compaction))",
+                    &[],
+                )?
                 .get(0);
             Ok(head as u64)
         })
@@ -822,7 +915,8 @@ impl Shared {
             .map_err(|e| ReplicaError::Invalid(format!("encoding a log entry: {e}")))?;
         let written = self.pg(|c| {
             Ok(c.execute(
-                "INSERT INTO fl_log(seq, relay, entry) VALUES ($1, $2, $3)
+                "INSERT INTO fl_log(seq, relay, entry)
+                 SELECT $1, $2, $3 WHERE $1 > (SELECT floor FROM fl_compaction FOR SHARE)
                  ON CONFLICT (seq) DO NOTHING",
                 &[&(seq as i64), &self.relay, &bytes],
             )?)
@@ -843,7 +937,13 @@ impl Shared {
         // logged is applied from the log like another relay's.
         let (_, mut position) = local_position(&conn)?
             .ok_or_else(|| ReplicaError::Invalid("the relay cache lost its position".into()))?;
-        loop {
+        'pages: loop {
+            let floor = self.floor()?;
+            if position < floor {
+                // Entries this copy lacks were compacted into a snapshot: take its rows.
+                position = self.restore_live(&mut conn)?;
+                continue;
+            }
             let rows = self.pg(|c| {
                 Ok(c.query(
                     "SELECT seq, entry FROM fl_log WHERE seq > $1 ORDER BY seq LIMIT $2",
@@ -856,6 +956,9 @@ impl Shared {
             for row in rows {
                 let seq = row.get::<_, i64>(0) as u64;
                 if seq != position + 1 {
+                    if self.floor()? > position {
+                        continue 'pages; // compacted meanwhile
+                    }
                     return Err(ReplicaError::Invalid(format!(
                         "log entry {} missing after {position}",
                         position + 1
@@ -869,6 +972,109 @@ impl Shared {
         }
         self.position.store(position, Ordering::Release);
         Ok(())
+    }
+
+    /// The compaction floor: entries up to it are in the snapshot at it, not in the log.
+    fn floor(&self) -> Result<u64> {
+        self.pg(|c| {
+            let floor: i64 = c.query_one("SELECT floor FROM fl_compaction", &[])?.get(0);
+            Ok(floor as u64)
+        })
+    }
+
+    /// Replaces every replicated table's rows with the newest snapshot's, in one transaction
+    /// (readers see the copy before or after, never between); returns its position.
+    fn restore_live(&self, conn: &mut Connection) -> Result<u64> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("snapshot.db");
+        let position = self.pg(|c| restore_snapshot(c, &file))?.ok_or_else(|| {
+            ReplicaError::Invalid("the log was compacted but has no snapshot".into())
+        })?;
+        conn.execute("ATTACH DATABASE ?1 AS snap", [file.to_string_lossy()])?;
+        let copied = (|| -> Result<()> {
+            let tx = conn.transaction()?;
+            for table in &self.tables {
+                let t = quoted(&table.name);
+                let cols: Vec<String> = table.columns.iter().map(|c| quoted(c)).collect();
+                let list = if cols.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", cols.join(", "))
+                };
+                tx.execute_batch(&format!(
+                    "DELETE FROM main.{t};
+                     INSERT INTO main.{t}(rowid{list}) SELECT rowid{list} FROM snap.{t};"
+                ))?;
+            }
+            let has_sequence: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM snap.sqlite_master WHERE name = 'sqlite_sequence')",
+                [],
+                |r| r.get(0),
+            )?;
+            if has_sequence {
+                tx.execute_batch(
+                    "DELETE FROM main.sqlite_sequence;
+                     INSERT INTO main.sqlite_sequence SELECT * FROM snap.sqlite_sequence;",
+                )?;
+            }
+            tx.execute(
+                "UPDATE main.fl_replica SET pos = ?1 WHERE id = 1",
+                [position as i64],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })();
+        conn.execute_batch("DETACH DATABASE snap")?;
+        copied?;
+        // What the snapshot no longer holds (erased values) leaves no copy in this file.
+        conn.execute_batch("VACUUM")?;
+        let _busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        tracing::info!(position, "local copy restored from a compacted snapshot");
+        Ok(position)
+    }
+
+    /// Compacts the log into a snapshot of this copy (the caller holds the write turn, so the
+    /// copy is at the head): uploads the snapshot, raises the floor to its position, deletes
+    /// the log entries and older snapshots it stands for, and rewrites their tables so no
+    /// deleted row stays in PostgreSQL's files.
+    fn compact(&self) -> Result<Compacted> {
+        let conn = self.applier.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_, position) = local_position(&conn)?
+            .ok_or_else(|| ReplicaError::Invalid("the relay cache lost its position".into()))?;
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("snapshot.db");
+        conn.execute("VACUUM INTO ?1", [file.to_string_lossy()])?;
+        drop(conn);
+        {
+            let copy = Connection::open(&file)?;
+            copy.execute_batch("PRAGMA journal_mode = DELETE")?;
+        }
+        let size = std::fs::metadata(&file)?.len();
+        let relay = self.relay.clone();
+        let (snapshot, _, _, _) =
+            self.pg(|c| upload_snapshot(c, &file, position, &relay, DEFAULT_CHUNK_BYTES, None))?;
+        let removed = self.pg(|c| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "UPDATE fl_compaction SET floor = GREATEST(floor, $1)",
+                &[&(position as i64)],
+            )?;
+            let removed =
+                tx.execute("DELETE FROM fl_log WHERE seq <= $1", &[&(position as i64)])?;
+            tx.execute("DELETE FROM fl_snapshots WHERE id <> $1", &[&snapshot])?;
+            tx.commit()?;
+            // Deleted tuples are only marked dead; a full vacuum writes the tables anew (one
+            // statement each: VACUUM runs outside a transaction block).
+            for table in ["fl_log", "fl_snapshot_chunks", "fl_snapshots"] {
+                c.batch_execute(&format!("VACUUM FULL {table}"))?;
+            }
+            Ok(removed)
+        })?;
+        Ok(Compacted {
+            position,
+            entries_removed: removed,
+            snapshot_bytes: size,
+        })
     }
 
     fn table(&self, name: &str) -> Result<&TableInfo> {
@@ -958,6 +1164,17 @@ impl Shared {
     }
 }
 
+/// What a compaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compacted {
+    /// The log position the snapshot stands at (the new floor).
+    pub position: u64,
+    /// Log entries deleted.
+    pub entries_removed: u64,
+    /// Bytes of the snapshot.
+    pub snapshot_bytes: u64,
+}
+
 /// What `admin migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migrated {
@@ -1014,65 +1231,20 @@ pub fn migrate(
         )?;
         conn.execute_batch("PRAGMA journal_mode = DELETE")?;
     }
-    let bytes = std::fs::read(&copy)?;
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let chunk_bytes = chunk_bytes.max(1);
-    // An interrupted run of the same copy is continued; others are dropped.
-    client.execute(
-        "DELETE FROM fl_snapshots WHERE NOT complete AND (sha256 <> $1 OR chunk_bytes <> $2)",
-        &[&sha, &(chunk_bytes as i32)],
-    )?;
-    let snapshot: i64 = match client.query_opt(
-        "SELECT id FROM fl_snapshots WHERE NOT complete AND sha256 = $1",
-        &[&sha],
-    )? {
-        Some(row) => row.get(0),
-        None => client
-            .query_one(
-                "INSERT INTO fl_snapshots(position, size, sha256, chunk_bytes, source)
-                 VALUES (0, $1, $2, $3, $4) RETURNING id",
-                &[
-                    &(bytes.len() as i64),
-                    &sha,
-                    &(chunk_bytes as i32),
-                    &from.display().to_string(),
-                ],
-            )?
-            .get(0),
-    };
-    let have: i64 = client
-        .query_one(
-            "SELECT COUNT(*) FROM fl_snapshot_chunks WHERE snapshot = $1",
-            &[&snapshot],
-        )?
-        .get(0);
-    let resumed = have as u32;
-    let mut uploaded = 0u32;
-    for (n, chunk) in bytes.chunks(chunk_bytes).enumerate().skip(resumed as usize) {
-        if stop_after.is_some_and(|stop| uploaded >= stop) {
-            return Ok(Migrated {
-                size: bytes.len() as u64,
-                uploaded,
-                resumed,
-                complete: false,
-            });
-        }
-        client.execute(
-            "INSERT INTO fl_snapshot_chunks(snapshot, n, bytes) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
-            &[&snapshot, &(n as i32), &chunk],
-        )?;
-        uploaded += 1;
-    }
-    client.execute(
-        "UPDATE fl_snapshots SET complete = true WHERE id = $1",
-        &[&snapshot],
+    let size = std::fs::metadata(&copy)?.len();
+    let (_, uploaded, resumed, complete) = upload_snapshot(
+        &mut client,
+        &copy,
+        0,
+        &from.display().to_string(),
+        chunk_bytes,
+        stop_after,
     )?;
     Ok(Migrated {
-        size: bytes.len() as u64,
+        size,
         uploaded,
         resumed,
-        complete: true,
+        complete,
     })
 }
 

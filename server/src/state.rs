@@ -263,6 +263,15 @@ impl AppState {
         .await?
     }
 
+    /// Over PostgreSQL: compacts the deployment's write log into a snapshot of this relay's
+    /// copy (after an erasure, so the erased values leave PostgreSQL). A file: nothing to do.
+    pub async fn compact_log(&self) -> Result<Option<crate::replica::Compacted>> {
+        let Some(replica) = self.replica.clone() else {
+            return Ok(None);
+        };
+        tokio::task::spawn_blocking(move || Ok(Some(replica.compact()?))).await?
+    }
+
     /// Runs `f` — a password hash or check — on a blocking thread when one of the
     /// [`AppConfig::password_checks_at_once`] turns is free, holding no other lock.
     /// [`RelayError::RateLimited`] when [`PASSWORD_CHECKS_WAITING`] already wait.

@@ -54,6 +54,9 @@ enum AdminCommand {
         #[arg(long, hide = true)]
         stop_after_chunks: Option<u32>,
     },
+    /// Compact a PostgreSQL deployment's write log into a snapshot of the current state
+    /// (done after every erasure; relays that start later replay less).
+    Compact,
     /// Units (单位).
     #[command(subcommand)]
     Unit(UnitCommand),
@@ -260,6 +263,18 @@ fn run_on(db: &Database, args: AdminArgs) -> anyhow::Result<()> {
     let json = args.json;
     match args.command {
         AdminCommand::Migrate { .. } => unreachable!("handled before the database is opened"),
+        AdminCommand::Compact => {
+            let Some(replica) = db.replica() else {
+                anyhow::bail!("compact is for a PostgreSQL deployment (--db postgres://…)");
+            };
+            let compacted = replica.compact()?;
+            out!(
+                "compacted the write log: {} entries replaced by a snapshot at {} ({} bytes)",
+                compacted.entries_removed,
+                compacted.position,
+                compacted.snapshot_bytes
+            );
+        }
         AdminCommand::Unit(UnitCommand::Add { code, name }) => {
             let unit = store.add_unit(&actor, &code, &name)?;
             let mut records = db.records()?;
@@ -438,6 +453,14 @@ fn run_on(db: &Database, args: AdminArgs) -> anyhow::Result<()> {
                 cleared.lost_records,
                 cleared.audit_lines,
             );
+            if let Some(replica) = db.replica() {
+                let compacted = replica.compact()?;
+                out!(
+                    "compacted the PostgreSQL write log: {} entries replaced by a snapshot at {}",
+                    compacted.entries_removed,
+                    compacted.position
+                );
+            }
             if !cleared.log_emptied {
                 eprintln!(
                     "warning: the database's write-ahead log could not be emptied (a reader \

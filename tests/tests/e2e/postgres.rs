@@ -371,3 +371,82 @@ fn a_relay_killed_and_postgres_restarted_mid_sync_lose_no_acknowledged_edit() {
     }
     assert_eq!(relays[0].snapshot(), relays[1].snapshot());
 }
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Every byte of the relay's copy: its file and its write-ahead log.
+fn copy_bytes(relay: &Relay) -> Vec<u8> {
+    let mut bytes = std::fs::read(relay.db_path()).unwrap();
+    let mut wal = relay.db_path().as_os_str().to_owned();
+    wal.push("-wal");
+    bytes.extend(std::fs::read(std::path::PathBuf::from(wal)).unwrap_or_default());
+    bytes
+}
+
+#[test]
+fn an_erasure_leaves_no_copy_in_postgres_and_a_relay_that_was_down_takes_the_compacted_state() {
+    const NAME: &str = "欧阳娜娜";
+    let pg = TestPostgres::start();
+    let url = pg.new_database();
+    let one = relay_on(&url);
+    let mut two = relay_on(&url);
+    people(&one, &["a", "b"]);
+    let mut a = Device::enroll(&one, "a");
+    let id = dispute(&mut a, &format!("{NAME}与邻居的纠纷"));
+    a.sync_clean();
+    sync_through(&mut a, &two);
+    two.caught_up();
+    assert!(
+        holds(&copy_bytes(&two), NAME),
+        "relay two holds the record before"
+    );
+    // Relay two is down while the office erases; relay one's admin compacts the log.
+    two.kill();
+    let out = one.admin(&["erase", &id, "--mask", NAME, "--reason", "本人申请"]);
+    assert!(out.contains("compacted the PostgreSQL write log"), "{out}");
+    let later = dispute(&mut a, "之后的纠纷");
+    if let Err(e) = a.sync() {
+        panic!("{e}\n{}", one.log_tail(20));
+    }
+
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut stored = Vec::new();
+    for row in client.query("SELECT entry FROM fl_log", &[]).unwrap() {
+        stored.extend_from_slice(row.get::<_, &[u8]>(0));
+    }
+    let entries = stored.len();
+    for row in client
+        .query("SELECT bytes FROM fl_snapshot_chunks", &[])
+        .unwrap()
+    {
+        stored.extend_from_slice(row.get::<_, &[u8]>(0));
+    }
+    assert!(stored.len() > entries, "the snapshot is there");
+    assert!(
+        !holds(&stored, NAME),
+        "the erased name is gone from PostgreSQL's log and snapshots"
+    );
+    let floor: i64 = client
+        .query_one("SELECT floor FROM fl_compaction", &[])
+        .unwrap()
+        .get(0);
+    assert!(floor > 0);
+
+    // Relay two comes back behind the floor: it takes the snapshot's rows, then the log.
+    two.start();
+    let mut b = Device::enroll(&two, "b");
+    b.sync_clean();
+    let record = b.store().dispute(&id).unwrap();
+    assert!(!record.name.contains(NAME), "{}", record.name);
+    assert!(b.store().dispute(&later).is_ok());
+    two.caught_up();
+    assert!(
+        !holds(&copy_bytes(&two), NAME),
+        "relay two's copy lost the erased name too"
+    );
+    assert_eq!(one.snapshot(), two.snapshot());
+}
