@@ -1,6 +1,6 @@
 //! Benchmarks of storage and sync, printed as tables: `cargo bench -p fieldledger-server`.
 //!
-//! Sections (select with `FIELDLEDGER_BENCH=core,merge,erase,sync,initial,devices,unit`; default
+//! Sections (select with `FIELDLEDGER_BENCH=core,merge,erase,sync,initial,devices,unit,pg`; default
 //! all):
 //! - core: a device store with 10,000 disputes — create, reopen, list, filter, bytes per
 //!   record — plain and encrypted (SQLCipher, as on phones).
@@ -13,6 +13,10 @@
 //! - devices: 100 / 500 / 1,000 devices with offline edits syncing at once against one relay.
 //! - unit: one unit of 100 phones, each with 20 new records, all syncing at once until every
 //!   phone holds the unit's 2,000 records; relay CPU per record delivered.
+//! - pg: on a PostgreSQL server of the benchmark's own (`initdb` + `pg_ctl` in a temporary
+//!   directory): the devices section side by side on SQLite, one relay on PostgreSQL and two
+//!   relays over one PostgreSQL (devices spread over both), and the sync section on
+//!   PostgreSQL. The deployment is set up in a file and moved with `admin migrate`.
 //!
 //! The relay runs as a real `fieldledger serve` process on a loopback port; its CPU time and
 //! peak memory are read from /proc.
@@ -95,14 +99,26 @@ fn dispute_edits(i: usize) -> Vec<Edit> {
 struct Relay {
     child: Child,
     url: String,
-    db: PathBuf,
 }
 
 impl Relay {
     fn start(db: &Path) -> Relay {
+        Relay::start_with(db, &[])
+    }
+
+    /// A relay on the PostgreSQL database `url`, its local copy at `cache`.
+    fn start_on_postgres(url: &str, cache: &Path) -> Relay {
+        Relay::start_with(
+            Path::new(url),
+            &["--cache".into(), cache.to_string_lossy().into_owned()],
+        )
+    }
+
+    fn start_with(db: &Path, extra: &[String]) -> Relay {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fieldledger"))
             .args(["serve", "--db"])
             .arg(db)
+            .args(extra)
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -130,11 +146,7 @@ impl Relay {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Relay {
-            child,
-            url,
-            db: db.to_owned(),
-        }
+        Relay { child, url }
     }
 
     fn pid(&self) -> u32 {
@@ -517,63 +529,64 @@ fn bench_merge() {
 fn bench_sync_growth() {
     println!("\n## Sync cost as the relay grows: a device with 5 changed records\n");
     println!("Records are spread over 20 units; the device sees its unit (1/20 of them).\n");
-    println!(
-        "| records on relay | populate | device's unit | time (median of 5) | bytes sent | bytes received | relay CPU |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("{SYNC_HEADER}");
     for n in [100usize, 10_000, 100_000] {
-        if n > max_records() {
-            continue;
+        if n <= max_records() {
+            println!("{}", sync_row(n, Backend::Sqlite));
         }
-        let dir = tempfile::tempdir().expect("tmp");
-        let db = dir.path().join("relay.db");
-        let codes = accounts(&db, 20, 1);
-        let populate = populate(&db, n, 20);
-        let relay = Relay::start(&db);
-        let mut dev = device(&relay, &codes[0].1, Some(&dir.path().join("device.db")));
-        sync(&mut dev);
-        let ids: Vec<String> = dev
-            .list(RecordKind::Dispute, None)
-            .expect("list")
-            .into_iter()
-            .map(|r| r.id)
-            .take(5)
-            .collect();
-        let mut samples = Vec::new();
-        for round in 0..5 {
-            for id in &ids {
-                dev.edit(
-                    id,
-                    &[Edit::set("people_involved", FieldValue::Int(100 + round))],
-                )
-                .expect("edit");
-            }
-            let cpu = cpu_ms(relay.pid());
-            let t = Instant::now();
-            let r = sync(&mut dev);
-            samples.push((
-                t.elapsed(),
-                r.bytes_sent,
-                r.bytes_received,
-                cpu_ms(relay.pid()) - cpu,
-            ));
-            assert_eq!(r.pushed, 5);
-        }
-        samples.sort_by_key(|s| s.0);
-        let (t, sent, recv, cpu) = samples[2];
-        println!(
-            "| {n} | {} | {} | {} | {sent} | {recv} | {cpu:.0} ms |",
-            ms(populate),
-            n / 20,
-            ms(t)
-        );
-        drop(relay);
-        let _ = relay_db_size(&db);
     }
 }
 
-fn relay_db_size(db: &Path) -> u64 {
-    std::fs::metadata(db).map(|m| m.len()).unwrap_or(0)
+/// The header of a sync-growth table.
+const SYNC_HEADER: &str = "| records on relay | backend | populate | device's unit | time (median of 5) | bytes sent | bytes received | relay CPU |
+| --- | --- | --- | --- | --- | --- | --- | --- |";
+
+/// One row of a sync-growth table: `n` records on `backend`.
+fn sync_row(n: usize, backend: Backend) -> String {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("relay.db");
+    let codes = accounts(&db, 20, 1);
+    let populate = populate(&db, n, 20);
+    let relays = backend.start(&db);
+    let relay = &relays[0];
+    let mut dev = device(relay, &codes[0].1, Some(&dir.path().join("device.db")));
+    sync(&mut dev);
+    let ids: Vec<String> = dev
+        .list(RecordKind::Dispute, None)
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .take(5)
+        .collect();
+    let mut samples = Vec::new();
+    for round in 0..5 {
+        for id in &ids {
+            dev.edit(
+                id,
+                &[Edit::set("people_involved", FieldValue::Int(100 + round))],
+            )
+            .expect("edit");
+        }
+        let cpu = cpu_ms(relay.pid());
+        let t = Instant::now();
+        let r = sync(&mut dev);
+        samples.push((
+            t.elapsed(),
+            r.bytes_sent,
+            r.bytes_received,
+            cpu_ms(relay.pid()) - cpu,
+        ));
+        assert_eq!(r.pushed, 5);
+    }
+    samples.sort_by_key(|s| s.0);
+    let (t, sent, recv, cpu) = samples[2];
+    format!(
+        "| {n} | {} | {} | {} | {} | {sent} | {recv} | {cpu:.0} ms |",
+        backend.label(),
+        ms(populate),
+        n / 20,
+        ms(t)
+    )
 }
 
 fn bench_initial() {
@@ -603,18 +616,229 @@ fn bench_initial() {
 
 fn bench_devices() {
     println!("\n## Many devices at once: each with offline edits (new records and shared ones)\n");
-    println!(
-        "| devices | enroll + first sync | concurrent sync to convergence | requests | req/s | p50 | p99 | errors | relay CPU per request | relay peak RSS |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("{DEVICES_HEADER}");
     for n in [100usize, 500, 1000] {
+        println!("{}", devices_row(n, Backend::Sqlite));
+    }
+}
+
+/// The header of a devices table.
+const DEVICES_HEADER: &str = "| devices | backend | enroll + first sync | concurrent sync to convergence | requests | req/s | p50 | p99 | errors | relay CPU per request | relay peak RSS |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+
+/// Where the benchmark's relays keep their data.
+#[derive(Clone, Copy)]
+enum Backend {
+    /// One relay on a SQLite file.
+    Sqlite,
+    /// `relays` relays over one PostgreSQL database of `server`.
+    Postgres {
+        server: &'static BenchPostgres,
+        relays: usize,
+    },
+}
+
+impl Backend {
+    fn label(&self) -> String {
+        match self {
+            Backend::Sqlite => "SQLite file".into(),
+            Backend::Postgres { relays: 1, .. } => "PostgreSQL, 1 relay".into(),
+            Backend::Postgres { relays, .. } => format!("PostgreSQL, {relays} relays"),
+        }
+    }
+
+    /// Starts the relays over the deployment set up in the file `db` (moved to a new
+    /// PostgreSQL database first, for PostgreSQL).
+    fn start(&self, db: &Path) -> Vec<Relay> {
+        match self {
+            Backend::Sqlite => vec![Relay::start(db)],
+            Backend::Postgres { server, relays } => {
+                let url = server.new_database();
+                let out = Command::new(env!("CARGO_BIN_EXE_fieldledger"))
+                    .args(["admin", "migrate", "--from"])
+                    .arg(db)
+                    .args(["--to", &url])
+                    .output()
+                    .expect("run admin migrate");
+                assert!(
+                    out.status.success(),
+                    "migrate: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let dir = db.parent().expect("the file's directory");
+                (0..*relays)
+                    .map(|i| Relay::start_on_postgres(&url, &dir.join(format!("cache{i}.db"))))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A PostgreSQL server of the benchmark's own, stopped when dropped.
+struct BenchPostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: PathBuf,
+}
+
+/// A PostgreSQL program, run as the `postgres` user when we are root.
+fn postgres_program(bin: &Path, program: &str) -> Command {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(bin.join(program));
+        cmd
+    } else {
+        Command::new(bin.join(program))
+    }
+}
+
+impl BenchPostgres {
+    fn start() -> BenchPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL under /usr/lib/postgresql (apt-get install postgresql)")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .max()
+            .expect("an initdb");
+        let dir = tempfile::tempdir().expect("tmp");
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
+        let ok = postgres_program(&bin, "initdb")
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            .output()
+            .expect("initdb")
+            .status
+            .success();
+        assert!(ok, "initdb failed");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        // Durable as in production: fsync on (the relays' SQLite files sync too).
+        let ok = postgres_program(&bin, "pg_ctl")
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .arg("-l")
+            .arg(dir.path().join("server.log"))
+            .args(["-w", "-o"])
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+                dir.path().display()
+            ))
+            .arg("start")
+            .output()
+            .expect("pg_ctl")
+            .status
+            .success();
+        assert!(ok, "PostgreSQL did not start");
+        BenchPostgres { dir, port, bin }
+    }
+
+    fn new_database(&self) -> String {
+        let name = format!("bench_{}", rand::random::<u32>());
+        let server = format!("postgres://postgres@127.0.0.1:{}", self.port);
+        let mut c = postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls)
+            .expect("connect to PostgreSQL");
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("CREATE DATABASE");
+        format!("{server}/{name}")
+    }
+
+    /// Resident memory of the server's processes together, now (shared buffers counted in
+    /// each process that touched them).
+    fn rss_mib(&self) -> u64 {
+        let Ok(pid) = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")) else {
+            return 0;
+        };
+        let Some(master) = pid
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+        else {
+            return 0;
+        };
+        let mut total = rss_kib(master, "VmRSS:");
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if parent == Some(master) {
+                total += rss_kib(pid, "VmRSS:");
+            }
+        }
+        total / 1024
+    }
+
+    fn cpu_ms(&self) -> f64 {
+        let Ok(pid) = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")) else {
+            return 0.0;
+        };
+        pid.lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+            .map_or(0.0, |master| {
+                // The backends' CPU: the postmaster's children, whose times are summed into
+                // it only when they exit; read each live one.
+                let mut total = 0.0;
+                for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                        continue;
+                    };
+                    let stat =
+                        std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+                    let parent = stat
+                        .rsplit(')')
+                        .next()
+                        .and_then(|rest| rest.split_whitespace().nth(1))
+                        .and_then(|p| p.parse::<u32>().ok());
+                    if parent == Some(master) {
+                        total += cpu_ms(pid);
+                    }
+                }
+                total + cpu_ms(master)
+            })
+    }
+}
+
+impl Drop for BenchPostgres {
+    fn drop(&mut self) {
+        let _ = postgres_program(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+/// One row of a devices table: `n` devices over `backend`.
+fn devices_row(n: usize, backend: Backend) -> String {
+    {
         let units = 10;
         let dir = tempfile::tempdir().expect("tmp");
         let db = dir.path().join("relay.db");
         let codes = accounts(&db, units, n / units);
-        let relay = Relay::start(&db);
+        let relays = backend.start(&db);
         let t = Instant::now();
-        let mut devices: Vec<Store> = codes.iter().map(|(_, c)| device(&relay, c, None)).collect();
+        let mut devices: Vec<Store> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| device(&relays[i % relays.len()], c, None))
+            .collect();
         // Each unit's first device makes 3 shared records everyone will edit.
         for u in 0..units {
             let d = &mut devices[u * (n / units)];
@@ -662,7 +886,8 @@ fn bench_devices() {
         let latencies = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(0usize));
         let t = Instant::now();
-        let cpu_before = cpu_ms(relay.pid());
+        let relay_cpu_now = || relays.iter().map(|r| cpu_ms(r.pid())).sum::<f64>();
+        let cpu_before = relay_cpu_now();
         // Two concurrent rounds: everyone pushes, then everyone receives the others' changes.
         for _ in 0..2 {
             let handles: Vec<_> = devices
@@ -691,7 +916,7 @@ fn bench_devices() {
                 .collect();
         }
         let took = t.elapsed();
-        let relay_cpu = cpu_ms(relay.pid()) - cpu_before;
+        let relay_cpu = relay_cpu_now() - cpu_before;
         let per_unit = n / units + 3;
         let converged = devices
             .iter()
@@ -707,8 +932,19 @@ fn bench_devices() {
                 .copied()
                 .unwrap_or_default()
         };
-        println!(
-            "| {n} | {} | {} | {} | {:.0} | {} | {} | {} | {:.1} ms | {} MiB |",
+        let rss: Vec<String> = relays
+            .iter()
+            .map(|r| format!("{} MiB", rss_kib(r.pid(), "VmHWM:") / 1024))
+            .collect();
+        let rss = match backend {
+            Backend::Sqlite => rss.join(" + "),
+            Backend::Postgres { server, .. } => {
+                format!("{} (PostgreSQL {} MiB)", rss.join(" + "), server.rss_mib())
+            }
+        };
+        format!(
+            "| {n} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.1} ms | {rss} |",
+            backend.label(),
             ms(setup),
             ms(took),
             l.len(),
@@ -717,9 +953,7 @@ fn bench_devices() {
             ms(p(0.99)),
             errors.lock().expect("lock"),
             relay_cpu / l.len().max(1) as f64,
-            rss_kib(relay.pid(), "VmHWM:") / 1024
-        );
-        let _ = &relay.db;
+        )
     }
 }
 
@@ -789,6 +1023,45 @@ fn bench_unit() {
     );
 }
 
+/// The devices and sync tables on PostgreSQL, beside SQLite.
+fn bench_pg() {
+    let server: &'static BenchPostgres = Box::leak(Box::new(BenchPostgres::start()));
+    println!("\n## Many devices at once on SQLite and on PostgreSQL\n");
+    println!("{DEVICES_HEADER}");
+    for n in [100usize, 500, 1000] {
+        if n > max_devices() {
+            continue;
+        }
+        for backend in [
+            Backend::Sqlite,
+            Backend::Postgres { server, relays: 1 },
+            Backend::Postgres { server, relays: 2 },
+        ] {
+            let cpu = server.cpu_ms();
+            let row = devices_row(n, backend);
+            println!(
+                "{row} PostgreSQL CPU {:.1} s",
+                (server.cpu_ms() - cpu) / 1000.0
+            );
+        }
+    }
+    println!("\n## Sync cost as the relay grows, on PostgreSQL (one relay)\n");
+    println!("{SYNC_HEADER}");
+    for n in [100usize, 10_000, 100_000] {
+        if n <= max_records() {
+            println!("{}", sync_row(n, Backend::Postgres { server, relays: 1 }));
+        }
+    }
+}
+
+/// Most devices the pg section runs (`FIELDLEDGER_BENCH_MAX_DEVICES`, default 1,000).
+fn max_devices() -> usize {
+    std::env::var("FIELDLEDGER_BENCH_MAX_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is parsed.
     println!(
@@ -815,5 +1088,8 @@ fn main() {
     }
     if wanted("unit") {
         bench_unit();
+    }
+    if wanted("pg") {
+        bench_pg();
     }
 }

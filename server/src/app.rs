@@ -282,7 +282,7 @@ async fn whoami(principal: Principal) -> Json<Principal> {
 
 async fn units(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<Unit>>> {
     let units = state
-        .with_accounts(|accounts| accounts.list_units())
+        .read_accounts(|accounts| accounts.list_units())
         .await?
         .into_iter()
         .filter(|unit| principal.can_see_unit(&unit.code))

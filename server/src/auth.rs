@@ -28,7 +28,7 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or(RelayError::Unauthorized)?
             .to_owned();
         let principal = state
-            .with_accounts(move |accounts| accounts.principal_for_token(&token))
+            .read_accounts(move |accounts| accounts.principal_for_token(&token))
             .await?;
         if !state.allow_device(&principal.device_id) {
             return Err(RelayError::RateLimited);

@@ -146,7 +146,7 @@ async fn report_lost(
         .ok_or(RelayError::Unauthorized)?
         .to_owned();
     let device = state
-        .with_accounts(move |accounts| accounts.revoked_principal_for_token(&token))
+        .read_accounts(move |accounts| accounts.revoked_principal_for_token(&token))
         .await?;
     if !state.allow_lost_report(&device.device_id) {
         return Err(RelayError::RateLimited);
@@ -216,7 +216,7 @@ async fn lost_records(
     require_administrator(&principal, "reads lost-record reports")?;
     let (limit, before) = (q.limit(), q.before);
     let rows = state
-        .with_accounts(move |accounts| accounts.lost_records_page(before, limit))
+        .read_accounts(move |accounts| accounts.lost_records_page(before, limit))
         .await?;
     let last = (rows.len() == limit)
         .then(|| rows.last().map(|r| r.id))
@@ -232,7 +232,7 @@ async fn audit(
     require_administrator(&principal, "reads the audit log")?;
     let (limit, before, action) = (q.limit(), q.before, q.action.clone());
     let rows: Vec<AuditEntry> = state
-        .with_accounts(move |accounts| accounts.audit_page(action.as_deref(), before, limit))
+        .read_accounts(move |accounts| accounts.audit_page(action.as_deref(), before, limit))
         .await?;
     let last = (rows.len() == limit)
         .then(|| rows.last().map(|r| r.id))

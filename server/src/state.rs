@@ -184,6 +184,26 @@ impl AppState {
         locked_on_blocking_thread(Arc::clone(&self.accounts), self.replica.clone(), f).await
     }
 
+    /// Runs `f`, which only reads, on the account registry on a blocking thread: over a
+    /// PostgreSQL deployment without the write turn, on a copy caught up with the log first
+    /// (so a device enrolled or revoked through another relay counts at once).
+    pub async fn read_accounts<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&AccountStore) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let accounts = Arc::clone(&self.accounts);
+        let replica = self.replica.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(replica) = replica {
+                replica.catch_up()?;
+            }
+            let guarded = accounts.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&guarded)
+        })
+        .await?
+    }
+
     /// Runs `f` on the record storage on a blocking thread. Writes are serialised by the
     /// lock (SQLite has one writer anyway); the account lookups of other requests go on.
     pub async fn with_records<T, F>(&self, f: F) -> Result<T>

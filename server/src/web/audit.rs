@@ -110,7 +110,7 @@ pub(crate) async fn page(
     let (before, lost_before) = (form.before, form.lost_before);
 
     let (log, mut lost) = state
-        .with_accounts(move |a| {
+        .read_accounts(move |a| {
             Ok((
                 a.audit_page(Some(&filter), before, AUDIT_PAGE)?,
                 a.lost_records_page(lost_before, LOST_PAGE)?,

@@ -82,7 +82,7 @@ pub(crate) fn local_time_rfc3339(campaign: &Campaign, at: &str) -> String {
 /// Units by code, every unit of the registry.
 pub(crate) async fn units(state: &AppState) -> Result<BTreeMap<String, Unit>, WebError> {
     Ok(state
-        .with_accounts(|a| a.list_units())
+        .read_accounts(|a| a.list_units())
         .await?
         .into_iter()
         .map(|u| (u.code.clone(), u))

@@ -72,7 +72,7 @@ impl Directory {
 
 async fn directory(state: &AppState) -> Result<Directory, WebError> {
     let (users, devices) = state
-        .with_accounts(|a| Ok((a.list_users()?, a.list_devices()?)))
+        .read_accounts(|a| Ok((a.list_users()?, a.list_devices()?)))
         .await?;
     let units = layout::units(state).await?;
     Ok(Directory {

@@ -39,7 +39,7 @@ pub(crate) async fn list(
         return Ok(Redirect::to(&format!("/ui/units/{}", viewer.unit)).into_response());
     }
     let (units, users, devices) = state
-        .with_accounts(|a| Ok((a.list_units()?, a.list_users()?, a.list_devices()?)))
+        .read_accounts(|a| Ok((a.list_units()?, a.list_users()?, a.list_devices()?)))
         .await?;
     let rows = units
         .into_iter()
