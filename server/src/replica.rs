@@ -1017,17 +1017,18 @@ impl Shared {
                      INSERT INTO main.sqlite_sequence SELECT * FROM snap.sqlite_sequence;",
                 )?;
             }
-            tx.execute(
-                "UPDATE main.fl_replica SET pos = ?1 WHERE id = 1",
-                [position as i64],
-            )?;
             tx.commit()?;
             Ok(())
         })();
         conn.execute_batch("DETACH DATABASE snap")?;
         copied?;
-        // What the snapshot no longer holds (erased values) leaves no copy in this file.
+        // What the snapshot no longer holds (erased values) leaves no copy in this file; the
+        // position moves only then (a restore cut short is simply done again).
         conn.execute_batch("VACUUM")?;
+        conn.execute(
+            "UPDATE main.fl_replica SET pos = ?1 WHERE id = 1",
+            [position as i64],
+        )?;
         let _busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
         tracing::info!(position, "local copy restored from a compacted snapshot");
         Ok(position)

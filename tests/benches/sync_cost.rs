@@ -7,6 +7,10 @@
 //! 2. 100 devices (`FIELDLEDGER_BENCH_DEVICES`) with 5 new records each sync at once from
 //!    their own threads: wall time and per-device latency; then all sync again to receive.
 //!
+//! 3. A new phone's first sync into a unit of 10,000 records (`FIELDLEDGER_BENCH_INITIAL`)
+//!    through the phone library (`fieldledger-ffi`, the code uniffi exposes to Kotlin, Swift
+//!    and Python) on an encrypted store, as a phone runs it.
+//!
 //! Records are put into the relay's database directly before it starts (one transaction);
 //! the relay runs without rate limits so that 100 devices behind one address are not throttled.
 
@@ -226,6 +230,39 @@ fn many_devices(count: usize) {
     );
 }
 
+fn initial_through_the_bindings(records: usize) {
+    println!(
+        "\n## A new phone's first sync into a unit of {records} records (phone library, encrypted store)\n"
+    );
+    let mut relay = Relay::new(RelayOptions::default());
+    relay.add_unit("WJK", "疾控科");
+    relay.add_user("zhang", "WJK", "staff", "张三");
+    let populated = populate(&relay, "WJK", records);
+    relay.start();
+    let code = relay.enrollment_code("zhang");
+    let dir = tempfile::tempdir().expect("tmp");
+    let phone = fieldledger_ffi::FieldStore::open(
+        dir.path().join("phone.db").to_string_lossy().into_owned(),
+        vec![7u8; 32],
+    )
+    .expect("encrypted phone store");
+    phone
+        .enroll(relay.url(), code, Some("bench".into()), None)
+        .expect("enroll");
+    let started = Instant::now();
+    let report = phone.sync(None).expect("sync");
+    let took = started.elapsed();
+    println!("| measure | value |\n| --- | --- |");
+    println!("| populate the relay | {} |", ms(populated));
+    println!("| first sync | {} |", ms(took));
+    println!("| records received | {} |", report.received);
+    println!("| rounds | {} |", report.rounds);
+    println!(
+        "| bytes sent / received | {} / {} |",
+        report.bytes_sent, report.bytes_received
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a plain `cargo test --benches` run passes nothing and
     // should stay quick, so it only smoke-tests the smallest size.
@@ -239,5 +276,9 @@ fn main() {
     many_devices(env(
         "FIELDLEDGER_BENCH_DEVICES",
         if bench { 100 } else { 5 },
+    ));
+    initial_through_the_bindings(env(
+        "FIELDLEDGER_BENCH_INITIAL",
+        if bench { 10_000 } else { 100 },
     ));
 }

@@ -406,7 +406,11 @@ impl Relay {
         let Some(url) = &self.postgres else { return };
         let mut client = postgres::Client::connect(url, postgres::NoTls).expect("PostgreSQL");
         let head: i64 = client
-            .query_one("SELECT COALESCE(MAX(seq), 0) FROM fl_log", &[])
+            .query_one(
+                "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM fl_log), 0),
+                                 (SELECT floor FROM fl_compaction))",
+                &[],
+            )
             .expect("the log's head")
             .get(0);
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -13,9 +13,8 @@ impl Store {
     pub(super) fn load_doc(&self, id: &str) -> Result<(RecordDoc, RecordKind)> {
         let row: Option<(Vec<u8>, String)> = self
             .conn
-            .query_row("SELECT bytes, kind FROM documents WHERE id=?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .prepare_cached("SELECT bytes, kind FROM documents WHERE id=?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (bytes, kind) = row.ok_or_else(|| Error::UnknownRecord(id.to_owned()))?;
         let mut stmt = self
@@ -36,7 +35,8 @@ impl Store {
     pub fn contains(&self, id: &str) -> Result<bool> {
         Ok(self
             .conn
-            .query_row("SELECT 1 FROM documents WHERE id=?1", [id], |_| Ok(()))
+            .prepare_cached("SELECT 1 FROM documents WHERE id=?1")?
+            .query_row([id], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -52,9 +52,8 @@ impl Store {
     pub fn stored_bytes(&self, id: &str) -> Result<Vec<u8>> {
         let mut bytes: Vec<u8> = self
             .conn
-            .query_row("SELECT bytes FROM documents WHERE id=?1", [id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT bytes FROM documents WHERE id=?1")?
+            .query_row([id], |r| r.get(0))
             .optional()?
             .ok_or_else(|| Error::UnknownRecord(id.to_owned()))?;
         let mut stmt = self
@@ -82,9 +81,8 @@ impl Store {
     pub fn heads(&self, id: &str) -> Result<Vec<ChangeHash>> {
         let s: Option<String> = self
             .conn
-            .query_row("SELECT heads FROM documents WHERE id=?1", [id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT heads FROM documents WHERE id=?1")?
+            .query_row([id], |r| r.get(0))
             .optional()?;
         heads_from_json(&s.ok_or_else(|| Error::UnknownRecord(id.to_owned()))?)
     }
@@ -93,9 +91,8 @@ impl Store {
     pub fn record(&self, id: &str) -> Result<Record> {
         let row: Option<(String, String)> = self
             .conn
-            .query_row("SELECT kind, json FROM records WHERE id=?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .prepare_cached("SELECT kind, json FROM records WHERE id=?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (kind, json) = row.ok_or_else(|| Error::UnknownRecord(id.to_owned()))?;
         Record::from_json(kind.parse()?, serde_json::from_str(&json)?)
@@ -160,11 +157,9 @@ impl Store {
         };
         let tx = self.write_tx()?;
         for id in &ids {
-            let row: (Vec<u8>, String, i64) = tx.query_row(
-                "SELECT bytes, kind, updated_at FROM documents WHERE id=?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
+            let row: (Vec<u8>, String, i64) = tx
+                .prepare_cached("SELECT bytes, kind, updated_at FROM documents WHERE id=?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             let mut stmt =
                 tx.prepare_cached("SELECT bytes FROM doc_changes WHERE id=?1 ORDER BY n")?;
             let chunks: Vec<Vec<u8>> = stmt
@@ -183,6 +178,38 @@ impl Store {
 }
 
 /// Writes a document and its index rows inside `tx`.
+/// Stores a record new to this store as the bytes received (already loaded and checked).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn insert_received(
+    tx: &Connection,
+    id: &str,
+    kind: RecordKind,
+    unit: &str,
+    bytes: &[u8],
+    heads: &[ChangeHash],
+    generation: i64,
+    now: i64,
+) -> Result<()> {
+    let seq: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents")?
+        .query_row([], |r| r.get(0))?;
+    tx.prepare_cached(
+        "INSERT INTO documents(id, kind, unit, bytes, heads, seq, updated_at, generation)
+         VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        id,
+        kind.code(),
+        unit,
+        bytes,
+        heads_to_json(heads),
+        seq,
+        now,
+        generation
+    ])?;
+    Ok(())
+}
+
 pub(super) fn write_doc(
     tx: &Connection,
     id: &str,
@@ -193,35 +220,34 @@ pub(super) fn write_doc(
     now: i64,
 ) -> Result<()> {
     let heads = doc.heads();
-    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents", [], |r| {
-        r.get(0)
-    })?;
+    let seq: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM documents")?
+        .query_row([], |r| r.get(0))?;
     let pending: i64 = match before_heads {
-        Some(_) => tx.query_row("SELECT COUNT(*) FROM doc_changes WHERE id=?1", [id], |r| {
-            r.get(0)
-        })?,
+        Some(_) => tx
+            .prepare_cached("SELECT COUNT(*) FROM doc_changes WHERE id=?1")?
+            .query_row([id], |r| r.get(0))?,
         None => 0,
     };
     match before_heads {
         Some(h) if pending < COMPACT_AFTER => {
             let chunk = doc.save_after(h);
-            tx.execute(
-                "INSERT INTO doc_changes(id, bytes) VALUES(?1, ?2)",
-                params![id, chunk],
-            )?;
-            tx.execute(
+            tx.prepare_cached("INSERT INTO doc_changes(id, bytes) VALUES(?1, ?2)")?
+                .execute(params![id, chunk])?;
+            tx.prepare_cached(
                 "UPDATE documents SET unit=?2, heads=?3, seq=?4, updated_at=?5 WHERE id=?1",
-                params![id, unit, heads_to_json(&heads), seq, now],
-            )?;
+            )?
+            .execute(params![id, unit, heads_to_json(&heads), seq, now])?;
         }
         _ => {
             let bytes = doc.save();
-            tx.execute("DELETE FROM doc_changes WHERE id=?1", [id])?;
-            tx.execute(
+            tx.prepare_cached("DELETE FROM doc_changes WHERE id=?1")?
+                .execute([id])?;
+            tx.prepare_cached(
                 "INSERT INTO documents(id, kind, unit, bytes, heads, seq, updated_at, generation)
                  VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(id) DO UPDATE SET unit=excluded.unit, bytes=excluded.bytes, heads=excluded.heads,
-                 seq=excluded.seq, updated_at=excluded.updated_at, generation=excluded.generation",
+                 seq=excluded.seq, updated_at=excluded.updated_at, generation=excluded.generation")?.execute(
                 params![id, kind.code(), unit, bytes, heads_to_json(&heads), seq, now, doc.generation()],
             )?;
         }

@@ -82,15 +82,29 @@ pub(super) fn write_index(
     now: i64,
 ) -> Result<()> {
     let record = Record::from_json(kind, doc.to_json()?)?;
-    let conflicts = doc.conflict_count(kind)? as i64;
+    let conflicts = doc.conflict_count(kind)?;
+    write_index_of(tx, id, kind, &record, conflicts, now)
+}
+
+/// Writes the index rows of `record` (read from its document already), with its number of
+/// fields in conflict.
+pub(super) fn write_index_of(
+    tx: &rusqlite::Connection,
+    id: &str,
+    kind: RecordKind,
+    record: &Record,
+    conflicts: usize,
+    now: i64,
+) -> Result<()> {
+    let conflicts = conflicts as i64;
     let meta = record.meta();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO records(id, kind, unit, number, title, status, created_by, created_at, updated_at, json, conflicts,
            leader)
          VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(id) DO UPDATE SET unit=excluded.unit, number=excluded.number, title=excluded.title,
            status=excluded.status, updated_at=excluded.updated_at, json=excluded.json, conflicts=excluded.conflicts,
-           leader=excluded.leader",
+           leader=excluded.leader")?.execute(
         params![
             id,
             kind.code(),
@@ -101,13 +115,13 @@ pub(super) fn write_index(
             meta.created_by,
             meta.created_at,
             now,
-            serde_json::to_string(&record)?,
+            serde_json::to_string(record)?,
             conflicts,
             record.case_leader()
         ],
     )?;
     if let Record::Dispute(d) = &record {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO dispute_index(id, unit, category, trend, leader, responsible, people, is_major, is_group,
                is_cross_region, is_legacy, found_on, deadline, resolved)
              VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -115,7 +129,7 @@ pub(super) fn write_index(
                leader=excluded.leader, responsible=excluded.responsible, people=excluded.people,
                is_major=excluded.is_major, is_group=excluded.is_group, is_cross_region=excluded.is_cross_region,
                is_legacy=excluded.is_legacy, found_on=excluded.found_on, deadline=excluded.deadline,
-               resolved=excluded.resolved",
+               resolved=excluded.resolved")?.execute(
             params![
                 id,
                 d.meta.unit,
@@ -304,11 +318,10 @@ impl Store {
 
     /// Number of records of each kind.
     pub fn count(&self, kind: RecordKind) -> Result<i64> {
-        Ok(self.connection().query_row(
-            "SELECT COUNT(*) FROM records WHERE kind=?1",
-            [kind.code()],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .connection()
+            .prepare_cached("SELECT COUNT(*) FROM records WHERE kind=?1")?
+            .query_row([kind.code()], |r| r.get(0))?)
     }
 }
 
@@ -317,8 +330,7 @@ impl Store {
     pub fn list_conflict_count(&self, id: &str) -> Result<i64> {
         Ok(self
             .connection()
-            .query_row("SELECT conflicts FROM records WHERE id=?1", [id], |r| {
-                r.get(0)
-            })?)
+            .prepare_cached("SELECT conflicts FROM records WHERE id=?1")?
+            .query_row([id], |r| r.get(0))?)
     }
 }

@@ -267,8 +267,49 @@ impl Store {
     /// Merges bytes from elsewhere into a record (no rule checks beyond well-formedness):
     /// what a device does with what the relay sends.
     pub fn merge_remote(&mut self, id: &str, bytes: &[u8]) -> Result<MergeOutcome> {
+        if !self.contains(id)? {
+            return self.import_remote(id, bytes);
+        }
         let m = self.prepare_merge(id, bytes)?;
         self.commit_merge(m)
+    }
+
+    /// A record this store lacks entirely, as the relay sent it (its stored bytes): loaded
+    /// once, to check it is the record asked for and to index it, and kept as received — not
+    /// saved again, and without the per-change bookkeeping only the relay's checks use.
+    fn import_remote(&mut self, id: &str, bytes: &[u8]) -> Result<MergeOutcome> {
+        let mut doc = RecordDoc::load(bytes, self.actor.clone())?;
+        let kind = doc.kind()?;
+        let json = doc.to_json()?;
+        if json.get("_id").and_then(|v| v.as_str()) != Some(id) {
+            return Err(Error::MalformedDocument(format!(
+                "document is not record {id}"
+            )));
+        }
+        let record =
+            Record::from_json(kind, json).map_err(|e| Error::MalformedDocument(e.to_string()))?;
+        let conflicts = doc.conflict_count(kind)?;
+        let heads = doc.heads();
+        let now = self.now_ms();
+        let tx = self.write_tx()?;
+        super::documents::insert_received(
+            &tx,
+            id,
+            kind,
+            &record.meta().unit,
+            bytes,
+            &heads,
+            doc.generation(),
+            now,
+        )?;
+        super::index::write_index_of(&tx, id, kind, &record, conflicts, now)?;
+        tx.commit()?;
+        Ok(MergeOutcome {
+            id: id.to_owned(),
+            created: true,
+            changed: true,
+            heads: heads.iter().map(|h| h.to_string()).collect(),
+        })
     }
 }
 

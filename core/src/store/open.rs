@@ -9,6 +9,9 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{Identity, Store, schema, system_clock};
 use crate::error::{Error, Result};
 
+/// Prepared statements a connection keeps parsed.
+const STATEMENT_CACHE: usize = 64;
+
 /// Length of a store key in bytes (AES-256).
 pub const STORE_KEY_LEN: usize = 32;
 
@@ -120,6 +123,7 @@ impl Store {
         let conn = connect(path.as_ref(), None)?;
         conn.pragma_update(None, "query_only", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version != schema::VERSION {
             return Err(Error::SchemaTooNew {
@@ -162,6 +166,8 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Every statement of a record write stays parsed (the default keeps 16).
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let tx = conn.transaction()?;
         let reindex = if version < schema::VERSION {

@@ -22,11 +22,8 @@ impl Store {
     pub fn acknowledged(&self, id: &str) -> Result<Option<Acknowledged>> {
         let row: Option<(String, i64)> = self
             .conn
-            .query_row(
-                "SELECT relay_heads, pushed_seq FROM sync_docs WHERE id=?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT relay_heads, pushed_seq FROM sync_docs WHERE id=?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         row.map(|(h, s)| Ok((heads_from_json(&h)?, s))).transpose()
     }
@@ -40,29 +37,28 @@ impl Store {
         pushed_seq: Option<i64>,
     ) -> Result<()> {
         let tx = self.write_tx()?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO sync_docs(id, relay_heads, pushed_seq) VALUES(?1, ?2, COALESCE(?3, 0))
              ON CONFLICT(id) DO UPDATE SET relay_heads=excluded.relay_heads,
                pushed_seq=COALESCE(?3, sync_docs.pushed_seq)",
-            params![id, heads_to_json(heads), pushed_seq],
-        )?;
+        )?
+        .execute(params![id, heads_to_json(heads), pushed_seq])?;
         tx.commit()
     }
 
     /// Records that a record's local writes up to `seq` need no push (the relay has them).
     pub fn mark_pushed(&self, id: &str, seq: i64) -> Result<()> {
         let tx = self.write_tx()?;
-        tx.execute(
-            "UPDATE sync_docs SET pushed_seq=?2 WHERE id=?1",
-            params![id, seq],
-        )?;
+        tx.prepare_cached("UPDATE sync_docs SET pushed_seq=?2 WHERE id=?1")?
+            .execute(params![id, seq])?;
         tx.commit()
     }
 
     /// Forgets what the relay acknowledged of a record, so the whole record is pushed again.
     pub fn forget_acknowledged(&self, id: &str) -> Result<()> {
         let tx = self.write_tx()?;
-        tx.execute("DELETE FROM sync_docs WHERE id=?1", [id])?;
+        tx.prepare_cached("DELETE FROM sync_docs WHERE id=?1")?
+            .execute([id])?;
         tx.commit()
     }
 
@@ -70,7 +66,8 @@ impl Store {
     pub fn write_seq(&self, id: &str) -> Result<Option<i64>> {
         Ok(self
             .conn
-            .query_row("SELECT seq FROM documents WHERE id=?1", [id], |r| r.get(0))
+            .prepare_cached("SELECT seq FROM documents WHERE id=?1")?
+            .query_row([id], |r| r.get(0))
             .optional()?)
     }
 
@@ -95,12 +92,10 @@ impl Store {
     pub fn advance_clean_watermark(&self) -> Result<()> {
         let upto = match self.unacknowledged()?.first() {
             Some((_, seq)) => seq - 1,
-            None => {
-                self.conn
-                    .query_row("SELECT COALESCE(MAX(seq), 0) FROM documents", [], |r| {
-                        r.get(0)
-                    })?
-            }
+            None => self
+                .conn
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM documents")?
+                .query_row([], |r| r.get(0))?,
         };
         self.set_meta(CLEAN_UPTO, &upto.to_string())
     }
