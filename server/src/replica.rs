@@ -92,6 +92,10 @@ const SCHEMA_LOCK: i64 = 0x666c_0001;
 const WRITE_LOCK: i64 = 0x666c_0002;
 /// Log entries read per query while catching up.
 const CATCH_UP_PAGE: i64 = 256;
+/// How often the follower thread checks whether the log is due for compaction.
+const COMPACT_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Default entries after the floor that make a relay compact the log.
+pub const DEFAULT_COMPACT_AFTER: u64 = 100_000;
 /// How often the follower thread looks for entries of other relays.
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 /// Bytes of one snapshot chunk.
@@ -843,20 +847,52 @@ impl Replica {
 
     /// Follows the log on a thread of its own until [`Replica::stop`]: entries of other relays
     /// reach this copy within about [`FOLLOW_EVERY`].
-    pub fn follow(&self) {
+    /// Also compacts the log once more than `compact_after` entries follow the floor
+    /// (`None`: only after erasures and on request), checked every [`COMPACT_CHECK_EVERY`].
+    pub fn follow(&self, compact_after: Option<u64>) {
         let replica = self.clone();
         std::thread::Builder::new()
             .name("fieldledger-follow".into())
             .spawn(move || {
+                let mut last_check = std::time::Instant::now();
                 while !replica.shared.stopped.load(Ordering::Acquire) {
                     if let Err(e) = replica.catch_up() {
                         tracing::warn!(error = %e, "following the log");
                         std::thread::sleep(Duration::from_secs(1));
                     }
+                    if let Some(limit) = compact_after {
+                        if last_check.elapsed() >= COMPACT_CHECK_EVERY {
+                            last_check = std::time::Instant::now();
+                            if let Err(e) = replica.compact_if_longer_than(limit) {
+                                tracing::warn!(error = %e, "compacting the log");
+                            }
+                        }
+                    }
                     std::thread::sleep(FOLLOW_EVERY);
                 }
             })
             .expect("starting the log follower");
+    }
+
+    /// Compacts when more than `limit` entries follow the floor; several relays checking at
+    /// once take the turn one after the other, and the later ones find a short log.
+    fn compact_if_longer_than(&self, limit: u64) -> Result<Option<Compacted>> {
+        if self.shared.head()?.saturating_sub(self.shared.floor()?) <= limit {
+            return Ok(None);
+        }
+        self.write(|| {
+            if self.shared.head()?.saturating_sub(self.shared.floor()?) <= limit {
+                return Ok(None);
+            }
+            let done = self.shared.compact()?;
+            tracing::info!(
+                position = done.position,
+                entries = done.entries_removed,
+                bytes = done.snapshot_bytes,
+                "write log compacted"
+            );
+            Ok(Some(done))
+        })?
     }
 
     /// Compacts the deployment's log into a snapshot of this copy (see [`Compacted`]): done

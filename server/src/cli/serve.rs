@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// default: a file in the temporary directory named after the database and the port.
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// On PostgreSQL: compact the write log into a snapshot once this many entries follow
+    /// the last one (0: only after erasures and `admin compact`).
+    #[arg(long, default_value_t = fieldledger_server::replica::DEFAULT_COMPACT_AFTER)]
+    compact_after_entries: u64,
     /// Address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
@@ -153,7 +157,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(accounts, records, config);
     let state = match database.replica() {
         Some(replica) => {
-            replica.follow();
+            replica.follow((args.compact_after_entries > 0).then_some(args.compact_after_entries));
             state.over_replica(replica.clone())
         }
         None => state,

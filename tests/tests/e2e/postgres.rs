@@ -450,3 +450,56 @@ fn an_erasure_leaves_no_copy_in_postgres_and_a_relay_that_was_down_takes_the_com
     );
     assert_eq!(one.snapshot(), two.snapshot());
 }
+
+#[test]
+fn a_long_log_is_compacted_and_a_relay_started_later_begins_from_the_snapshot() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database();
+    let mut one = Relay::new(RelayOptions {
+        postgres: Some(url.clone()),
+        extra_args: vec!["--compact-after-entries".into(), "10".into()],
+        ..RelayOptions::default()
+    });
+    one.start();
+    people(&one, &["a", "b"]);
+    let mut a = Device::enroll(&one, "a");
+    let ids: Vec<String> = (0..15)
+        .map(|i| {
+            let id = dispute(&mut a, &format!("纠纷{i}"));
+            a.sync_clean();
+            id
+        })
+        .collect();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let floor = loop {
+        let floor: i64 = client
+            .query_one("SELECT floor FROM fl_compaction", &[])
+            .unwrap()
+            .get(0);
+        if floor > 0 {
+            break floor;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay never compacted its log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let left: i64 = client
+        .query_one("SELECT COUNT(*) FROM fl_log WHERE seq <= $1", &[&floor])
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "entries up to the floor are gone");
+
+    // A relay started now begins from the snapshot and the log after it.
+    let two = relay_on(&url);
+    let mut b = Device::enroll(&two, "b");
+    b.sync_clean();
+    for id in &ids {
+        assert!(b.store().dispute(id).is_ok(), "{id} reached the new relay");
+    }
+    two.caught_up();
+    one.caught_up();
+    assert_eq!(one.snapshot(), two.snapshot());
+}
