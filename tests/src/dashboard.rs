@@ -109,6 +109,17 @@ impl DashboardSession {
         session
     }
 
+    /// The same session (cookies, CSRF token) sent to the relay at `base`: another relay of
+    /// the same deployment, as a load balancer would.
+    pub fn through(&self, base: &str) -> DashboardSession {
+        DashboardSession {
+            base: base.to_owned(),
+            agent: agent(),
+            cookie: self.cookie.clone(),
+            csrf: self.csrf.clone(),
+        }
+    }
+
     /// `GET` a page.
     pub fn get(&self, path: &str) -> Page {
         read(

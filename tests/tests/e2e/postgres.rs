@@ -503,3 +503,52 @@ fn a_long_log_is_compacted_and_a_relay_started_later_begins_from_the_snapshot() 
     one.caught_up();
     assert_eq!(one.snapshot(), two.snapshot());
 }
+
+#[test]
+fn a_dashboard_session_opened_on_one_relay_works_on_the_other_until_signed_out() {
+    use fieldledger_e2e::DashboardSession;
+    const PASSWORD: &str = "correct horse battery";
+    let pg = TestPostgres::start();
+    let url = pg.new_database();
+    let one = relay_on(&url);
+    let two = relay_on(&url);
+    people(&one, &["a"]);
+    one.add_user("boss", "OFFICE", "office", "办公室主任");
+    one.set_password("boss", PASSWORD);
+    let mut a = Device::enroll(&one, "a");
+    let id = dispute(&mut a, "两个中继都看得见的纠纷");
+    a.sync_clean();
+
+    let on_two = DashboardSession::sign_in(&two.url(), "boss", PASSWORD);
+    let on_one = on_two.through(&one.url());
+    for session in [&on_one, &on_two] {
+        let page = session.get(&format!("/ui/records/{id}"));
+        assert_eq!(page.status, 200, "{}", page.html);
+        assert!(page.html.contains("两个中继都看得见的纠纷"));
+    }
+    // The ledger the other relay shows lists it too.
+    let ledger = on_one.get("/ui/ledger");
+    assert!(
+        ledger.html.contains("两个中继都看得见的纠纷"),
+        "{}",
+        ledger.html
+    );
+    // An edit on the dashboard through relay two reaches the device through relay one.
+    let edited = on_two.post(
+        &format!("/ui/records/{id}/edit"),
+        &[("f.name", "办公室改过的纠纷")],
+    );
+    assert_eq!(edited.status, 303, "{}", edited.html);
+    a.sync_clean();
+    assert_eq!(a.store().dispute(&id).unwrap().name, "办公室改过的纠纷");
+    // Signing out on one relay ends the session on both.
+    let out = on_one.post("/ui/logout", &[]);
+    assert!(out.status == 303 || out.status == 200, "{}", out.html);
+    let after = on_two.get("/ui/ledger");
+    assert!(
+        after.status == 303 || after.status == 401,
+        "the session ended everywhere: {} {}",
+        after.status,
+        after.html
+    );
+}
