@@ -753,76 +753,54 @@ impl BenchPostgres {
         format!("{server}/{name}")
     }
 
+    /// The postmaster's process id and those of its children (the backends and workers).
+    fn processes(&self) -> Option<(u32, Vec<u32>)> {
+        let pid = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")).ok()?;
+        let master = pid.lines().next()?.trim().parse::<u32>().ok()?;
+        let children = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                let parent = stat.rsplit(')').next()?.split_whitespace().nth(1)?;
+                (parent.parse::<u32>().ok()? == master).then_some(pid)
+            })
+            .collect();
+        Some((master, children))
+    }
+
     /// Resident memory of the server's processes together, now (shared buffers counted in
     /// each process that touched them).
     fn rss_mib(&self) -> u64 {
-        let Ok(pid) = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")) else {
+        let Some((master, children)) = self.processes() else {
             return 0;
         };
-        let Some(master) = pid
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse::<u32>().ok())
-        else {
-            return 0;
-        };
-        let mut total = rss_kib(master, "VmRSS:");
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let parent = stat
-                .rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            if parent == Some(master) {
-                total += rss_kib(pid, "VmRSS:");
-            }
-        }
+        let total: u64 = std::iter::once(master)
+            .chain(children)
+            .map(|pid| rss_kib(pid, "VmRSS:"))
+            .sum();
         total / 1024
     }
 
+    /// CPU the server used so far: the live backends', the postmaster's own, and what its
+    /// exited children used (summed into it when they exit).
     fn cpu_ms(&self) -> f64 {
-        let Ok(pid) = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")) else {
+        let Some((master, children)) = self.processes() else {
             return 0.0;
         };
-        pid.lines()
+        let live: f64 = children.into_iter().map(cpu_ms).sum();
+        let stat = std::fs::read_to_string(format!("/proc/{master}/stat")).unwrap_or_default();
+        let f: Vec<f64> = stat
+            .rsplit(')')
             .next()
-            .and_then(|l| l.trim().parse::<u32>().ok())
-            .map_or(0.0, |master| {
-                // The backends' CPU: the postmaster's children, whose times are summed into
-                // it only when they exit; read each live one.
-                let mut total = 0.0;
-                for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                    let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                        continue;
-                    };
-                    let stat =
-                        std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-                    let parent = stat
-                        .rsplit(')')
-                        .next()
-                        .and_then(|rest| rest.split_whitespace().nth(1))
-                        .and_then(|p| p.parse::<u32>().ok());
-                    if parent == Some(master) {
-                        total += cpu_ms(pid);
-                    }
-                }
-                // The postmaster's own time and what its exited children used.
-                let stat =
-                    std::fs::read_to_string(format!("/proc/{master}/stat")).unwrap_or_default();
-                let f: Vec<f64> = stat
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .map(|x| x.parse().unwrap_or(0.0))
-                    .collect();
-                let ticks: f64 = (11..=14).filter_map(|i| f.get(i)).sum();
-                total + ticks * 10.0
-            })
+            .unwrap_or("")
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        let ticks: f64 = (11..=14).filter_map(|i| f.get(i)).sum();
+        live + ticks * 10.0
     }
 }
 

@@ -81,14 +81,7 @@ impl Store {
                 )));
             }
         }
-        let json = doc.to_json()?;
-        if json.get("_id").and_then(|v| v.as_str()) != Some(id) {
-            return Err(Error::MalformedDocument(format!(
-                "document is not record {id}"
-            )));
-        }
-        let after =
-            Record::from_json(kind, json).map_err(|e| Error::MalformedDocument(e.to_string()))?;
+        let after = record_of(&mut doc, id, kind)?;
         let after_heads = doc.heads();
         let changed = before_heads.as_deref() != Some(&after_heads[..]);
         let added = doc
@@ -280,14 +273,7 @@ impl Store {
     fn import_remote(&mut self, id: &str, bytes: &[u8]) -> Result<MergeOutcome> {
         let mut doc = RecordDoc::load(bytes, self.actor.clone())?;
         let kind = doc.kind()?;
-        let json = doc.to_json()?;
-        if json.get("_id").and_then(|v| v.as_str()) != Some(id) {
-            return Err(Error::MalformedDocument(format!(
-                "document is not record {id}"
-            )));
-        }
-        let record =
-            Record::from_json(kind, json).map_err(|e| Error::MalformedDocument(e.to_string()))?;
+        let record = record_of(&mut doc, id, kind)?;
         let conflicts = doc.conflict_count(kind)?;
         let heads = doc.heads();
         let now = self.now_ms();
@@ -311,6 +297,17 @@ impl Store {
             heads: heads.iter().map(|h| h.to_string()).collect(),
         })
     }
+}
+
+/// The typed record a document from elsewhere holds, which must be record `id`.
+fn record_of(doc: &mut RecordDoc, id: &str, kind: RecordKind) -> Result<Record> {
+    let json = doc.to_json()?;
+    if json.get("_id").and_then(|v| v.as_str()) != Some(id) {
+        return Err(Error::MalformedDocument(format!(
+            "document is not record {id}"
+        )));
+    }
+    Record::from_json(kind, json).map_err(|e| Error::MalformedDocument(e.to_string()))
 }
 
 /// The meta keys of a record that never change after it is created (all but `_unit`).
