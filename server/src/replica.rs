@@ -98,6 +98,10 @@ const COMPACT_CHECK_EVERY: Duration = Duration::from_secs(1);
 pub const DEFAULT_COMPACT_AFTER: u64 = 100_000;
 /// How often the follower thread looks for entries of other relays.
 const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+/// The position a copy at the head of the log has: the newest entry, or the compaction floor
+/// when none follows it.
+pub const LOG_HEAD_SQL: &str = "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM fl_log), 0),
+                                (SELECT floor FROM fl_compaction))";
 /// Bytes of one snapshot chunk.
 pub const DEFAULT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
@@ -128,7 +132,7 @@ pub fn is_postgres_url(db: &str) -> bool {
 
 /// One column value of a row image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum Cell0 {
+enum ColumnValue {
     Null,
     Integer(i64),
     Real(f64),
@@ -136,24 +140,24 @@ enum Cell0 {
     Blob(Vec<u8>),
 }
 
-impl Cell0 {
-    fn of(value: ValueRef<'_>) -> Cell0 {
+impl ColumnValue {
+    fn of(value: ValueRef<'_>) -> ColumnValue {
         match value {
-            ValueRef::Null => Cell0::Null,
-            ValueRef::Integer(i) => Cell0::Integer(i),
-            ValueRef::Real(f) => Cell0::Real(f),
-            ValueRef::Text(t) => Cell0::Text(String::from_utf8_lossy(t).into_owned()),
-            ValueRef::Blob(b) => Cell0::Blob(b.to_vec()),
+            ValueRef::Null => ColumnValue::Null,
+            ValueRef::Integer(i) => ColumnValue::Integer(i),
+            ValueRef::Real(f) => ColumnValue::Real(f),
+            ValueRef::Text(t) => ColumnValue::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => ColumnValue::Blob(b.to_vec()),
         }
     }
 
     fn into_sql(self) -> SqlValue {
         match self {
-            Cell0::Null => SqlValue::Null,
-            Cell0::Integer(i) => SqlValue::Integer(i),
-            Cell0::Real(f) => SqlValue::Real(f),
-            Cell0::Text(t) => SqlValue::Text(t),
-            Cell0::Blob(b) => SqlValue::Blob(b),
+            ColumnValue::Null => SqlValue::Null,
+            ColumnValue::Integer(i) => SqlValue::Integer(i),
+            ColumnValue::Real(f) => SqlValue::Real(f),
+            ColumnValue::Text(t) => SqlValue::Text(t),
+            ColumnValue::Blob(b) => SqlValue::Blob(b),
         }
     }
 }
@@ -165,13 +169,13 @@ enum RowChange {
     Put {
         table: String,
         rowid: i64,
-        values: Vec<Cell0>,
+        values: Vec<ColumnValue>,
     },
     /// Columns of a row updated: (column index, new value).
     Set {
         table: String,
         rowid: i64,
-        columns: Vec<(u16, Cell0)>,
+        columns: Vec<(u16, ColumnValue)>,
     },
     /// A row deleted.
     Delete { table: String, rowid: i64 },
@@ -392,6 +396,13 @@ fn local_position(conn: &Connection) -> Result<Option<(String, u64)>> {
         .optional()?)
 }
 
+/// The log position of a copy that has its bookkeeping table.
+fn copy_position(conn: &Connection) -> Result<u64> {
+    local_position(conn)?
+        .map(|(_, position)| position)
+        .ok_or_else(|| ReplicaError::Invalid("the relay cache lost its position".into()))
+}
+
 fn remove_database_files(path: &Path) -> Result<()> {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut name = path.as_os_str().to_owned();
@@ -581,16 +592,19 @@ fn captured(ctx: &rusqlite::functions::Context<'_>) -> rusqlite::Result<Vec<RowC
         0 => vec![RowChange::Put {
             table,
             rowid,
-            values: (4..args).map(|i| Cell0::of(ctx.get_raw(i))).collect(),
+            values: (4..args).map(|i| ColumnValue::of(ctx.get_raw(i))).collect(),
         }],
         2 => vec![RowChange::Delete {
             table,
             rowid: old_rowid,
         }],
         _ => {
-            let pairs = (4..args)
-                .step_by(2)
-                .map(|i| (Cell0::of(ctx.get_raw(i)), Cell0::of(ctx.get_raw(i + 1))));
+            let pairs = (4..args).step_by(2).map(|i| {
+                (
+                    ColumnValue::of(ctx.get_raw(i)),
+                    ColumnValue::of(ctx.get_raw(i + 1)),
+                )
+            });
             if old_rowid != rowid {
                 vec![
                     RowChange::Delete {
@@ -604,7 +618,7 @@ fn captured(ctx: &rusqlite::functions::Context<'_>) -> rusqlite::Result<Vec<RowC
                     },
                 ]
             } else {
-                let columns: Vec<(u16, Cell0)> = pairs
+                let columns: Vec<(u16, ColumnValue)> = pairs
                     .enumerate()
                     .filter(|(_, (old, new))| old != new)
                     .map(|(i, (_, new))| (i as u16, new))
@@ -632,7 +646,7 @@ impl Replica {
     pub fn open(
         url: &str,
         cache: &Path,
-        prepare: impl Fn(&Path) -> std::result::Result<(), String>,
+        prepare: impl FnOnce(&Path) -> std::result::Result<(), String>,
     ) -> Result<Replica> {
         let mut pg = Postgres {
             url: url.to_owned(),
@@ -650,10 +664,8 @@ impl Replica {
             if let Some(dir) = cache.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            let restored = pg.with(|c| restore_snapshot(c, cache))?;
-            if restored.is_none() {
-                prepare(cache).map_err(ReplicaError::Invalid)?;
-            }
+            // No snapshot: an empty copy, whose tables `prepare` creates below.
+            pg.with(|c| restore_snapshot(c, cache))?;
             let conn = Connection::open(cache)?;
             conn.execute_batch(LOCAL_TABLE)?;
             conn.execute(
@@ -662,7 +674,8 @@ impl Replica {
                 [&deployment],
             )?;
         }
-        // The tables the relay's code creates or upgrades on open exist now.
+        // The tables the relay's code creates (a new copy) or upgrades (a snapshot or copy of
+        // an older build) on open.
         prepare(cache).map_err(ReplicaError::Invalid)?;
         let applier = Connection::open(cache)?;
         applier.busy_timeout(Duration::from_secs(30))?;
@@ -672,8 +685,7 @@ impl Replica {
         // (SQLite as bundled enforces foreign keys by default; a replace would cascade).
         applier.pragma_update(None, "foreign_keys", "OFF")?;
         applier.execute_batch(LOCAL_TABLE)?;
-        let (_, position) = local_position(&applier)?
-            .ok_or_else(|| ReplicaError::Invalid("the relay cache lost its position".into()))?;
+        let position = copy_position(&applier)?;
         let tables = replicated_tables(&applier)?;
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "relay".into());
         let replica = Replica {
@@ -933,13 +945,7 @@ impl Shared {
     /// The newest entry in the log.
     fn head(&self) -> Result<u64> {
         self.pg(|c| {
-            let head: i64 = c
-                .query_one(
-                    "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM fl_log), 0),
-                                     (SELECT floor FROM fl_compaction))",
-                    &[],
-                )?
-                .get(0);
+            let head: i64 = c.query_one(LOG_HEAD_SQL, &[])?.get(0);
             Ok(head as u64)
         })
     }
@@ -971,8 +977,7 @@ impl Shared {
         let mut conn = self.applier.lock().unwrap_or_else(PoisonError::into_inner);
         // The position on disk is the truth: a local commit that failed after its entry was
         // logged is applied from the log like another relay's.
-        let (_, mut position) = local_position(&conn)?
-            .ok_or_else(|| ReplicaError::Invalid("the relay cache lost its position".into()))?;
+        let mut position = copy_position(&conn)?;
         'pages: loop {
             let floor = self.floor()?;
             if position < floor {
@@ -1076,8 +1081,7 @@ impl Shared {
     /// deleted row stays in PostgreSQL's files.
     fn compact(&self) -> Result<Compacted> {
         let conn = self.applier.lock().unwrap_or_else(PoisonError::into_inner);
-        let (_, position) = local_position(&conn)?
-            .ok_or_else(|| ReplicaError::Invalid("the relay cache lost its position".into()))?;
+        let position = copy_position(&conn)?;
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("snapshot.db");
         conn.execute("VACUUM INTO ?1", [file.to_string_lossy()])?;
@@ -1128,7 +1132,7 @@ impl Shared {
         let erasure = entry.changes.iter().any(|c| {
             matches!(c, RowChange::Put { table, values, .. }
                 if table == "acct_audit"
-                    && values.iter().any(|v| *v == Cell0::Text("record.erase".into())))
+                    && values.iter().any(|v| *v == ColumnValue::Text("record.erase".into())))
         });
         let tx = conn.transaction()?;
         for change in entry.changes {
@@ -1148,7 +1152,7 @@ impl Shared {
                         ", ?".repeat(values.len())
                     );
                     let args = std::iter::once(SqlValue::Integer(rowid))
-                        .chain(values.into_iter().map(Cell0::into_sql));
+                        .chain(values.into_iter().map(ColumnValue::into_sql));
                     tx.prepare_cached(&sql)?.execute(params_from_iter(args))?;
                 }
                 RowChange::Set {

@@ -406,11 +406,7 @@ impl Relay {
         let Some(url) = &self.postgres else { return };
         let mut client = postgres::Client::connect(url, postgres::NoTls).expect("PostgreSQL");
         let head: i64 = client
-            .query_one(
-                "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM fl_log), 0),
-                                 (SELECT floor FROM fl_compaction))",
-                &[],
-            )
+            .query_one(fieldledger_server::replica::LOG_HEAD_SQL, &[])
             .expect("the log's head")
             .get(0);
         let deadline = Instant::now() + Duration::from_secs(30);
