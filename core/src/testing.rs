@@ -35,6 +35,23 @@ pub fn memory_store(user: &str, unit: &str, role: Role, device_code: &str) -> St
     s
 }
 
+/// Creates, on `store`, a petition case led by `leader1` that its unit has resolved and
+/// that waits for the leader's sign-off; returns its id.
+pub fn resolved_case(store: &mut Store) -> String {
+    store
+        .create(
+            crate::model::RecordKind::Petition,
+            None,
+            &[
+                crate::Edit::text("title", "案"),
+                crate::Edit::text("leader", "leader1"),
+                crate::Edit::text("disposition", "solved"),
+                crate::Edit::text("status", "resolved"),
+            ],
+        )
+        .expect("create a resolved petition case")
+}
+
 /// A clock that starts at `start_ms` and advances one second each time it is read.
 pub fn ticking_clock(start_ms: i64) -> (Clock, Arc<AtomicI64>) {
     let t = Arc::new(AtomicI64::new(start_ms));

@@ -2,7 +2,7 @@
 
 use fieldledger_core::model::{RecordKind, Role};
 use fieldledger_core::store::DisputeFilter;
-use fieldledger_core::testing::{day_ms, identity, memory_store, ticking_clock};
+use fieldledger_core::testing::{day_ms, identity, memory_store, resolved_case, ticking_clock};
 use fieldledger_core::{Edit, Error, FieldValue, Record, Store};
 
 fn new_dispute(s: &mut Store, name: &str) -> String {
@@ -446,18 +446,7 @@ fn petition_sign_off_rules() {
 fn sign_off_is_not_silently_undone_by_a_concurrent_offline_edit() {
     let mut head = memory_store("wangke", "WJK", Role::UnitHead, "D2");
     let mut staff = memory_store("zhang", "WJK", Role::Staff, "D1");
-    let case = head
-        .create(
-            RecordKind::Petition,
-            None,
-            &[
-                Edit::text("title", "案"),
-                Edit::text("leader", "leader1"),
-                Edit::text("disposition", "solved"),
-                Edit::text("status", "resolved"),
-            ],
-        )
-        .unwrap();
+    let case = resolved_case(&mut head);
     send(&head, &mut staff, &case);
     let mut leader = memory_store("leader1", "WJK", Role::Leader, "D9");
     send(&staff, &mut leader, &case);

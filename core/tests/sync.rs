@@ -7,7 +7,7 @@ use std::rc::Rc;
 use fieldledger_core::model::{RecordKind, Role};
 use fieldledger_core::store::DisputeFilter;
 use fieldledger_core::sync::{Scope, SyncRequest, Transport, sync_with};
-use fieldledger_core::testing::{InProcessRelay, identity, memory_store};
+use fieldledger_core::testing::{InProcessRelay, identity, memory_store, resolved_case};
 use fieldledger_core::{Edit, FieldValue, Store};
 
 fn device(user: &str, unit: &str, role: Role, code: &str) -> Store {
@@ -200,18 +200,7 @@ fn the_relay_refuses_forged_actors_wrong_units_and_forged_sign_offs() {
     // Forged sign-off: staff writes status=signed_off with a log entry, bypassing the API.
     // The unit head opens the case and names its leader (staff may not).
     let mut staff = device("wang", "WJK", Role::UnitHead, "D5");
-    let case = staff
-        .create(
-            RecordKind::Petition,
-            None,
-            &[
-                Edit::text("title", "案"),
-                Edit::text("leader", "leader1"),
-                Edit::text("disposition", "solved"),
-                Edit::text("status", "resolved"),
-            ],
-        )
-        .unwrap();
+    let case = resolved_case(&mut staff);
     sync(&relay, &mut staff);
     let mut forger = device("wang", "WJK", Role::Leader, "D5");
     forger
@@ -350,18 +339,7 @@ fn a_sign_off_concurrent_with_a_staff_edit_becomes_a_conflict_not_a_refusal() {
     let relay = relay();
     let mut head = device("wangke", "WJK", Role::UnitHead, "D2");
     let mut staff = device("zhang", "WJK", Role::Staff, "D1");
-    let case = head
-        .create(
-            RecordKind::Petition,
-            None,
-            &[
-                Edit::text("title", "案"),
-                Edit::text("leader", "leader1"),
-                Edit::text("disposition", "solved"),
-                Edit::text("status", "resolved"),
-            ],
-        )
-        .unwrap();
+    let case = resolved_case(&mut head);
     sync(&relay, &mut head);
     sync(&relay, &mut staff);
     let mut leader = device("leader1", "WJK", Role::Leader, "D9");

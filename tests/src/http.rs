@@ -124,3 +124,14 @@ pub fn post_json(base: &str, path: &str, token: Option<&str>, body: &serde_json:
     )
     .unwrap_or_else(|e| panic!("POST {path}: {e}"))
 }
+
+/// The body of `GET {url}/health` through `agent` (a client with its own trust roots).
+pub fn health_through(agent: &ureq::Agent, url: &str) -> String {
+    agent
+        .get(format!("{url}/health"))
+        .call()
+        .expect("GET /health")
+        .into_body()
+        .read_to_string()
+        .expect("read /health")
+}

@@ -509,6 +509,16 @@ impl Relay {
         snapshot(&self.records())
     }
 
+    /// The newest feed sequence number the relay handed out (0 when it holds nothing).
+    pub fn feed_head(&self) -> i64 {
+        self.records()
+            .connection()
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM documents", [], |r| {
+                r.get(0)
+            })
+            .expect("read the relay's feed head")
+    }
+
     /// Whether `GET /health` answers 200.
     pub fn healthy(&self) -> bool {
         crate::http::get(&self.url(), "/health", None).status == 200

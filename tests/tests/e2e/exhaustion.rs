@@ -296,13 +296,7 @@ fn https_connections_get_the_same_caps_and_timeouts() {
     );
 
     let agent = fieldledger_client::agent(Some(&ca_pem)).unwrap();
-    let health = agent
-        .get(format!("{url}/health"))
-        .call()
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
+    let health = http::health_through(&agent, &url);
     assert_eq!(health, "ok");
 }
 

@@ -595,13 +595,7 @@ fn the_relay_serves_https_with_a_certificate_and_keeps_tokens_out_of_its_log() {
         .build()
         .new_agent();
     assert!(untrusted.get(format!("{url}/health")).call().is_err());
-    let health = agent
-        .get(format!("{url}/health"))
-        .call()
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
+    let health = http::health_through(&agent, &url);
     assert_eq!(health, "ok");
 
     // Requests with good, bad and revoked tokens, then the whole trace-level log is read.

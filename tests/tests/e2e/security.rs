@@ -29,16 +29,6 @@ fn dispute(store: &mut Store, name: &str) -> String {
         .unwrap()
 }
 
-fn max_seq(relay: &Relay) -> i64 {
-    relay
-        .records()
-        .connection()
-        .query_row("SELECT COALESCE(MAX(seq), 0) FROM documents", [], |r| {
-            r.get(0)
-        })
-        .unwrap()
-}
-
 fn assert_json_error(answer: &Answer, status: u16, code: &str) {
     assert_eq!(
         answer.status,
@@ -455,7 +445,7 @@ fn oversized_bodies_get_413_and_change_nothing() {
     let mut zhang = Device::enroll(&relay, "zhang");
     let id = dispute(zhang.store_mut(), "纠纷");
     zhang.sync_clean();
-    let before = (relay.snapshot(), max_seq(&relay));
+    let before = (relay.snapshot(), relay.feed_head());
 
     let answer = http::try_post(
         &relay.url(),
@@ -481,7 +471,7 @@ fn oversized_bodies_get_413_and_change_nothing() {
         }
         other => panic!("an oversized push went through: {other:?}"),
     }
-    assert_eq!((relay.snapshot(), max_seq(&relay)), before);
+    assert_eq!((relay.snapshot(), relay.feed_head()), before);
     assert!(relay.healthy());
 }
 
@@ -491,7 +481,7 @@ fn malformed_sync_bodies_get_400_with_a_message_and_change_nothing() {
     let mut zhang = Device::enroll(&relay, "zhang");
     dispute(zhang.store_mut(), "纠纷");
     zhang.sync_clean();
-    let before = (relay.snapshot(), max_seq(&relay));
+    let before = (relay.snapshot(), relay.feed_head());
 
     let valid = sync_request(vec![], vec![]);
     let mut other_version = SyncRequest::decode(&valid).unwrap();
@@ -531,7 +521,7 @@ fn malformed_sync_bodies_get_400_with_a_message_and_change_nothing() {
         let message = answer.json()["message"].as_str().unwrap().to_owned();
         assert!(message.contains(hint), "{what}: {message}");
     }
-    assert_eq!((relay.snapshot(), max_seq(&relay)), before);
+    assert_eq!((relay.snapshot(), relay.feed_head()), before);
     assert!(relay.healthy());
     dispute(zhang.store_mut(), "之后的纠纷");
     assert_eq!(zhang.sync_clean().pushed, 1, "the relay still serves");
