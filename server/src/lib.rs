@@ -18,6 +18,7 @@ pub mod records;
 pub mod replica;
 pub mod reports;
 pub mod state;
+pub mod testing;
 pub mod web;
 
 pub use accounts::{AccountStore, Principal, Role};

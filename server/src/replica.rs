@@ -293,6 +293,20 @@ impl Postgres {
     }
 }
 
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // The blocking client closes through a runtime of its own, which cannot start on a
+        // thread that drives an async runtime (where a relay's state may be dropped): there it
+        // is closed on a thread of its own.
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
+}
+
 fn connect(url: &str) -> Result<Client> {
     let mut config: postgres::Config = url
         .parse()

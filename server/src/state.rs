@@ -10,6 +10,7 @@ use fieldledger_core::sync::{CheckedPushes, Peer, PushOutcome, RelayEvent, SyncR
 
 use crate::accounts::AccountStore;
 use crate::connections::ConnectionLimits;
+use crate::database::Database;
 use crate::error::{RelayError, Result};
 use crate::rate_limit::{Rate, RateLimiter};
 use crate::records::{Committed, PendingCommit, ReaderPool, RecordStorage, SqliteRecords};
@@ -167,6 +168,15 @@ impl AppState {
     pub fn over_replica(mut self, replica: Replica) -> Self {
         self.replica = Some(replica);
         self
+    }
+
+    /// The same state over `database`: over its local copy when it is a PostgreSQL deployment
+    /// (see [`AppState::over_replica`]), unchanged for a file.
+    pub fn over_database(self, database: &Database) -> Self {
+        match database.replica() {
+            Some(replica) => self.over_replica(replica.clone()),
+            None => self,
+        }
     }
 
     /// The configuration the application was built with.

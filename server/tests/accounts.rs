@@ -8,43 +8,48 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::app::{AppConfig, AppState, app};
+use fieldledger_server::error::RelayError;
 use fieldledger_server::rate_limit::Rate;
+use fieldledger_server::testing::{off_runtime, suite_database};
 use fieldledger_server::{Role, serve};
 use serde_json::{Value, json};
+use tempfile::TempDir;
 use tower::ServiceExt;
 
 const ACTOR_A: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 const ACTOR_B: &str = "ffeeddccbbaa99887766554433221100";
 
-/// An application over a fresh in-memory registry with units OFFICE and WJK, and user
-/// `zhang` (staff, WJK). Returns the state and the admin's bootstrap code.
-fn setup(config: AppConfig) -> (AppState, String) {
-    let mut store = AccountStore::open_in_memory().unwrap();
-    let admin_code = store
-        .ensure_bootstrap(DEFAULT_OFFICE_CODE)
-        .unwrap()
-        .unwrap();
-    store.add_unit("test", "WJK", "疾控科").unwrap();
-    store.add_unit("test", "JKK", "监督所").unwrap();
-    store
-        .add_user(
-            "test",
-            &NewUser {
-                login: "zhang".into(),
-                name: "张三".into(),
-                unit: "WJK".into(),
-                role: Role::Staff,
-            },
-        )
-        .unwrap();
-    (
-        AppState::new(
-            store,
-            fieldledger_server::records::SqliteRecords::open_in_memory().unwrap(),
-            config,
-        ),
-        admin_code,
-    )
+/// An application over a fresh relay database on the suite's backend (a SQLite file, or
+/// PostgreSQL with `FIELDLEDGER_TEST_BACKEND=postgres`) with units OFFICE, WJK and JKK, and user
+/// `zhang` (staff, WJK). Returns the state, the admin's bootstrap code and the directory
+/// holding the database (removed when dropped).
+fn setup(config: AppConfig) -> (AppState, String, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, admin_code) = off_runtime(|| {
+        let database = suite_database(dir.path());
+        let mut store = database.accounts().unwrap();
+        let records = database.records().unwrap();
+        let admin_code = database
+            .write(|| {
+                let code = store.ensure_bootstrap(DEFAULT_OFFICE_CODE)?.unwrap();
+                store.add_unit("test", "WJK", "疾控科")?;
+                store.add_unit("test", "JKK", "监督所")?;
+                store.add_user(
+                    "test",
+                    &NewUser {
+                        login: "zhang".into(),
+                        name: "张三".into(),
+                        unit: "WJK".into(),
+                        role: Role::Staff,
+                    },
+                )?;
+                Ok::<_, RelayError>(code)
+            })
+            .unwrap();
+        let state = AppState::new(store, records, config).over_database(&database);
+        (state, admin_code)
+    });
+    (state, admin_code, dir)
 }
 
 async fn enrollment_code(state: &AppState, login: &'static str) -> String {
@@ -100,7 +105,7 @@ async fn enroll(state: &AppState, code: &str, actor: &str) -> (StatusCode, Value
 
 #[tokio::test]
 async fn health_answers_ok() {
-    let (state, _) = setup(AppConfig::default());
+    let (state, _, _dir) = setup(AppConfig::default());
     let (status, body) = call(&state, Request::get("/health").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, "ok");
@@ -108,7 +113,7 @@ async fn health_answers_ok() {
 
 #[tokio::test]
 async fn enroll_then_whoami_and_units_in_scope() {
-    let (state, _) = setup(AppConfig::default());
+    let (state, _, _dir) = setup(AppConfig::default());
     let code = enrollment_code(&state, "zhang").await;
     let (status, enrolled) = enroll(&state, &code, ACTOR_A).await;
     assert_eq!(status, StatusCode::OK, "{enrolled}");
@@ -142,7 +147,7 @@ async fn enroll_then_whoami_and_units_in_scope() {
 
 #[tokio::test]
 async fn office_sees_all_units() {
-    let (state, admin_code) = setup(AppConfig::default());
+    let (state, admin_code, _dir) = setup(AppConfig::default());
     let (status, enrolled) = enroll(&state, &admin_code, ACTOR_A).await;
     assert_eq!(status, StatusCode::OK, "{enrolled}");
     assert_eq!(enrolled["role"], "office");
@@ -159,7 +164,7 @@ async fn office_sees_all_units() {
 
 #[tokio::test]
 async fn enrollment_code_is_single_use_over_http() {
-    let (state, _) = setup(AppConfig::default());
+    let (state, _, _dir) = setup(AppConfig::default());
     let code = enrollment_code(&state, "zhang").await;
     let (first, _) = enroll(&state, &code, ACTOR_A).await;
     assert_eq!(first, StatusCode::OK);
@@ -171,7 +176,7 @@ async fn enrollment_code_is_single_use_over_http() {
 
 #[tokio::test]
 async fn wrong_code_and_reused_actor_are_refused() {
-    let (state, _) = setup(AppConfig::default());
+    let (state, _, _dir) = setup(AppConfig::default());
     let (status, body) = enroll(&state, "ZZZZZZZZ", ACTOR_A).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_enrollment_code");
@@ -186,7 +191,7 @@ async fn wrong_code_and_reused_actor_are_refused() {
 
 #[tokio::test]
 async fn malformed_enroll_bodies_get_json_400() {
-    let (state, _) = setup(AppConfig::default());
+    let (state, _, _dir) = setup(AppConfig::default());
     let (status, body) = call(&state, post_json("/v1/enroll", &json!({"code": "x"}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "bad_request");
@@ -206,7 +211,7 @@ async fn malformed_enroll_bodies_get_json_400() {
 
 #[tokio::test]
 async fn missing_or_unknown_token_is_401() {
-    let (state, _) = setup(AppConfig::default());
+    let (state, _, _dir) = setup(AppConfig::default());
     let request = Request::get("/v1/whoami").body(Body::empty()).unwrap();
     let response = app(state.clone()).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -221,7 +226,7 @@ async fn missing_or_unknown_token_is_401() {
 
 #[tokio::test]
 async fn revoked_device_is_403_device_revoked() {
-    let (state, _) = setup(AppConfig::default());
+    let (state, _, _dir) = setup(AppConfig::default());
     let code = enrollment_code(&state, "zhang").await;
     let (_, enrolled) = enroll(&state, &code, ACTOR_A).await;
     let token = enrolled["token"].as_str().unwrap().to_owned();
@@ -245,7 +250,7 @@ async fn oversized_bodies_get_json_413() {
         max_body_bytes: 1024,
         ..AppConfig::default()
     };
-    let (state, admin_code) = setup(config);
+    let (state, admin_code, _dir) = setup(config);
     let big_label = "x".repeat(4096);
     let body = json!({"code": admin_code, "actor_hex": ACTOR_A, "device_label": big_label});
 
@@ -272,7 +277,7 @@ async fn oversized_bodies_get_json_413() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
-    let (state, _) = setup(AppConfig::default());
+    let (state, _, _dir) = setup(AppConfig::default());
     let (status, body) = call(&state, Request::get("/nope").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"], "not_found");
@@ -291,7 +296,7 @@ async fn device_rate_limit_answers_429() {
         device_rate: Some(Rate::new(0.001, 2)),
         ..AppConfig::default()
     };
-    let (state, admin_code) = setup(config);
+    let (state, admin_code, _dir) = setup(config);
     let (_, enrolled) = enroll(&state, &admin_code, ACTOR_A).await;
     let token = enrolled["token"].as_str().unwrap().to_owned();
     for _ in 0..2 {
@@ -322,7 +327,7 @@ async fn address_rate_limit_applies_to_unauthenticated_requests() {
         address_rate: Some(Rate::new(0.001, 3)),
         ..AppConfig::default()
     };
-    let (state, _) = setup(config);
+    let (state, _, _dir) = setup(config);
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let (status, body) = enroll(&state, "ZZZZZZZZ", ACTOR_A).await;
@@ -361,7 +366,7 @@ async fn tokens_and_codes_never_reach_the_log() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let (state, admin_code) = setup(AppConfig::default());
+    let (state, admin_code, _dir) = setup(AppConfig::default());
     let (_, enrolled) = enroll(&state, &admin_code, ACTOR_A).await;
     let token = enrolled["token"].as_str().unwrap().to_owned();
     let (status, _) = call(&state, get_auth("/v1/whoami?x=1", &token)).await;
@@ -385,7 +390,7 @@ async fn tokens_and_codes_never_reach_the_log() {
 
 #[tokio::test]
 async fn serve_runs_on_a_listener_and_shuts_down_gracefully() {
-    let (state, admin_code) = setup(AppConfig::default());
+    let (state, admin_code, _dir) = setup(AppConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -625,7 +630,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_rate_limited_not_the_pro
         trusted_proxies: vec![proxy.ip()],
         ..AppConfig::default()
     };
-    let (state, _) = setup(config);
+    let (state, _, _dir) = setup(config);
     for _ in 0..2 {
         assert_eq!(
             call(&state, health(proxy, "192.0.2.1")).await.0,
@@ -694,7 +699,7 @@ async fn wrong_codes_close_enrollment_for_every_address_until_the_global_limit_r
         enroll_failure_rate: Some(Rate::new(4.0, 4)),
         ..AppConfig::default()
     };
-    let (state, _) = setup(config);
+    let (state, _, _dir) = setup(config);
     let right = enrollment_code(&state, "zhang").await;
     let mut statuses = Vec::new();
     for i in 0..4u8 {
@@ -739,7 +744,7 @@ async fn pending_codes_stop_working_after_too_many_failed_guesses() {
         enroll_guesses_per_code: 5,
         ..AppConfig::default()
     };
-    let (state, admin_code) = setup(config);
+    let (state, admin_code, _dir) = setup(config);
     let zhang = enrollment_code(&state, "zhang").await;
     for _ in 0..5 {
         assert_eq!(
@@ -808,7 +813,7 @@ async fn lost_rows(state: &AppState) -> i64 {
 
 #[tokio::test]
 async fn loss_reports_are_one_per_device_capped_and_rate_limited() {
-    let (state, admin_code) = setup(AppConfig::default());
+    let (state, admin_code, _dir) = setup(AppConfig::default());
     let (revoked, office) = revoked_and_office(&state, &admin_code).await;
 
     // 50,000 rows (~7 MB): over the report's body limit, nothing stored.
@@ -868,7 +873,7 @@ async fn loss_reports_are_one_per_device_capped_and_rate_limited() {
 #[tokio::test]
 async fn two_thousand_refused_pushes_write_one_audit_line() {
     use fieldledger_core::sync::{PROTOCOL_VERSION, PushDoc, SyncRequest};
-    let (state, admin_code) = setup(AppConfig::default());
+    let (state, admin_code, _dir) = setup(AppConfig::default());
     let code = enrollment_code(&state, "zhang").await;
     let _ = admin_code;
     let (_, phone) = enroll(&state, &code, ACTOR_B).await;
@@ -933,7 +938,7 @@ async fn two_thousand_refused_pushes_write_one_audit_line() {
 
 #[tokio::test]
 async fn the_audit_log_is_read_in_bounded_pages() {
-    let (state, admin_code) = setup(AppConfig::default());
+    let (state, admin_code, _dir) = setup(AppConfig::default());
     let (_, office) = enroll(&state, &admin_code, ACTOR_A).await;
     let office = office["token"].as_str().unwrap().to_owned();
     state

@@ -22,7 +22,10 @@ use fieldledger_core::{Edit, FieldValue, Record, RecordKind, Store};
 use fieldledger_server::Role;
 use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::app::{AppConfig, AppState, app, serve};
-use fieldledger_server::records::{RecordStorage, SqliteRecords};
+use fieldledger_server::database::Database;
+use fieldledger_server::error::RelayError;
+use fieldledger_server::records::RecordStorage;
+use fieldledger_server::testing::{off_runtime, suite_database};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
@@ -71,12 +74,26 @@ fn fixture() -> Fixture {
     fixture_with(AppConfig::default())
 }
 
+/// The fixture on the suite's backend (a SQLite file, or PostgreSQL with
+/// `FIELDLEDGER_TEST_BACKEND=postgres`), written as the relay writes: in the write turn.
 fn fixture_with(config: AppConfig) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("relay.db");
-    let mut accounts = AccountStore::open(&db).unwrap();
+    off_runtime(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let database = suite_database(dir.path());
+        let f = database
+            .write(|| Ok::<_, RelayError>(seeded(&database, dir, config)))
+            .expect("the write turn");
+        Fixture {
+            state: f.state.over_database(&database),
+            ..f
+        }
+    })
+}
+
+fn seeded(database: &Database, dir: TempDir, config: AppConfig) -> Fixture {
+    let mut accounts = database.accounts().unwrap();
     accounts.ensure_bootstrap(DEFAULT_OFFICE_CODE).unwrap();
-    let mut records = SqliteRecords::open(&db).unwrap();
+    let mut records = database.records().unwrap();
     records
         .ensure_unit_profile(DEFAULT_OFFICE_CODE, "领导小组办公室")
         .unwrap();

@@ -5,12 +5,17 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use fieldledger_core::{Edit, FieldValue, RecordKind};
 use fieldledger_server::Role;
-use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
+use fieldledger_server::accounts::{DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::app::{AppConfig, AppState, app};
-use fieldledger_server::records::{RecordStorage, SqliteRecords};
+use fieldledger_server::database::Database;
+use fieldledger_server::error::RelayError;
+use fieldledger_server::records::RecordStorage;
+use fieldledger_server::testing::{off_runtime, suite_database};
+use tempfile::TempDir;
 use tower::ServiceExt;
 
 struct Fixture {
+    _dir: TempDir,
     state: AppState,
     head_token: String,
     office_token: String,
@@ -18,13 +23,15 @@ struct Fixture {
     jkk_dispute: String,
 }
 
-async fn fixture() -> Fixture {
-    let mut accounts = AccountStore::open_in_memory().unwrap();
+/// The seeded relay state on the suite's backend (a SQLite file, or PostgreSQL with
+/// `FIELDLEDGER_TEST_BACKEND=postgres`), written in the write turn as the relay writes.
+fn seeded(database: &Database) -> (AppState, String, String, String, String) {
+    let mut accounts = database.accounts().unwrap();
     let admin_code = accounts
         .ensure_bootstrap(DEFAULT_OFFICE_CODE)
         .unwrap()
         .unwrap();
-    let mut records = SqliteRecords::open_in_memory().unwrap();
+    let mut records = database.records().unwrap();
     for (code, name) in [("WJK", "疾控科"), ("JKK", "监督所")] {
         accounts.add_unit("test", code, name).unwrap();
         records.ensure_unit_profile(code, name).unwrap();
@@ -62,6 +69,18 @@ async fn fixture() -> Fixture {
     add("WJK", "疾控科的小纠纷", false);
     let jkk_dispute = add("JKK", "监督所的纠纷", true);
     let state = AppState::new(accounts, records, AppConfig::default());
+    (state, admin_code, head_code, wjk_dispute, jkk_dispute)
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, admin_code, head_code, wjk_dispute, jkk_dispute) = off_runtime(|| {
+        let database = suite_database(dir.path());
+        let (state, admin, head, wjk, jkk) = database
+            .write(|| Ok::<_, RelayError>(seeded(&database)))
+            .expect("the write turn");
+        (state.over_database(&database), admin, head, wjk, jkk)
+    });
     let mut tokens = Vec::new();
     for (code, actor) in [
         (head_code, "0a0b0c0d0e0f00010203040506070809"),
@@ -79,6 +98,7 @@ async fn fixture() -> Fixture {
         tokens.push(v["token"].as_str().unwrap().to_owned());
     }
     Fixture {
+        _dir: dir,
         state,
         office_token: tokens.pop().unwrap(),
         head_token: tokens.pop().unwrap(),

@@ -9,10 +9,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+pub use fieldledger_server::testing::{new_database_on, suite_server};
 
 /// A PostgreSQL server of the test's own.
 pub struct TestPostgres {
@@ -177,36 +178,4 @@ impl Drop for TestPostgres {
     fn drop(&mut self) {
         self.stop_server();
     }
-}
-
-/// Creates a new, empty database on the server at `server_url` (no database name) and returns
-/// its URL.
-pub fn new_database_on(server_url: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "fl_{}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-        rand::random::<u32>()
-    );
-    let mut client = postgres::Client::connect(&format!("{server_url}/postgres"), postgres::NoTls)
-        .unwrap_or_else(|e| panic!("connecting to PostgreSQL at {server_url}: {e}"));
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("CREATE DATABASE");
-    format!("{server_url}/{name}")
-}
-
-/// The PostgreSQL server the whole relay suite runs on (`FIELDLEDGER_TEST_BACKEND=postgres`):
-/// `FIELDLEDGER_TEST_POSTGRES`, or none when the suite runs on SQLite files.
-pub fn suite_server() -> Option<String> {
-    if std::env::var("FIELDLEDGER_TEST_BACKEND").ok().as_deref() != Some("postgres") {
-        return None;
-    }
-    Some(std::env::var("FIELDLEDGER_TEST_POSTGRES").unwrap_or_else(|_| {
-        panic!(
-            "FIELDLEDGER_TEST_BACKEND=postgres needs FIELDLEDGER_TEST_POSTGRES=postgres://USER@HOST:PORT \
-             (`.ci/test` starts one)"
-        )
-    }))
 }

@@ -154,14 +154,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         records.set_directory(&known_users(&accounts)?)?;
         anyhow::Ok(())
     })?;
-    let state = AppState::new(accounts, records, config);
-    let state = match database.replica() {
-        Some(replica) => {
-            replica.follow((args.compact_after_entries > 0).then_some(args.compact_after_entries));
-            state.over_replica(replica.clone())
-        }
-        None => state,
-    };
+    if let Some(replica) = database.replica() {
+        replica.follow((args.compact_after_entries > 0).then_some(args.compact_after_entries));
+    }
+    let state = AppState::new(accounts, records, config).over_database(&database);
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
