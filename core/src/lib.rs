@@ -14,6 +14,8 @@ pub mod sync;
 pub mod testing;
 pub mod wire;
 
+/// The hash of one Automerge change; a record's heads are the hashes of its newest changes.
+pub use automerge::ChangeHash;
 pub use error::{Error, Result};
 pub use model::{Edit, FieldValue, Record, RecordKind, Role};
 pub use store::{Identity, Store};

@@ -617,9 +617,18 @@ fn bench_initial() {
 fn bench_devices() {
     println!("\n## Many devices at once: each with offline edits (new records and shared ones)\n");
     println!("{DEVICES_HEADER}");
-    for n in [100usize, 500, 1000] {
+    for n in device_counts() {
         println!("{}", devices_row(n, Backend::Sqlite));
     }
+}
+
+/// How many devices the devices section runs, one row each (`FIELDLEDGER_BENCH_DEVICES`,
+/// comma-separated; default 100, 500, 1,000).
+fn device_counts() -> Vec<usize> {
+    std::env::var("FIELDLEDGER_BENCH_DEVICES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 500, 1000])
 }
 
 /// The header of a devices table.
@@ -877,6 +886,9 @@ fn devices_row(n: usize, backend: Backend<'_>) -> String {
         let t = Instant::now();
         let relay_cpu_now = || relays.iter().map(|r| cpu_ms(r.pid())).sum::<f64>();
         let cpu_before = relay_cpu_now();
+        // On standard error, for a profiler attached to the relay (its pid) over these rounds.
+        let pids: Vec<String> = relays.iter().map(|r| r.pid().to_string()).collect();
+        eprintln!("concurrent rounds start: relay pid {}", pids.join(" "));
         // Two concurrent rounds: everyone pushes, then everyone receives the others' changes.
         for _ in 0..2 {
             let handles: Vec<_> = devices
@@ -906,6 +918,7 @@ fn devices_row(n: usize, backend: Backend<'_>) -> String {
         }
         let took = t.elapsed();
         let relay_cpu = relay_cpu_now() - cpu_before;
+        eprintln!("concurrent rounds end");
         let per_unit = n / units + 3;
         let converged = devices
             .iter()

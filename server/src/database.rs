@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::AccountStore;
 use crate::error::Result;
-use crate::records::SqliteRecords;
+use crate::records::{RecordBackend, SqliteRecords};
 use crate::replica::{Replica, is_postgres_url};
 
 /// An opened relay database.
@@ -89,13 +89,18 @@ impl Database {
     pub fn records(&self) -> Result<SqliteRecords> {
         let mut records = SqliteRecords::open(self.sqlite_path())?;
         if let Some(replica) = self.replica() {
-            use crate::records::RecordStorage;
             let store = records.store();
             // Before the connection is watched: the actor id stays this copy's own.
             store.rotate_actor()?;
             replica.instrument(store.connection_mut())?;
         }
         Ok(records)
+    }
+
+    /// The record storage and reads behind the seam (see [`RecordBackend::on`]): the file
+    /// itself, or the local copy with writes in the deployment's write turn.
+    pub fn record_backend(&self) -> Result<RecordBackend> {
+        Ok(RecordBackend::on(self.records()?, self.replica().cloned()))
     }
 
     /// Runs `f` holding the deployment's write turn (PostgreSQL), or at once (a file).

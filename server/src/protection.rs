@@ -29,7 +29,7 @@ use crate::accounts::{AuditEntry, MAX_PAGE, Principal, mask_terms};
 use crate::audit::erase_detail;
 use crate::auth::bearer_token;
 use crate::error::{RelayError, Result};
-use crate::records::{RecordStorage, peer_for};
+use crate::records::{RecordWrite, Written, peer_for};
 use crate::state::{AppState, JsonBody};
 
 /// Largest body of a loss report: room for [`MAX_LOST_RECORDS_PER_REPORT`] rows with long
@@ -78,14 +78,12 @@ pub async fn erase(
 ) -> Result<ErasureOutcome> {
     let login = author.author.user.clone();
     let reason = request.reason.clone();
-    let (outcome, terms) = state
-        .with_records(move |records| {
-            Ok(records.store().act_as(author, |s| {
-                let terms = s.erasure_terms(&id, &request)?;
-                Ok((s.erase_personal_data(&id, &request)?, terms))
-            })?)
-        })
-        .await?;
+    let Written::Erased { outcome, terms } = state
+        .write_records(author, RecordWrite::Erase { id, request })
+        .await??
+    else {
+        return Err(RelayError::Internal("an erasure wrote no erasure".into()));
+    };
     let detail = erase_detail(&outcome, &mask_terms(&reason, &terms));
     let (record, number) = (outcome.id.clone(), outcome.number.clone());
     let cleared = state

@@ -13,7 +13,10 @@ use crate::connections::ConnectionLimits;
 use crate::database::Database;
 use crate::error::{RelayError, Result};
 use crate::rate_limit::{Rate, RateLimiter};
-use crate::records::{Committed, PendingCommit, ReaderPool, RecordStorage, SqliteRecords};
+use crate::records::{
+    Committed, PendingCommit, RecordBackend, RecordReads, RecordStorage, RecordWrite,
+    SqliteRecords, Written, read_records,
+};
 use crate::replica::Replica;
 
 /// Default largest accepted request body: 16 MiB.
@@ -87,9 +90,9 @@ pub struct AppState {
     address_limiter: Option<Arc<RateLimiter>>,
     enroll_failures: Option<Arc<RateLimiter>>,
     lost_reports: Option<Arc<RateLimiter>>,
-    records: Arc<Mutex<SqliteRecords>>,
+    records: Arc<Mutex<Box<dyn RecordStorage>>>,
     pending_commits: Arc<Mutex<Vec<PendingCommit>>>,
-    readers: Option<Arc<ReaderPool>>,
+    readers: Arc<dyn RecordReads>,
     read_slots: Arc<tokio::sync::Semaphore>,
     password_checks: Arc<PasswordChecks>,
     replica: Option<Replica>,
@@ -134,8 +137,33 @@ const READ_SLOTS: usize = 4;
 pub const MAX_ROUNDS_PER_COMMIT: usize = 64;
 
 impl AppState {
-    /// State over an opened account registry.
-    pub fn new(mut accounts: AccountStore, records: SqliteRecords, config: AppConfig) -> Self {
+    /// State over an opened account registry and record storage in one SQLite file (the
+    /// embedded default).
+    pub fn new(accounts: AccountStore, records: SqliteRecords, config: AppConfig) -> Self {
+        Self::over(accounts, RecordBackend::on(records, None), None, config)
+    }
+
+    /// State over `database`: for a file as [`AppState::new`]; for a PostgreSQL deployment,
+    /// `accounts` and `records` are connections to its local copy (from
+    /// [`Database::accounts`] and [`Database::records`]): writes hold the deployment's write
+    /// turn, reads catch up with the log first.
+    pub fn on_database(
+        database: &Database,
+        accounts: AccountStore,
+        records: SqliteRecords,
+        config: AppConfig,
+    ) -> Self {
+        let replica = database.replica().cloned();
+        let backend = RecordBackend::on(records, replica.clone());
+        Self::over(accounts, backend, replica, config)
+    }
+
+    fn over(
+        mut accounts: AccountStore,
+        records: RecordBackend,
+        replica: Option<Replica>,
+        config: AppConfig,
+    ) -> Self {
         accounts.set_guesses_per_code(config.enroll_guesses_per_code);
         AppState {
             enroll_failures: config
@@ -145,9 +173,9 @@ impl AppState {
                 .lost_report_rate
                 .map(|r| Arc::new(RateLimiter::new(r))),
             accounts: Arc::new(Mutex::new(accounts)),
-            readers: records.readers().map(Arc::new),
+            readers: records.reads,
             read_slots: Arc::new(tokio::sync::Semaphore::new(READ_SLOTS)),
-            records: Arc::new(Mutex::new(records)),
+            records: Arc::new(Mutex::new(records.storage)),
             pending_commits: Arc::new(Mutex::new(Vec::new())),
             device_limiter: config.device_rate.map(|r| Arc::new(RateLimiter::new(r))),
             address_limiter: config.address_rate.map(|r| Arc::new(RateLimiter::new(r))),
@@ -158,24 +186,7 @@ impl AppState {
                 waiting: std::sync::atomic::AtomicUsize::new(0),
             }),
             config: Arc::new(config),
-            replica: None,
-        }
-    }
-
-    /// The same state over the local copy of a PostgreSQL deployment (the account registry and
-    /// record storage given to [`AppState::new`] are connections to that copy, instrumented by
-    /// it): writes hold the deployment's write turn, reads catch up with the log first.
-    pub fn over_replica(mut self, replica: Replica) -> Self {
-        self.replica = Some(replica);
-        self
-    }
-
-    /// The same state over `database`: over its local copy when it is a PostgreSQL deployment
-    /// (see [`AppState::over_replica`]), unchanged for a file.
-    pub fn over_database(self, database: &Database) -> Self {
-        match database.replica() {
-            Some(replica) => self.over_replica(replica.clone()),
-            None => self,
+            replica,
         }
     }
 
@@ -214,14 +225,29 @@ impl AppState {
         .await?
     }
 
-    /// Runs `f` on the record storage on a blocking thread. Writes are serialised by the
-    /// lock (SQLite has one writer anyway); the account lookups of other requests go on.
-    pub async fn with_records<T, F>(&self, f: F) -> Result<T>
+    /// Runs `f` on the record storage on a blocking thread, under its lock (SQLite has one
+    /// writer anyway; on PostgreSQL the storage takes the deployment's write turn itself); the
+    /// account lookups and record reads of other requests go on.
+    async fn with_records<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&mut SqliteRecords) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut dyn RecordStorage) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        locked_on_blocking_thread(Arc::clone(&self.records), self.replica.clone(), f).await
+        locked_on_blocking_thread(Arc::clone(&self.records), None, move |records| {
+            f(records.as_mut())
+        })
+        .await
+    }
+
+    /// Makes `write` as `author` (see [`RecordStorage::write_as`]): the outer error is the
+    /// relay's failure, the inner one what the record's rules or the author's role refused.
+    pub async fn write_records(
+        &self,
+        author: fieldledger_core::store::Identity,
+        write: RecordWrite,
+    ) -> Result<fieldledger_core::Result<Written>> {
+        self.with_records(move |records| Ok(records.write_as(&author, write)))
+            .await
     }
 
     /// Commits one device's checked pushes with whatever other rounds wait for the writer, in
@@ -264,33 +290,21 @@ impl AppState {
             .map_err(|_| RelayError::Internal("the writer dropped a sync round".into()))??)
     }
 
-    /// Runs `f` on a read-only connection to the record store on a blocking thread, beside
-    /// the writer and other readers (an in-memory store has no second connection: then on
-    /// the record storage itself, under its lock).
+    /// Runs `f` on a read-only view of the records on a blocking thread, beside the writer
+    /// and other readers (see [`RecordReads`]).
     pub async fn with_record_reader<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&fieldledger_core::Store) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let Some(readers) = self.readers.clone() else {
-            return self.with_records(move |records| f(records.store())).await;
-        };
+        let readers = Arc::clone(&self.readers);
         let _slot = self
             .read_slots
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| RelayError::Internal("the relay is shutting down".into()))?;
-        let replica = self.replica.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Some(replica) = replica {
-                // What another relay committed is read here too (a device may change relays
-                // between rounds).
-                replica.catch_up()?;
-            }
-            readers.read(f)
-        })
-        .await?
+        tokio::task::spawn_blocking(move || read_records(readers.as_ref(), f)).await?
     }
 
     /// Over PostgreSQL: compacts the deployment's write log into a snapshot of this relay's

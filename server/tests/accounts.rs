@@ -46,7 +46,7 @@ fn setup(config: AppConfig) -> (AppState, String, TempDir) {
                 Ok::<_, RelayError>(code)
             })
             .unwrap();
-        let state = AppState::new(store, records, config).over_database(&database);
+        let state = AppState::on_database(&database, store, records, config);
         (state, admin_code)
     });
     (state, admin_code, dir)

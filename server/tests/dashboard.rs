@@ -80,13 +80,9 @@ fn fixture_with(config: AppConfig) -> Fixture {
     off_runtime(|| {
         let dir = tempfile::tempdir().unwrap();
         let database = suite_database(dir.path());
-        let f = database
+        database
             .write(|| Ok::<_, RelayError>(seeded(&database, dir, config)))
-            .expect("the write turn");
-        Fixture {
-            state: f.state.over_database(&database),
-            ..f
-        }
+            .expect("the write turn")
     })
 }
 
@@ -302,7 +298,7 @@ fn seeded(database: &Database, dir: TempDir, config: AppConfig) -> Fixture {
             ],
         )
         .unwrap();
-    let state = AppState::new(accounts, records, config);
+    let state = AppState::on_database(database, accounts, records, config);
     Fixture {
         boss_case,
         other_case,
@@ -486,7 +482,7 @@ async fn sign_in(state: &AppState, login: &str) -> Session {
 async fn people_involved(state: &AppState, id: &str) -> Option<i64> {
     let id = id.to_owned();
     state
-        .with_records(move |r| match r.store().record(&id)? {
+        .with_record_reader(move |r| match r.record(&id)? {
             Record::Dispute(d) => Ok(d.people_involved),
             _ => unreachable!(),
         })
@@ -723,7 +719,7 @@ async fn every_post_needs_the_sessions_csrf_token() {
     let id = f.wjk_medical.clone();
     let last = f
         .state
-        .with_records(move |r| Ok(r.store().history(&id)?.pop().unwrap()))
+        .with_record_reader(move |r| Ok(r.history(&id)?.pop().unwrap()))
         .await
         .unwrap();
     assert_eq!((last.user.as_str(), last.device.as_str()), ("admin", "web"));
@@ -1106,7 +1102,7 @@ impl Drop for Driver {
 async fn record(state: &AppState, id: &str) -> Record {
     let id = id.to_owned();
     state
-        .with_records(move |r| Ok(r.store().record(&id)?))
+        .with_record_reader(move |r| Ok(r.record(&id)?))
         .await
         .unwrap()
 }
@@ -1494,7 +1490,7 @@ async fn demands_move_forward_with_their_response_and_never_back() {
     let last = {
         let id = f.visit.clone();
         f.state
-            .with_records(move |r| Ok(r.store().history(&id)?.pop().unwrap()))
+            .with_record_reader(move |r| Ok(r.history(&id)?.pop().unwrap()))
             .await
             .unwrap()
     };
@@ -1632,7 +1628,7 @@ async fn the_unit_head_and_the_office_keep_the_units_categories_and_visit_target
     };
     let unit_categories = || async {
         f.state
-            .with_records(|r| Ok(r.store().categories("WJK")?))
+            .with_record_reader(|r| Ok(r.categories("WJK")?))
             .await
             .unwrap()
     };
@@ -1714,7 +1710,7 @@ async fn the_unit_head_and_the_office_keep_the_units_categories_and_visit_target
     let last = {
         let id = profile_id("WJK");
         f.state
-            .with_records(move |r| Ok(r.store().history(&id)?.pop().unwrap()))
+            .with_record_reader(move |r| Ok(r.history(&id)?.pop().unwrap()))
             .await
             .unwrap()
     };
@@ -1897,7 +1893,7 @@ async fn refusals_on_the_record_page_are_in_chinese() {
     let risk = {
         let ids = f
             .state
-            .with_records(|r| Ok(r.store().list(RecordKind::RiskAssessment, None)?))
+            .with_record_reader(|r| Ok(r.list(RecordKind::RiskAssessment, None)?))
             .await
             .unwrap();
         ids.into_iter()

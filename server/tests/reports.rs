@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use fieldledger_core::{Edit, FieldValue, RecordKind};
+use fieldledger_core::{Edit, FieldValue, RecordKind, Store};
 use fieldledger_server::Role;
 use fieldledger_server::accounts::{DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::app::{AppConfig, AppState, app};
@@ -25,7 +25,10 @@ struct Fixture {
 
 /// The seeded relay state on the suite's backend (a SQLite file, or PostgreSQL with
 /// `FIELDLEDGER_TEST_BACKEND=postgres`), written in the write turn as the relay writes.
-fn seeded(database: &Database) -> (AppState, String, String, String, String) {
+fn seeded(
+    database: &Database,
+    more: impl FnOnce(&mut Store),
+) -> (AppState, String, String, String, String) {
     let mut accounts = database.accounts().unwrap();
     let admin_code = accounts
         .ensure_bootstrap(DEFAULT_OFFICE_CODE)
@@ -68,18 +71,24 @@ fn seeded(database: &Database) -> (AppState, String, String, String, String) {
     let wjk_dispute = add("WJK", "疾控科的纠纷", true);
     add("WJK", "疾控科的小纠纷", false);
     let jkk_dispute = add("JKK", "监督所的纠纷", true);
-    let state = AppState::new(accounts, records, AppConfig::default());
+    more(store);
+    let state = AppState::on_database(database, accounts, records, AppConfig::default());
     (state, admin_code, head_code, wjk_dispute, jkk_dispute)
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+/// The fixture with `more` records written into the seeded store.
+async fn fixture_with(more: impl FnOnce(&mut Store) + Send) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let (state, admin_code, head_code, wjk_dispute, jkk_dispute) = off_runtime(|| {
         let database = suite_database(dir.path());
         let (state, admin, head, wjk, jkk) = database
-            .write(|| Ok::<_, RelayError>(seeded(&database)))
+            .write(|| Ok::<_, RelayError>(seeded(&database, more)))
             .expect("the write turn");
-        (state.over_database(&database), admin, head, wjk, jkk)
+        (state, admin, head, wjk, jkk)
     });
     let mut tokens = Vec::new();
     for (code, actor) in [
@@ -268,11 +277,10 @@ async fn monthly_and_supervision_views() {
 
 #[tokio::test]
 async fn the_ledger_download_neutralises_formulas_in_csv_and_keeps_them_text_in_xlsx() {
-    let f = fixture().await;
     let formula = "=HYPERLINK(\"http://evil.example\",\"点我\")";
-    f.state
-        .with_records(move |records| {
-            records.store().create(
+    let f = fixture_with(move |store| {
+        store
+            .create(
                 RecordKind::Dispute,
                 Some("WJK"),
                 &[
@@ -281,11 +289,10 @@ async fn the_ledger_download_neutralises_formulas_in_csv_and_keeps_them_text_in_
                     Edit::text("remarks", "@SUM(1+1)"),
                     Edit::set("people_involved", FieldValue::Int(7)),
                 ],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+            )
+            .unwrap();
+    })
+    .await;
     let (status, body) = get(&f, &f.office_token, "/v1/reports/ledger?format=csv").await;
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(body).unwrap();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use fieldledger_core::sync::SyncReport;
 use fieldledger_core::{Edit, FieldValue, RecordKind};
 use fieldledger_e2e::{Device, Relay, RelayOptions};
-use fieldledger_server::records::{RecordStorage, SqliteRecords};
+use fieldledger_server::records::SqliteRecords;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -10,7 +10,9 @@ use fieldledger_server::Role;
 use fieldledger_server::accounts::{ADMIN_LOGIN, DEFAULT_OFFICE_CODE, Issuer, MAX_PAGE, NewUser};
 use fieldledger_server::audit::ledger_export_detail;
 use fieldledger_server::database::Database;
-use fieldledger_server::records::{RecordStorage, known_users, office_identity};
+use fieldledger_server::records::{
+    RecordWrite, Written, known_users, office_identity, read_records,
+};
 use serde::Serialize;
 
 /// Options of `fieldledger admin`.
@@ -277,8 +279,9 @@ fn run_on(db: &Database, args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Unit(UnitCommand::Add { code, name }) => {
             let unit = store.add_unit(&actor, &code, &name)?;
-            let mut records = db.records()?;
-            records.ensure_unit_profile(&unit.code, &unit.name)?;
+            db.record_backend()?
+                .storage
+                .ensure_unit_profile(&unit.code, &unit.name)?;
             out!("Added unit {} {}", unit.code, unit.name);
         }
         AdminCommand::Unit(UnitCommand::List) => {
@@ -312,7 +315,9 @@ fn run_on(db: &Database, args: AdminArgs) -> anyhow::Result<()> {
                 },
             )?;
             // Every device learns of the user with its next sync.
-            db.records()?.set_directory(&known_users(&store)?)?;
+            db.record_backend()?
+                .storage
+                .set_directory(&known_users(&store)?)?;
             out!(
                 "Added user {} ({}) in unit {} as {}",
                 user.login,
@@ -391,14 +396,12 @@ fn run_on(db: &Database, args: AdminArgs) -> anyhow::Result<()> {
             }
         }
         AdminCommand::Campaign(cmd) => {
-            let mut records = db.records()?;
+            let mut records = db.record_backend()?;
             let identity = office_identity(&cli_actor(), &cli_actor(), "cli", "CLI");
-            records
-                .store()
-                .act_as(identity, |s| Ok(super::campaign::run(s, cmd, json)))??;
+            super::campaign::run(&mut records, &identity, cmd, json)?;
         }
         AdminCommand::Export(cmd) => {
-            let mut records = db.records()?;
+            let records = db.record_backend()?;
             let detail = match &cmd {
                 super::export::ExportCommand::Ledger { params, output } => {
                     Some(ledger_export_detail(
@@ -411,7 +414,9 @@ fn run_on(db: &Database, args: AdminArgs) -> anyhow::Result<()> {
             };
             // Logged once it is written: a failed export is no export, and is logged as the
             // failure it is.
-            let done = super::export::run(records.store(), None, None, cmd);
+            let done = read_records(records.reads.as_ref(), |store| {
+                super::export::run(store, None, None, cmd)
+            });
             if let Some(detail) = detail {
                 let action = if done.is_ok() {
                     "export.ledger"
@@ -428,17 +433,21 @@ fn run_on(db: &Database, args: AdminArgs) -> anyhow::Result<()> {
             masks,
             reason,
         } => {
-            let mut records = db.records()?;
+            let mut records = db.record_backend()?;
             let request = fieldledger_core::store::ErasureRequest {
                 fields,
                 masks,
                 reason: reason.clone(),
             };
             let identity = office_identity(&actor, &actor, "cli", "CLI");
-            let (out, terms) = records.store().act_as(identity, |s| {
-                let terms = s.erasure_terms(&id, &request)?;
-                Ok((s.erase_personal_data(&id, &request)?, terms))
-            })?;
+            let erase = RecordWrite::Erase { id, request };
+            let Written::Erased {
+                outcome: out,
+                terms,
+            } = records.storage.write_as(&identity, erase)?
+            else {
+                anyhow::bail!("the erasure wrote no erasure");
+            };
             let detail = fieldledger_server::audit::erase_detail(
                 &out,
                 &fieldledger_server::accounts::mask_terms(&reason, &terms),

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
-use fieldledger_core::Store;
 use fieldledger_core::model::campaign::CampaignPlan;
 use fieldledger_core::report::{Calendar, Campaign};
+use fieldledger_core::store::Identity;
+use fieldledger_server::records::{RecordBackend, RecordWrite, Written, read_records};
 use serde_json::json;
 
 /// `admin campaign …`.
@@ -70,12 +71,23 @@ fn campaign_json(c: &Campaign, today: chrono::NaiveDate) -> serde_json::Value {
     })
 }
 
-/// Runs a campaign command on the relay's record store, as the office; `json`: print JSON.
-pub fn run(store: &mut Store, cmd: CampaignCommand, json: bool) -> anyhow::Result<()> {
+/// Runs a campaign command on the relay's records, writing as `office`; `json`: print JSON.
+pub fn run(
+    records: &mut RecordBackend,
+    office: &Identity,
+    cmd: CampaignCommand,
+    json: bool,
+) -> anyhow::Result<()> {
     match cmd {
         CampaignCommand::Set { file } => {
             let plan = read_plan(&file)?;
-            let set = store.set_campaign(&plan)?;
+            let name = plan.name.clone();
+            let Written::Campaign(set) = records
+                .storage
+                .write_as(office, RecordWrite::SetCampaign(plan))?
+            else {
+                anyhow::bail!("setting the campaign wrote no campaign");
+            };
             if json {
                 out!(
                     "{}",
@@ -87,12 +99,15 @@ pub fn run(store: &mut Store, cmd: CampaignCommand, json: bool) -> anyhow::Resul
                     (false, true) => "changed",
                     (false, false) => "unchanged",
                 };
-                out!("campaign {} {what} ({})", plan.name, set.id);
+                out!("campaign {name} {what} ({})", set.id);
             }
         }
         CampaignCommand::List => {
-            let calendar = Calendar::load(store, None)?;
-            let today = calendar.today(store.now_ms());
+            let (calendar, today) = read_records(records.reads.as_ref(), |store| {
+                let calendar = Calendar::load(store, None)?;
+                let today = calendar.today(store.now_ms());
+                Ok::<_, anyhow::Error>((calendar, today))
+            })?;
             if json {
                 let list: Vec<_> = calendar
                     .campaigns()

@@ -157,7 +157,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(replica) = database.replica() {
         replica.follow((args.compact_after_entries > 0).then_some(args.compact_after_entries));
     }
-    let state = AppState::new(accounts, records, config).over_database(&database);
+    let state = AppState::on_database(&database, accounts, records, config);
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

@@ -16,9 +16,9 @@ use serde::Deserialize;
 
 use super::error::{WebError, core_message};
 use super::layout::{Layout, render};
-use super::record::as_viewer;
 use super::viewer::Viewer;
-use crate::records::RecordStorage;
+use crate::error::RelayError;
+use crate::records::{RecordWrite, Written};
 use crate::state::AppState;
 
 /// One campaign as the page lists it.
@@ -206,12 +206,11 @@ pub(crate) async fn set(
         Ok(p) => p,
         Err(e) => return page_with(&state, viewer, form, None, Some(e)).await,
     };
-    let v = viewer.clone();
     let outcome = state
-        .with_records(move |r| as_viewer(r.store(), &v, |s| s.set_campaign(&plan)))
+        .write_records(viewer.identity().clone(), RecordWrite::SetCampaign(plan))
         .await?;
     match outcome {
-        Ok(set) => {
+        Ok(Written::Campaign(set)) => {
             let done = match (set.created, set.changed) {
                 (true, _) => "created",
                 (false, true) => "changed",
@@ -219,6 +218,9 @@ pub(crate) async fn set(
             };
             Ok(Redirect::to(&format!("/ui/campaigns?done={done}")).into_response())
         }
+        Ok(_) => Err(WebError::from(RelayError::Internal(
+            "setting the campaign wrote no campaign".into(),
+        ))),
         Err(e) => page_with(&state, viewer, form, None, Some(core_message(&e))).await,
     }
 }

@@ -22,7 +22,7 @@ use super::layout::{self, Layout, Opt, attachment, field_units, render, unit_lab
 use super::ledger::date;
 use super::record::users_to_fix;
 use super::viewer::Viewer;
-use crate::records::RecordStorage;
+use crate::records::RecordWrite;
 use crate::reports::{MonthlyParams, narrow, render_monthly};
 use crate::state::AppState;
 
@@ -410,21 +410,21 @@ pub(crate) async fn write(
     let submit = body.action == "submit";
     let experience = body.experience.replace("\r\n", "\n");
     let problems = body.problems.replace("\r\n", "\n");
-    let (v, u, m, e, p) = (
-        viewer.clone(),
-        unit.clone(),
-        month.clone(),
-        experience.clone(),
-        problems.clone(),
-    );
+    // The day it is submitted on is the campaign's calendar day (Beijing time), read first.
+    let today = state
+        .with_record_reader(|store| Ok(local_today(store)?))
+        .await?;
     let written = state
-        .with_records(move |r| {
-            let store = r.store();
-            let today = local_today(store)?;
-            Ok(store.act_as(v.identity(), |s| {
-                s.write_monthly(Some(&u), &m, Some(&e), Some(&p), submit.then_some(today))
-            }))
-        })
+        .write_records(
+            viewer.identity().clone(),
+            RecordWrite::Monthly {
+                unit: unit.clone(),
+                month: month.clone(),
+                experience: experience.clone(),
+                problems: problems.clone(),
+                submitted_on: submit.then_some(today),
+            },
+        )
         .await?;
     match written {
         Ok(_) => {

@@ -6,6 +6,7 @@
 //! edits of it as the signed-in user, so they reach the unit's devices on their next sync.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Form;
@@ -19,11 +20,11 @@ use serde::Deserialize;
 
 use super::error::{WebError, core_message};
 use super::layout::{self, Layout, render, unit_label};
-use super::record::{Input, as_viewer, form_map, input, normalize, parse_input, users_to_fix};
+use super::record::{Input, form_map, input, normalize, parse_input, users_to_fix};
 use super::units::unit_in_scope;
 use super::viewer::Viewer;
 use crate::error::RelayError;
-use crate::records::RecordStorage;
+use crate::records::{RecordWrite, Written};
 use crate::state::AppState;
 
 const CATEGORIES: &str = "categories";
@@ -189,44 +190,90 @@ enum Change {
     Refused(String),
 }
 
+/// What a change of the profile comes to, read from the profile as it is.
+enum Planned {
+    Unchanged,
+    Write(RecordWrite),
+    Again(Box<ProfilePage>),
+}
+
 /// How a change ended: back to the page with a notice, or the page again with the reason.
 enum Outcome {
     Done(&'static str),
     Again(Box<ProfilePage>),
 }
 
+/// Times a change of the profile is made again from a new read when the profile changed
+/// between the read and the write (another person's change in that moment).
+const CHANGE_TRIES: usize = 5;
+
 /// Runs a change of the profile as the viewer: back to the page, or the page again with the
-/// reason in Chinese and what was typed.
+/// reason in Chinese and what was typed. The change is made from the profile as read, and
+/// only onto that version of it: had the profile changed meanwhile, it is read and made again.
 async fn change(
     state: AppState,
     viewer: Viewer,
     code: String,
     values: HashMap<String, String>,
-    make: impl FnOnce(&UnitProfile, &HashMap<String, String>) -> Change + Send + 'static,
+    make: impl Fn(&UnitProfile, &HashMap<String, String>) -> Change + Send + Sync + 'static,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(values.get("csrf").map_or("", String::as_str))?;
     let code = unit_in_scope(&viewer, &code)?;
     let title = title_of(&state, &code).await?;
-    let c = code.clone();
-    let outcome = state
-        .with_records(move |r| {
-            let store = r.store();
-            let p = profile(store, &c)?;
-            let error = match make(&p, &values) {
-                Change::Edits(edits) if edits.is_empty() => return Ok(Outcome::Done("unchanged")),
-                Change::Edits(edits) => {
-                    match as_viewer(store, &viewer, |s| s.edit(&p.meta.id, &edits))? {
-                        Ok(()) => return Ok(Outcome::Done("saved")),
-                        Err(e) if users_to_fix(&e) => core_message(&e),
-                        Err(e) => return Err(e.into()),
+    let make = Arc::new(make);
+    let values = Arc::new(values);
+    let mut tries = 0;
+    let outcome = loop {
+        tries += 1;
+        let (c, v, t, make, typed) = (
+            code.clone(),
+            viewer.clone(),
+            title.clone(),
+            Arc::clone(&make),
+            Arc::clone(&values),
+        );
+        let planned = state
+            .with_record_reader(move |store| {
+                let p = profile(store, &c)?;
+                let why = match make(&p, &typed) {
+                    Change::Edits(edits) if edits.is_empty() => return Ok(Planned::Unchanged),
+                    Change::Edits(edits) => {
+                        let heads = store.heads(&p.meta.id)?;
+                        return Ok(Planned::Write(RecordWrite::EditAt {
+                            id: p.meta.id,
+                            heads,
+                            edits,
+                        }));
                     }
-                }
-                Change::Refused(why) => why,
-            };
-            let page = build(store, &viewer, title, &c, None, Some((error, values)))?;
-            Ok(Outcome::Again(Box::new(page)))
-        })
-        .await?;
+                    Change::Refused(why) => why,
+                };
+                let page = build(store, &v, t, &c, None, Some((why, (*typed).clone())))?;
+                Ok(Planned::Again(Box::new(page)))
+            })
+            .await?;
+        let write = match planned {
+            Planned::Unchanged => break Outcome::Done("unchanged"),
+            Planned::Again(page) => break Outcome::Again(page),
+            Planned::Write(write) => write,
+        };
+        let why = match state
+            .write_records(viewer.identity().clone(), write)
+            .await?
+        {
+            Ok(Written::Stale) if tries < CHANGE_TRIES => continue,
+            Ok(Written::Stale) => "单位概况刚被他人修改，请刷新后重试。".to_owned(),
+            Ok(_) => break Outcome::Done("saved"),
+            Err(e) if users_to_fix(&e) => core_message(&e),
+            Err(e) => return Err(RelayError::from(e).into()),
+        };
+        let (c, v, t, typed) = (code.clone(), viewer.clone(), title.clone(), values.clone());
+        let page = state
+            .with_record_reader(move |store| {
+                build(store, &v, t, &c, None, Some((why, (*typed).clone())))
+            })
+            .await?;
+        break Outcome::Again(Box::new(page));
+    };
     match outcome {
         Outcome::Done(done) => {
             Ok(Redirect::to(&format!("/ui/units/{code}/profile?done={done}")).into_response())
@@ -339,7 +386,7 @@ pub(crate) async fn edit_target(
         let Some(target) = p.visit_targets.iter().find(|t| t.id == entry) else {
             return Change::Refused(core_message(&fieldledger_core::Error::UnknownEntry {
                 list: TARGETS.into(),
-                entry,
+                entry: entry.clone(),
             }));
         };
         let fields = match typed_target(v) {

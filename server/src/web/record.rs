@@ -6,6 +6,7 @@
 //! record's history, and sent to the devices in scope on their next sync.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Form;
@@ -35,7 +36,7 @@ use super::value::shown;
 use super::viewer::{Viewer, WEB_DEVICE};
 use crate::accounts::Unit;
 use crate::error::RelayError;
-use crate::records::RecordStorage;
+use crate::records::RecordWrite;
 use crate::state::AppState;
 
 /// Lists whose entries are written by their own actions (销号 / 重新打开), not appended by hand.
@@ -215,15 +216,6 @@ fn scoped(store: &Store, viewer: &Viewer, id: &str) -> Result<Record, RelayError
             id.to_owned(),
         )))
     }
-}
-
-/// Runs `f` on the store acting as the viewer (the relay's stored identity is untouched).
-pub(crate) fn as_viewer<T>(
-    store: &mut Store,
-    viewer: &Viewer,
-    f: impl FnOnce(&mut Store) -> fieldledger_core::Result<T>,
-) -> Result<fieldledger_core::Result<T>, RelayError> {
-    Ok(store.act_as(viewer.identity(), f))
 }
 
 /// Whether a core error is the user's to fix (shown on the page) rather than a failure.
@@ -798,31 +790,46 @@ async fn finish(id: &str, outcome: Outcome) -> Result<Response, WebError> {
     }
 }
 
-/// Applies a change as the viewer: done, or the page again with the reason and what was typed.
-fn apply(
-    store: &mut Store,
-    viewer: &Viewer,
-    dir: &Directory,
-    id: &str,
+/// What a submitted form comes to once read against the record: a write to make as the
+/// viewer, nothing to do, or the page again (what was typed could not be read).
+enum Planned {
+    Write(RecordWrite),
+    Done(&'static str),
+    Retry(Box<RecordPage>),
+}
+
+/// Makes a planned write as the viewer: done, or the page again with the reason and what was
+/// typed (read after the write was refused).
+async fn apply(
+    state: &AppState,
+    viewer: Viewer,
+    dir: Arc<Directory>,
+    id: String,
     values: HashMap<String, String>,
     done: &'static str,
-    change: impl FnOnce(&mut Store) -> fieldledger_core::Result<()>,
+    planned: Planned,
 ) -> Result<Outcome, RelayError> {
-    match as_viewer(store, viewer, change)? {
-        Ok(()) => Ok(Outcome::Done(done)),
+    let write = match planned {
+        Planned::Write(write) => write,
+        Planned::Done(what) => return Ok(Outcome::Done(what)),
+        Planned::Retry(page) => return Ok(Outcome::Retry(page)),
+    };
+    match state
+        .write_records(viewer.identity().clone(), write)
+        .await?
+    {
+        Ok(_) => Ok(Outcome::Done(done)),
         Err(e) if users_to_fix(&e) => {
             let retry = Retry {
                 error: core_message(&e),
                 values,
             };
-            Ok(Outcome::Retry(Box::new(build_page(
-                store,
-                viewer,
-                dir,
-                id,
-                None,
-                Some(retry),
-            )?)))
+            let page = state
+                .with_record_reader(move |store| {
+                    build_page(store, &viewer, &dir, &id, None, Some(retry))
+                })
+                .await?;
+            Ok(Outcome::Retry(Box::new(page)))
         }
         Err(e) => Err(e.into()),
     }
@@ -851,7 +858,7 @@ fn refused_input(
     id: &str,
     problems: Vec<String>,
     values: &HashMap<String, String>,
-) -> Result<Option<Outcome>, RelayError> {
+) -> Result<Option<Planned>, RelayError> {
     if problems.is_empty() {
         return Ok(None);
     }
@@ -860,7 +867,7 @@ fn refused_input(
         values: values.clone(),
     };
     let page = build_page(store, viewer, dir, id, None, Some(retry))?;
-    Ok(Some(Outcome::Retry(Box::new(page))))
+    Ok(Some(Planned::Retry(Box::new(page))))
 }
 
 /// `POST /ui/records/{id}/edit`: sets the fields the person changed.
@@ -871,11 +878,11 @@ pub(crate) async fn edit(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let values = checked_form(&viewer, form)?;
-    let dir = directory(&state).await?;
-    let rid = id.clone();
-    let outcome = state
-        .with_records(move |r| {
-            let store = r.store();
+    let dir = Arc::new(directory(&state).await?);
+    let (rid, v, d, typed) = (id.clone(), viewer.clone(), dir.clone(), values.clone());
+    let planned = state
+        .with_record_reader(move |store| {
+            let (viewer, dir, values) = (v, d, typed);
             let kind = scoped(store, &viewer, &rid)?.meta().kind;
             let mut edits = Vec::new();
             let mut problems = Vec::new();
@@ -898,13 +905,12 @@ pub(crate) async fn edit(
                 return Ok(retry);
             }
             if edits.is_empty() {
-                return Ok(Outcome::Done("unchanged"));
+                return Ok(Planned::Done("unchanged"));
             }
-            apply(store, &viewer, &dir, &rid, values, "saved", |s| {
-                s.edit(&rid, &edits)
-            })
+            Ok(Planned::Write(RecordWrite::Edit { id: rid, edits }))
         })
         .await?;
+    let outcome = apply(&state, viewer, dir, id.clone(), values, "saved", planned).await?;
     finish(&id, outcome).await
 }
 
@@ -916,11 +922,11 @@ pub(crate) async fn append(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let values = checked_form(&viewer, form)?;
-    let dir = directory(&state).await?;
-    let rid = id.clone();
-    let outcome = state
-        .with_records(move |r| {
-            let store = r.store();
+    let dir = Arc::new(directory(&state).await?);
+    let (rid, v, d, typed) = (id.clone(), viewer.clone(), dir.clone(), values.clone());
+    let planned = state
+        .with_record_reader(move |store| {
+            let (viewer, dir, values) = (v, d, typed);
             let kind = scoped(store, &viewer, &rid)?.meta().kind;
             let list = values.get("list").cloned().unwrap_or_default();
             let spec = kind.field(&list)?;
@@ -951,11 +957,13 @@ pub(crate) async fn append(
                 list: spec.key.to_owned(),
                 values: entry,
             };
-            apply(store, &viewer, &dir, &rid, values, "added", |s| {
-                s.edit(&rid, &[edit])
-            })
+            Ok(Planned::Write(RecordWrite::Edit {
+                id: rid,
+                edits: vec![edit],
+            }))
         })
         .await?;
+    let outcome = apply(&state, viewer, dir, id.clone(), values, "added", planned).await?;
     finish(&id, outcome).await
 }
 
@@ -980,24 +988,28 @@ pub(crate) async fn resolve(
     viewer.check_csrf(&form.csrf)?;
     let value: FieldValue = serde_json::from_str(&form.value)
         .map_err(|_| WebError::BadRequest("所选的值无法识别。".into()))?;
-    let dir = directory(&state).await?;
-    let rid = id.clone();
-    let outcome = state
-        .with_records(move |r| {
-            let store = r.store();
-            scoped(store, &viewer, &rid)?;
-            let field = form.field;
-            apply(
-                store,
-                &viewer,
-                &dir,
-                &rid,
-                HashMap::new(),
-                "resolved",
-                |s| s.resolve_conflict(&rid, &field, value),
-            )
+    let dir = Arc::new(directory(&state).await?);
+    let (rid, v) = (id.clone(), viewer.clone());
+    let planned = state
+        .with_record_reader(move |store| {
+            scoped(store, &v, &rid)?;
+            Ok(Planned::Write(RecordWrite::ResolveConflict {
+                id: rid,
+                field: form.field,
+                value,
+            }))
         })
         .await?;
+    let outcome = apply(
+        &state,
+        viewer,
+        dir,
+        id.clone(),
+        HashMap::new(),
+        "resolved",
+        planned,
+    )
+    .await?;
     finish(&id, outcome).await
 }
 
@@ -1027,12 +1039,11 @@ pub(crate) async fn step_entry(
     Form(form): Form<StepForm>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(&form.csrf)?;
-    let dir = directory(&state).await?;
-    let rid = id.clone();
-    let outcome = state
-        .with_records(move |r| {
-            let store = r.store();
-            let record = scoped(store, &viewer, &rid)?;
+    let dir = Arc::new(directory(&state).await?);
+    let (rid, v) = (id.clone(), viewer.clone());
+    let planned = state
+        .with_record_reader(move |store| {
+            let record = scoped(store, &v, &rid)?;
             let list = match (&record, form.list.as_str()) {
                 (Record::Visit(_), "demands") => "demands",
                 (Record::Inspection(_), "problems") => "problems",
@@ -1052,15 +1063,21 @@ pub(crate) async fn step_entry(
                 _ => None,
             };
             let (entry, to) = (form.entry.clone(), form.to.trim().to_owned());
-            apply(store, &viewer, &dir, &rid, values, "stepped", |s| {
-                if list == "demands" {
-                    s.set_demand_status(&rid, &entry, &to, response.as_deref())
-                } else {
-                    s.set_rectification_status(&rid, &entry, &to)
+            let write = if list == "demands" {
+                RecordWrite::DemandStatus {
+                    id: rid,
+                    entry,
+                    to,
+                    response,
                 }
-            })
+            } else {
+                RecordWrite::RectificationStatus { id: rid, entry, to }
+            };
+            Ok((Planned::Write(write), values))
         })
         .await?;
+    let (planned, values) = planned;
+    let outcome = apply(&state, viewer, dir, id.clone(), values, "stepped", planned).await?;
     finish(&id, outcome).await
 }
 
@@ -1103,11 +1120,11 @@ async fn sign_off_or_reopen(
     reopen: bool,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(&form.csrf)?;
-    let dir = directory(&state).await?;
-    let rid = id.clone();
-    let outcome = state
-        .with_records(move |r| {
-            let store = r.store();
+    let dir = Arc::new(directory(&state).await?);
+    let (rid, v, d) = (id.clone(), viewer.clone(), dir.clone());
+    let planned = state
+        .with_record_reader(move |store| {
+            let (viewer, dir) = (v, d);
             let Record::Petition(_) = scoped(store, &viewer, &rid)? else {
                 return Err(RelayError::Core(fieldledger_core::Error::WrongKind {
                     id: rid.clone(),
@@ -1120,22 +1137,25 @@ async fn sign_off_or_reopen(
             if reopen && note.is_empty() {
                 let retry = Retry {
                     error: "重新打开须填写原因（说明）。".into(),
-                    values,
+                    values: values.clone(),
                 };
                 let page = build_page(store, &viewer, &dir, &rid, None, Some(retry))?;
-                return Ok(Outcome::Retry(Box::new(page)));
+                return Ok((Planned::Retry(Box::new(page)), values));
             }
-            if reopen {
-                apply(store, &viewer, &dir, &rid, values, "reopened", |s| {
-                    s.reopen(&rid, &note)
-                })
+            let write = if reopen {
+                RecordWrite::Reopen {
+                    id: rid,
+                    reason: note,
+                }
             } else {
-                apply(store, &viewer, &dir, &rid, values, "signed_off", |s| {
-                    s.sign_off(&rid, &note)
-                })
-            }
+                RecordWrite::SignOff { id: rid, note }
+            };
+            Ok((Planned::Write(write), values))
         })
         .await?;
+    let (planned, values) = planned;
+    let done = if reopen { "reopened" } else { "signed_off" };
+    let outcome = apply(&state, viewer, dir, id.clone(), values, done, planned).await?;
     finish(&id, outcome).await
 }
 
