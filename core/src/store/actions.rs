@@ -23,17 +23,16 @@ impl Store {
     ) -> Result<String> {
         let key = format!("counter/{}", kind.code());
         let n: i64 = tx
-            .query_row("SELECT value FROM meta WHERE key=?1", [&key], |r| {
-                r.get::<_, String>(0)
-            })
+            .prepare_cached("SELECT value FROM meta WHERE key=?1")?
+            .query_row([&key], |r| r.get::<_, String>(0))
             .optional()?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0)
             + 1;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            params![key, n.to_string()],
-        )?;
+        )?
+        .execute(params![key, n.to_string()])?;
         Ok(format!(
             "{unit}-{}-{device_code}-{n:04}",
             kind.number_prefix()

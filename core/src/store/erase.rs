@@ -71,9 +71,8 @@ impl Store {
     pub fn generation(&self, id: &str) -> Result<i64> {
         use rusqlite::OptionalExtension;
         self.conn
-            .query_row("SELECT generation FROM documents WHERE id=?1", [id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT generation FROM documents WHERE id=?1")?
+            .query_row([id], |r| r.get(0))
             .optional()?
             .ok_or_else(|| Error::UnknownRecord(id.to_owned()))
     }

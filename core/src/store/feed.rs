@@ -48,18 +48,17 @@ impl Store {
     pub fn stored_access(&self, id: &str) -> Result<Option<StoredAccess>> {
         Ok(self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT d.unit, r.leader, d.generation FROM documents d
                  LEFT JOIN records r ON r.id = d.id WHERE d.id=?1",
-                [id],
-                |r| {
-                    Ok(StoredAccess {
-                        unit: r.get(0)?,
-                        leader: r.get(1)?,
-                        generation: r.get::<_, i64>(2)? as u64,
-                    })
-                },
-            )
+            )?
+            .query_row([id], |r| {
+                Ok(StoredAccess {
+                    unit: r.get(0)?,
+                    leader: r.get(1)?,
+                    generation: r.get::<_, i64>(2)? as u64,
+                })
+            })
             .optional()?)
     }
 
@@ -68,12 +67,11 @@ impl Store {
     pub fn stored_version(&self, id: &str) -> Result<Option<StoredVersion>> {
         let row: Option<(String, Option<String>, i64, String)> = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT d.unit, r.leader, d.generation, d.heads FROM documents d
                  LEFT JOIN records r ON r.id = d.id WHERE d.id=?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
         row.map(|(unit, leader, generation, heads)| {
             Ok(StoredVersion {
@@ -93,12 +91,11 @@ impl Store {
     pub fn stored_size(&self, id: &str) -> Result<Option<usize>> {
         let size: Option<i64> = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT length(bytes) + COALESCE((SELECT SUM(length(bytes)) FROM doc_changes
                  WHERE id=?1), 0) FROM documents WHERE id=?1",
-                [id],
-                |r| r.get(0),
-            )
+            )?
+            .query_row([id], |r| r.get(0))
             .optional()?;
         Ok(size.map(|s| s as usize))
     }

@@ -220,11 +220,10 @@ impl Store {
     pub fn summary(&self, id: &str) -> Result<RecordSummary> {
         use rusqlite::OptionalExtension;
         self.connection()
-            .query_row(
-                &format!("SELECT {SUMMARY_COLUMNS} FROM records WHERE id = ?1"),
-                [id],
-                summary_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM records WHERE id = ?1"
+            ))?
+            .query_row([id], summary_from_row)
             .optional()?
             .ok_or_else(|| crate::error::Error::UnknownRecord(id.to_owned()))
     }
