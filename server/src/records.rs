@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use fieldledger_core::model::campaign::CampaignPlan;
 use fieldledger_core::model::{Author, FieldValue, Role, unit::profile_id};
 use fieldledger_core::store::campaign::{CampaignSet, KnownUser};
-use fieldledger_core::store::{ErasureOutcome, ErasureRequest, Identity};
+use fieldledger_core::store::{DocCache, ErasureOutcome, ErasureRequest, Identity};
 use fieldledger_core::sync::{
     CheckedPushes, Peer, PushOutcome, RelayEvent, SyncRequest, commit_checked,
 };
@@ -301,7 +301,12 @@ pub struct SqliteRecords {
     store: Store,
     path: Option<PathBuf>,
     users: Option<Arc<LoginDirectory>>,
+    docs: Arc<DocCache>,
 }
+
+/// The memory the relay's loaded documents may take (estimated): records many devices sync
+/// at once are loaded once, not once per device.
+pub const DOC_CACHE_BYTES: u64 = 64 << 20;
 
 impl std::fmt::Debug for SqliteRecords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -357,7 +362,14 @@ impl SqliteRecords {
         if store.identity().is_none() {
             store.set_identity(relay_identity())?;
         }
-        Ok(SqliteRecords { store, path, users })
+        let docs = Arc::new(DocCache::new(DOC_CACHE_BYTES));
+        store.set_doc_cache(docs.clone());
+        Ok(SqliteRecords {
+            store,
+            path,
+            users,
+            docs,
+        })
     }
 
     /// Read-only connections to the same file, checking person fields against the same
@@ -366,6 +378,7 @@ impl SqliteRecords {
         ReaderPool {
             path: self.path.clone(),
             users: self.users.clone(),
+            docs: self.docs.clone(),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -541,6 +554,7 @@ pub fn known_users(
 pub struct ReaderPool {
     path: Option<PathBuf>,
     users: Option<Arc<LoginDirectory>>,
+    docs: Arc<DocCache>,
     idle: Mutex<Vec<Store>>,
 }
 
@@ -574,6 +588,7 @@ impl RecordReads for ReaderPool {
                 if let Some(users) = &self.users {
                     store.set_users(users.clone());
                 }
+                store.set_doc_cache(self.docs.clone());
                 store
             }
         };

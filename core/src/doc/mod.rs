@@ -111,6 +111,11 @@ impl RecordDoc {
         })
     }
 
+    /// Makes later edits of this copy as `actor` (a document copied from another store's).
+    pub(crate) fn set_actor(&mut self, actor: ActorId) {
+        self.doc.set_actor(actor);
+    }
+
     /// Loads a document from saved bytes plus incremental change chunks.
     pub fn load_with_changes<'a>(
         bytes: &[u8],

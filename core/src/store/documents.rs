@@ -11,6 +11,26 @@ use crate::model::{self, Dispute, Record, RecordKind};
 
 impl Store {
     pub(super) fn load_doc(&self, id: &str) -> Result<(RecordDoc, RecordKind)> {
+        let Some(cache) = &self.doc_cache else {
+            return self.load_stored_doc(id);
+        };
+        let heads: Option<String> = self
+            .conn
+            .prepare_cached("SELECT heads FROM documents WHERE id=?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        let heads = heads_from_json(&heads.ok_or_else(|| Error::UnknownRecord(id.to_owned()))?)?;
+        if let Some((mut doc, kind)) = cache.get(id, &heads) {
+            doc.set_actor(self.actor.clone());
+            return Ok((doc, kind));
+        }
+        let (doc, kind) = self.load_stored_doc(id)?;
+        cache.keep(id, kind, doc.clone());
+        Ok((doc, kind))
+    }
+
+    /// A record's document loaded from its stored bytes and change chunks.
+    fn load_stored_doc(&self, id: &str) -> Result<(RecordDoc, RecordKind)> {
         let row: Option<(Vec<u8>, String)> = self
             .conn
             .prepare_cached("SELECT bytes, kind FROM documents WHERE id=?1")?

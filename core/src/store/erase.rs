@@ -121,6 +121,9 @@ impl Store {
         let tx = self.write_tx()?;
         write_doc(&tx, id, kind, &unit, &mut new, None, now)?;
         tx.commit()?;
+        if let Some(cache) = &self.doc_cache {
+            cache.forget(id);
+        }
         self.checkpoint();
         Ok(ErasureOutcome {
             id: id.to_owned(),

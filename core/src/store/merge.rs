@@ -253,6 +253,9 @@ impl Store {
                 now,
             )?;
             tx.commit()?;
+            if let Some(cache) = &self.doc_cache {
+                cache.keep(&m.id, m.kind, m.doc);
+            }
         }
         Ok(out)
     }

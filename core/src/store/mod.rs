@@ -14,6 +14,7 @@ mod actions;
 mod as_of;
 pub mod campaign;
 mod checks;
+mod doc_cache;
 mod documents;
 pub mod erase;
 mod feed;
@@ -31,6 +32,7 @@ use automerge::{ActorId, ChangeHash};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use checks::{looks_like_login, validate_stored_values};
+pub use doc_cache::DocCache;
 pub use erase::{ErasureOutcome, ErasureRequest, Regenerated};
 pub use feed::{FeedRow, StoredAccess, StoredVersion};
 pub use identity::Identity;
@@ -96,6 +98,7 @@ pub struct Store {
     identity: Option<Identity>,
     clock: Clock,
     users: Option<Arc<dyn UserDirectory>>,
+    doc_cache: Option<Arc<DocCache>>,
 }
 
 /// Who the users are: the relay knows (its accounts); a device does not. With a directory,
@@ -120,9 +123,19 @@ pub fn parse_heads(hex: &[String]) -> Result<Vec<ChangeHash>> {
         .collect()
 }
 
+/// Heads as stored: a JSON list of hex hashes (read for every row of a feed page, so the
+/// strings are borrowed and decoded in place).
 fn heads_from_json(s: &str) -> Result<Vec<ChangeHash>> {
-    let v: Vec<String> = serde_json::from_str(s)?;
-    parse_heads(&v)
+    let hex_heads: Vec<&str> = serde_json::from_str(s)?;
+    hex_heads
+        .into_iter()
+        .map(|h| {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(h, &mut bytes)
+                .map_err(|_| Error::MalformedSync(format!("bad change hash `{h}`")))?;
+            Ok(ChangeHash(bytes))
+        })
+        .collect()
 }
 
 /// Changes kept as incremental chunks before a document is compacted again.

@@ -151,6 +151,7 @@ impl Store {
             identity,
             clock: system_clock(),
             users: None,
+            doc_cache: None,
         }
     }
 

@@ -415,9 +415,9 @@ pub fn answer_reads(
             // The device asks again for what this answer leaves out.
             break;
         }
-        match store.stored_access(&w.id)? {
-            Some(s) if peer.sees(&s) => {
-                let generation = s.generation;
+        match stored_version_of(store, &w.id)? {
+            Some(v) if peer.sees(&v.access) => {
+                let generation = v.access.generation;
                 let (changes, heads) = if w.generation == generation && !w.have.is_empty() {
                     let mut doc = store.document(&w.id)?;
                     let have: Vec<_> = hashes_from_wire(&w.have)?
@@ -428,7 +428,7 @@ pub fn answer_reads(
                 } else {
                     // The device holds nothing of this generation: the stored bytes as they
                     // are, with no Automerge load (a new phone's first sync).
-                    (store.stored_bytes(&w.id)?, store.heads(&w.id)?)
+                    (store.stored_bytes(&w.id)?, v.heads)
                 };
                 bytes += changes.len();
                 docs.push(DocData {

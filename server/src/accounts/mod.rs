@@ -699,29 +699,29 @@ impl AccountStore {
             return Ok(None);
         }
         let hash = secret::hash_secret(&token.to_ascii_lowercase());
+        // Every device request reads this: a cached statement.
         Ok(self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT d.id, 'D' || d.seq, d.actor_hex, u.login, u.name, d.unit_code, u.role,
                         d.revoked_at
                  FROM acct_devices d JOIN acct_users u ON u.login = d.user_login
                  WHERE d.token_hash = ?1",
-                [&hash],
-                |r| {
-                    Ok((
-                        Principal {
-                            device_id: r.get(0)?,
-                            device_code: r.get(1)?,
-                            actor_hex: r.get(2)?,
-                            user_login: r.get(3)?,
-                            user_name: r.get(4)?,
-                            unit: r.get(5)?,
-                            role: role_from_sql(r, 6)?,
-                        },
-                        r.get(7)?,
-                    ))
-                },
-            )
+            )?
+            .query_row([&hash], |r| {
+                Ok((
+                    Principal {
+                        device_id: r.get(0)?,
+                        device_code: r.get(1)?,
+                        actor_hex: r.get(2)?,
+                        user_login: r.get(3)?,
+                        user_name: r.get(4)?,
+                        unit: r.get(5)?,
+                        role: role_from_sql(r, 6)?,
+                    },
+                    r.get(7)?,
+                ))
+            })
             .optional()?)
     }
 
