@@ -121,26 +121,48 @@ mod tests {
     use crate::model::{Edit, Role};
     use crate::testing::{identity, memory_store};
 
-    /// A writer and a reader on one file sharing `cache`, as the relay runs them.
-    fn writer_and_reader(path: &std::path::Path, cache: &Arc<DocCache>) -> (Store, Store) {
-        let mut writer = Store::open(path).expect("open");
+    /// A writer and a reader on one file sharing one cache, as the relay runs them, and a
+    /// record the writer created.
+    struct Relay {
+        _dir: tempfile::TempDir,
+        cache: Arc<DocCache>,
+        writer: Store,
+        reader: Store,
+        id: String,
+    }
+
+    fn relay_with_a_record() -> Relay {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("relay.db");
+        let cache = Arc::new(DocCache::new(1 << 20));
+        let mut writer = Store::open(&path).expect("open");
         writer
             .set_identity(identity("clerk", "XF", Role::Staff, "W"))
             .expect("identity");
         writer.set_doc_cache(cache.clone());
-        let mut reader = Store::open_reader(path).expect("reader");
+        let mut reader = Store::open_reader(&path).expect("reader");
         reader.set_doc_cache(cache.clone());
-        (writer, reader)
+        let id = writer
+            .create(RecordKind::Dispute, None, &[Edit::text("name", "甲")])
+            .expect("create");
+        Relay {
+            _dir: dir,
+            cache,
+            writer,
+            reader,
+            id,
+        }
     }
 
     #[test]
     fn a_copy_is_used_only_at_the_heads_stored_now() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let cache = Arc::new(DocCache::new(1 << 20));
-        let (mut writer, reader) = writer_and_reader(&dir.path().join("relay.db"), &cache);
-        let id = writer
-            .create(RecordKind::Dispute, None, &[Edit::text("name", "甲")])
-            .expect("create");
+        let Relay {
+            cache,
+            mut writer,
+            reader,
+            id,
+            ..
+        } = relay_with_a_record();
         let mut first = reader.document(&id).expect("load");
         assert_eq!(cache.len(), 1, "the loaded document is kept");
         assert_eq!(first.heads(), reader.heads(&id).expect("heads"));
@@ -157,12 +179,12 @@ mod tests {
 
     #[test]
     fn a_merge_commits_and_keeps_the_merged_document() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let cache = Arc::new(DocCache::new(1 << 20));
-        let (mut writer, reader) = writer_and_reader(&dir.path().join("relay.db"), &cache);
-        let id = writer
-            .create(RecordKind::Dispute, None, &[Edit::text("name", "甲")])
-            .expect("create");
+        let Relay {
+            mut writer,
+            reader,
+            id,
+            ..
+        } = relay_with_a_record();
         let mut phone = memory_store("clerk2", "XF", Role::Staff, "P");
         phone
             .merge_remote(&id, &writer.document_bytes(&id).expect("bytes"))

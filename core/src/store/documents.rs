@@ -14,13 +14,7 @@ impl Store {
         let Some(cache) = &self.doc_cache else {
             return self.load_stored_doc(id);
         };
-        let heads: Option<String> = self
-            .conn
-            .prepare_cached("SELECT heads FROM documents WHERE id=?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?;
-        let heads = heads_from_json(&heads.ok_or_else(|| Error::UnknownRecord(id.to_owned()))?)?;
-        if let Some((mut doc, kind)) = cache.get(id, &heads) {
+        if let Some((mut doc, kind)) = cache.get(id, &self.heads(id)?) {
             doc.set_actor(self.actor.clone());
             return Ok((doc, kind));
         }
