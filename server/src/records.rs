@@ -592,7 +592,8 @@ impl RecordReads for ReaderPool {
                 store
             }
         };
-        read(&store);
+        // One snapshot for the whole read: a sync round's answer or a report is consistent.
+        store.read_snapshot(|store| read(store))?;
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < IDLE_READERS {
             idle.push(store);

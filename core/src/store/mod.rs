@@ -156,6 +156,17 @@ impl Store {
         })
     }
 
+    /// Runs `read` inside one read transaction: every statement of it sees the same committed
+    /// state, and the connection takes the database's read lock once, not once per statement
+    /// (a sync round's reads are many small statements). For reads only: a write inside it
+    /// fails.
+    pub fn read_snapshot<T>(&self, read: impl FnOnce(&Store) -> T) -> Result<T> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let out = read(self);
+        self.conn.execute_batch("COMMIT")?;
+        Ok(out)
+    }
+
     /// Runs `f` as one SQLite transaction (one disk sync), each write inside it a savepoint:
     /// used by sync so a round costs one commit, not one per document.
     /// A batch inside a batch is a savepoint of the outer one: an error rolls back what the
