@@ -113,29 +113,24 @@ fn heads_to_json(heads: &[ChangeHash]) -> String {
         .unwrap_or_default()
 }
 
-/// Parses hex change hashes.
-pub fn parse_heads(hex: &[String]) -> Result<Vec<ChangeHash>> {
+/// Parses hex change hashes (each decoded in place, no string or buffer allocated).
+pub fn parse_heads<S: AsRef<str>>(hex: &[S]) -> Result<Vec<ChangeHash>> {
     hex.iter()
         .map(|h| {
-            h.parse::<ChangeHash>()
-                .map_err(|_| Error::MalformedSync(format!("bad change hash `{h}`")))
-        })
-        .collect()
-}
-
-/// Heads as stored: a JSON list of hex hashes (read for every row of a feed page, so the
-/// strings are borrowed and decoded in place).
-fn heads_from_json(s: &str) -> Result<Vec<ChangeHash>> {
-    let hex_heads: Vec<&str> = serde_json::from_str(s)?;
-    hex_heads
-        .into_iter()
-        .map(|h| {
+            let h = h.as_ref();
             let mut bytes = [0u8; 32];
             hex::decode_to_slice(h, &mut bytes)
                 .map_err(|_| Error::MalformedSync(format!("bad change hash `{h}`")))?;
             Ok(ChangeHash(bytes))
         })
         .collect()
+}
+
+/// Heads as stored: a JSON list of hex hashes (read for every row of a feed page, so the
+/// strings are borrowed, not copied).
+fn heads_from_json(s: &str) -> Result<Vec<ChangeHash>> {
+    let hex_heads: Vec<&str> = serde_json::from_str(s)?;
+    parse_heads(&hex_heads)
 }
 
 /// Changes kept as incremental chunks before a document is compacted again.
