@@ -22,7 +22,6 @@ fn new_dispute(s: &mut Store, name: &str) -> String {
     .unwrap()
 }
 
-/// Sends every change of `from` to `to` (both ways is two calls).
 /// A visit of 王某户 on 2019-10-05 with one demand; its id.
 fn visit_with_demand(s: &mut Store, demand: &str) -> String {
     s.create(
@@ -993,4 +992,26 @@ fn a_conflict_resolves_by_the_fields_label_as_by_its_key() {
         a.resolve_conflict(&id, "状态趋势", FieldValue::text("easing")),
         Err(Error::NoConflict(_))
     ));
+}
+
+#[test]
+fn a_document_knows_which_changes_it_holds() {
+    let mut s = memory_store("zhang", "WJK", Role::Staff, "D1");
+    let id = new_dispute(&mut s, "张某纠纷");
+    s.edit(&id, &[Edit::text("situation", "第二次记录。")]).unwrap();
+    s.edit(&id, &[Edit::set("people_involved", FieldValue::Int(4))])
+        .unwrap();
+    let changes = s.document(&id).unwrap().automerge_mut().get_changes(&[]);
+    assert!(changes.len() >= 3);
+    let (first, last) = (&changes[0], changes.last().unwrap());
+    let mut part =
+        fieldledger_core::doc::RecordDoc::load(&first.raw_bytes(), automerge::ActorId::random())
+            .unwrap();
+    // The last change waits in the queue for the ones between.
+    part.apply_remote(&last.raw_bytes()).unwrap();
+    assert!(part.has_change(&first.hash()));
+    assert!(!part.has_change(&last.hash()), "a queued change is not held");
+    assert!(!part.has_change(&automerge::ChangeHash([7; 32])));
+    let mut whole = s.document(&id).unwrap();
+    assert!(changes.iter().all(|c| whole.has_change(&c.hash())));
 }

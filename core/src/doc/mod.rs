@@ -192,6 +192,14 @@ impl RecordDoc {
         self.doc.get_heads()
     }
 
+    /// Whether the document holds the change `hash` (not only queued, waiting for a
+    /// dependency). Read from the change graph alone; Automerge's `get_change_by_hash` rebuilds
+    /// the whole change from the operations instead, which was a third of the relay's CPU when
+    /// devices named the versions they have.
+    pub fn has_change(&mut self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_meta_by_hash(hash).is_some()
+    }
+
     /// Saves the whole document, compacted.
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()

@@ -210,7 +210,7 @@ impl Store {
             let known = !acked.is_empty()
                 && acked
                     .iter()
-                    .all(|h| old.automerge_mut().get_change_by_hash(h).is_some());
+                    .all(|h| old.has_change(h));
             if known && local_heads != acked {
                 let base = old.to_json_at(acked)?;
                 let mine = old.to_json()?;

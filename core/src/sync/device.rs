@@ -360,7 +360,7 @@ impl DeviceSync {
             let mut doc = store.document(&item.id)?;
             if relay_heads
                 .iter()
-                .all(|h| doc.automerge_mut().get_change_by_hash(h).is_some())
+                .all(|h| doc.has_change(h))
             {
                 store.set_acknowledged(&item.id, &relay_heads, None)?;
                 return Ok(None);

@@ -422,7 +422,7 @@ pub fn answer_reads(
                     let mut doc = store.document(&w.id)?;
                     let have: Vec<_> = hashes_from_wire(&w.have)?
                         .into_iter()
-                        .filter(|h| doc.automerge_mut().get_change_by_hash(h).is_some())
+                        .filter(|h| doc.has_change(h))
                         .collect();
                     (doc.save_after(&have), doc.heads())
                 } else {

@@ -451,7 +451,7 @@ fn kill_during_syncs(
             for h in heads {
                 let h: ChangeHash = h.parse().unwrap();
                 assert!(
-                    doc.automerge_mut().get_change_by_hash(&h).is_some(),
+                    doc.has_change(&h),
                     "{}: acknowledged change {h} of {id} lost by the kill",
                     m.dev.name
                 );
