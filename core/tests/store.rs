@@ -998,7 +998,8 @@ fn a_conflict_resolves_by_the_fields_label_as_by_its_key() {
 fn a_document_knows_which_changes_it_holds() {
     let mut s = memory_store("zhang", "WJK", Role::Staff, "D1");
     let id = new_dispute(&mut s, "张某纠纷");
-    s.edit(&id, &[Edit::text("situation", "第二次记录。")]).unwrap();
+    s.edit(&id, &[Edit::text("situation", "第二次记录。")])
+        .unwrap();
     s.edit(&id, &[Edit::set("people_involved", FieldValue::Int(4))])
         .unwrap();
     let changes = s.document(&id).unwrap().automerge_mut().get_changes(&[]);
@@ -1010,7 +1011,10 @@ fn a_document_knows_which_changes_it_holds() {
     // The last change waits in the queue for the ones between.
     part.apply_remote(&last.raw_bytes()).unwrap();
     assert!(part.has_change(&first.hash()));
-    assert!(!part.has_change(&last.hash()), "a queued change is not held");
+    assert!(
+        !part.has_change(&last.hash()),
+        "a queued change is not held"
+    );
     assert!(!part.has_change(&automerge::ChangeHash([7; 32])));
     let mut whole = s.document(&id).unwrap();
     assert!(changes.iter().all(|c| whole.has_change(&c.hash())));

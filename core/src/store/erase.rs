@@ -207,10 +207,7 @@ impl Store {
                 )));
             }
             let local_heads = old.heads();
-            let known = !acked.is_empty()
-                && acked
-                    .iter()
-                    .all(|h| old.has_change(h));
+            let known = !acked.is_empty() && acked.iter().all(|h| old.has_change(h));
             if known && local_heads != acked {
                 let base = old.to_json_at(acked)?;
                 let mine = old.to_json()?;

@@ -358,10 +358,7 @@ impl DeviceSync {
         }
         if store.contains(&item.id)? {
             let mut doc = store.document(&item.id)?;
-            if relay_heads
-                .iter()
-                .all(|h| doc.has_change(h))
-            {
+            if relay_heads.iter().all(|h| doc.has_change(h)) {
                 store.set_acknowledged(&item.id, &relay_heads, None)?;
                 return Ok(None);
             }
