@@ -1006,10 +1006,10 @@ fn a_document_knows_which_changes_it_holds() {
     assert!(changes.len() >= 3);
     let (first, last) = (&changes[0], changes.last().unwrap());
     let mut part =
-        fieldledger_core::doc::RecordDoc::load(&first.raw_bytes(), automerge::ActorId::random())
+        fieldledger_core::doc::RecordDoc::load(first.raw_bytes(), automerge::ActorId::random())
             .unwrap();
     // The last change waits in the queue for the ones between.
-    part.apply_remote(&last.raw_bytes()).unwrap();
+    part.apply_remote(last.raw_bytes()).unwrap();
     assert!(part.has_change(&first.hash()));
     assert!(
         !part.has_change(&last.hash()),
