@@ -1019,3 +1019,82 @@ fn a_document_knows_which_changes_it_holds() {
     let mut whole = s.document(&id).unwrap();
     assert!(changes.iter().all(|c| whole.has_change(&c.hash())));
 }
+
+#[test]
+fn a_feed_page_holds_exactly_what_the_scope_sees_in_write_order() {
+    use fieldledger_core::access::{Scope, scope_sees};
+    use fieldledger_core::store::campaign::KnownUser;
+    let mut s = memory_store("office", "OFFICE", Role::Office, "R");
+    s.set_directory(&[KnownUser {
+        login: "li".into(),
+        name: "李".into(),
+        unit: "ZYY".into(),
+        role: "leader".into(),
+    }])
+    .unwrap();
+    for i in 0..30 {
+        let unit = ["WJK", "ZYY", "XX"][i % 3];
+        s.create(
+            RecordKind::Dispute,
+            Some(unit),
+            &[
+                Edit::text("name", &format!("纠纷{i}")),
+                Edit::text("category", "医疗卫生"),
+            ],
+        )
+        .unwrap();
+        if i % 7 == 0 {
+            // A case of another unit led by `li`, and one of li's unit led by li as well.
+            for unit in ["XX", "ZYY"] {
+                s.create(
+                    RecordKind::Petition,
+                    Some(unit),
+                    &[
+                        Edit::text("title", &format!("案{i}")),
+                        Edit::text("leader", "li"),
+                    ],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let (all, more) = s.feed_page(0, &Scope::All, "", 10_000).unwrap();
+    assert!(!more);
+    let li = fieldledger_core::model::Author {
+        user: "li".into(),
+        name: "李".into(),
+        device: "dev-L".into(),
+        role: Role::Leader,
+        unit: "ZYY".into(),
+    };
+    let scope = Scope::Units(vec!["ZYY".into(), "WJK".into()]);
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|row| {
+            let access = s.stored_access(&row.id).unwrap().unwrap();
+            scope_sees(&scope, &li, &access.unit, access.leader.as_deref())
+        })
+        .cloned()
+        .collect();
+    assert!(expected.len() > 20 && expected.len() < all.len());
+    for limit in [1, 4, 1_000] {
+        let (mut seen, mut cursor) = (Vec::new(), 0);
+        loop {
+            let (page, more) = s.feed_page(cursor, &scope, "li", limit).unwrap();
+            assert!(page.len() <= limit);
+            cursor = page.last().map_or(cursor, |row| row.seq);
+            seen.extend(page);
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(seen, expected, "pages of {limit}");
+    }
+    // Without a login the scope's units and the bureau-wide records only.
+    let (unnamed, _) = s.feed_page(0, &scope, "", 10_000).unwrap();
+    assert!(unnamed.len() < expected.len());
+    assert!(unnamed.iter().all(|row| {
+        let unit = s.stored_access(&row.id).unwrap().unwrap().unit;
+        unit != "XX"
+    }));
+}
