@@ -27,28 +27,20 @@ pub async fn log_events(state: &AppState, principal: &Principal, events: Vec<Rel
         events.into_iter().partition(|e| e.action == "sync.refused");
     let result = state
         .with_accounts(move |accounts| {
-            let tx = accounts.conn_mut().transaction()?;
-            for e in &others {
-                crate::accounts::audit_in(
-                    &tx,
-                    &login,
-                    &e.action,
-                    &format!(
+            let mut lines: Vec<(String, String)> = others
+                .iter()
+                .map(|e| {
+                    let detail = format!(
                         "{} ({}) from device {device}: {}",
                         e.number, e.record_id, e.detail
-                    ),
-                )?;
-            }
+                    );
+                    (e.action.clone(), detail)
+                })
+                .collect();
             if !refused.is_empty() {
-                crate::accounts::audit_in(
-                    &tx,
-                    &login,
-                    "sync.refused",
-                    &refusals_detail(&device, &refused),
-                )?;
+                lines.push(("sync.refused".into(), refusals_detail(&device, &refused)));
             }
-            tx.commit()?;
-            Ok(())
+            accounts.log_lines(&login, &lines)
         })
         .await;
     if let Err(err) = result {

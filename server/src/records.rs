@@ -533,7 +533,7 @@ impl RecordReads for ReplicatedReads {
 
 /// The accounts' users as the directory of users lists them.
 pub fn known_users(
-    accounts: &crate::accounts::AccountStore,
+    accounts: &dyn crate::accounts::AccountRegistry,
 ) -> crate::error::Result<Vec<KnownUser>> {
     Ok(accounts
         .list_users()?

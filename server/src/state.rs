@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::FromRequest;
 use fieldledger_core::sync::{CheckedPushes, Peer, PushOutcome, RelayEvent, SyncRequest};
 
-use crate::accounts::AccountStore;
+use crate::accounts::{AccountRegistry, AccountStore, ReplicatedAccounts};
 use crate::connections::ConnectionLimits;
 use crate::database::Database;
 use crate::error::{RelayError, Result};
@@ -84,7 +84,7 @@ impl Default for AppConfig {
 /// State shared by all request handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    accounts: Arc<Mutex<AccountStore>>,
+    accounts: Arc<Mutex<Box<dyn AccountRegistry>>>,
     config: Arc<AppConfig>,
     device_limiter: Option<Arc<RateLimiter>>,
     address_limiter: Option<Arc<RateLimiter>>,
@@ -106,13 +106,8 @@ struct PasswordChecks {
     waiting: std::sync::atomic::AtomicUsize,
 }
 
-/// Runs `f` on what `shared` guards, under its lock, on a blocking thread; over a PostgreSQL
-/// deployment, holding its write turn on a local copy caught up first.
-async fn locked_on_blocking_thread<S, T, F>(
-    shared: Arc<Mutex<S>>,
-    replica: Option<Replica>,
-    f: F,
-) -> Result<T>
+/// Runs `f` on what `shared` guards, under its lock, on a blocking thread.
+async fn locked_on_blocking_thread<S, T, F>(shared: Arc<Mutex<S>>, f: F) -> Result<T>
 where
     S: Send + 'static,
     F: FnOnce(&mut S) -> Result<T> + Send + 'static,
@@ -122,10 +117,7 @@ where
         // A panic in another task rolled its transaction back while unwinding, so the
         // connection behind a poisoned lock is still consistent.
         let mut guarded = shared.lock().unwrap_or_else(PoisonError::into_inner);
-        match replica {
-            None => f(&mut guarded),
-            Some(replica) => replica.write(|| f(&mut guarded))?,
-        }
+        f(&mut guarded)
     })
     .await?
 }
@@ -140,7 +132,12 @@ impl AppState {
     /// State over an opened account registry and record storage in one SQLite file (the
     /// embedded default).
     pub fn new(accounts: AccountStore, records: SqliteRecords, config: AppConfig) -> Self {
-        Self::over(accounts, RecordBackend::on(records, None), None, config)
+        Self::over(
+            Box::new(accounts),
+            RecordBackend::on(records, None),
+            None,
+            config,
+        )
     }
 
     /// State over `database`: for a file as [`AppState::new`]; for a PostgreSQL deployment,
@@ -155,11 +152,15 @@ impl AppState {
     ) -> Self {
         let replica = database.replica().cloned();
         let backend = RecordBackend::on(records, replica.clone());
+        let accounts: Box<dyn AccountRegistry> = match &replica {
+            None => Box::new(accounts),
+            Some(replica) => Box::new(ReplicatedAccounts::new(accounts, replica.clone())),
+        };
         Self::over(accounts, backend, replica, config)
     }
 
     fn over(
-        mut accounts: AccountStore,
+        mut accounts: Box<dyn AccountRegistry>,
         records: RecordBackend,
         replica: Option<Replica>,
         config: AppConfig,
@@ -195,14 +196,25 @@ impl AppState {
         &self.config
     }
 
-    /// Runs `f` on the account registry (and through it, the database connection) on a
-    /// blocking thread, so that SQLite never blocks the async runtime.
+    /// Runs `f` on the account registry on a blocking thread, as one turn of writes (see
+    /// [`AccountRegistry::in_write_turn`]), so that SQLite never blocks the async runtime.
     pub async fn with_accounts<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&mut AccountStore) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut dyn AccountRegistry) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        locked_on_blocking_thread(Arc::clone(&self.accounts), self.replica.clone(), f).await
+        locked_on_blocking_thread(Arc::clone(&self.accounts), move |accounts| {
+            let mut f = Some(f);
+            let mut out = None;
+            accounts.in_write_turn(&mut |registry| {
+                if let Some(f) = f.take() {
+                    out = Some(f(registry));
+                }
+                Ok(())
+            })?;
+            out.unwrap_or_else(|| Err(RelayError::Internal("the accounts were not written".into())))
+        })
+        .await
     }
 
     /// Runs `f`, which only reads, on the account registry on a blocking thread: over a
@@ -210,17 +222,18 @@ impl AppState {
     /// (so a device enrolled or revoked through another relay counts at once).
     pub async fn read_accounts<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&AccountStore) -> Result<T> + Send + 'static,
+        F: FnOnce(&dyn AccountRegistry) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let accounts = Arc::clone(&self.accounts);
         let replica = self.replica.clone();
         tokio::task::spawn_blocking(move || {
+            // Outside the registry's lock: other requests' lookups go on meanwhile.
             if let Some(replica) = replica {
                 replica.catch_up()?;
             }
             let guarded = accounts.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&guarded)
+            f(guarded.as_ref())
         })
         .await?
     }
@@ -233,9 +246,10 @@ impl AppState {
         F: FnOnce(&mut dyn RecordStorage) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        locked_on_blocking_thread(Arc::clone(&self.records), None, move |records| {
-            f(records.as_mut())
-        })
+        locked_on_blocking_thread(
+            Arc::clone(&self.records),
+            move |records| f(records.as_mut()),
+        )
         .await
     }
 

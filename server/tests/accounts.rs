@@ -801,47 +801,47 @@ fn loss_report(token: &str, rows: usize, title: &str) -> Request<Body> {
         .unwrap()
 }
 
-async fn lost_rows(state: &AppState) -> i64 {
-    state
-        .with_accounts(|a| {
-            Ok(a.conn()
-                .query_row("SELECT count(*) FROM acct_lost_records", [], |r| r.get(0))?)
-        })
-        .await
+/// How many lost-record rows the relay's database file holds, read beside the relay.
+fn lost_rows(dir: &TempDir) -> i64 {
+    relay_file(dir)
+        .query_row("SELECT count(*) FROM acct_lost_records", [], |r| r.get(0))
         .unwrap()
+}
+
+/// A connection of the test's own to the relay's SQLite file (the database, or the local copy
+/// of a PostgreSQL deployment), to look at what the registry stored.
+fn relay_file(dir: &TempDir) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.path().join("relay.db")).unwrap()
 }
 
 #[tokio::test]
 async fn loss_reports_are_one_per_device_capped_and_rate_limited() {
-    let (state, admin_code, _dir) = setup(AppConfig::default());
+    let (state, admin_code, dir) = setup(AppConfig::default());
     let (revoked, office) = revoked_and_office(&state, &admin_code).await;
 
     // 50,000 rows (~7 MB): over the report's body limit, nothing stored.
     let (status, _) = call(&state, loss_report(&revoked, 50_000, "假记录")).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(lost_rows(&state).await, 0);
+    assert_eq!(lost_rows(&dir), 0);
 
     // 8,000 rows within the body limit: capped.
     let (status, body) = call(&state, loss_report(&revoked, 8_000, "假记录")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["recorded"], 2_000);
     assert_eq!(body["dropped"], 6_000);
-    assert_eq!(lost_rows(&state).await, 2_000);
+    assert_eq!(lost_rows(&dir), 2_000);
 
     // A second report replaces the first; long titles are cut.
     let (status, body) = call(&state, loss_report(&revoked, 3, &"长".repeat(5_000))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["recorded"], 3);
-    assert_eq!(lost_rows(&state).await, 3);
-    let title_chars: i64 = state
-        .with_accounts(|a| {
-            Ok(a.conn().query_row(
-                "SELECT max(length(title)) FROM acct_lost_records",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .await
+    assert_eq!(lost_rows(&dir), 3);
+    let title_chars: i64 = relay_file(&dir)
+        .query_row(
+            "SELECT max(length(title)) FROM acct_lost_records",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(title_chars, 200);
     // The audit lines stay short, whatever the report's size.
@@ -863,7 +863,7 @@ async fn loss_reports_are_one_per_device_capped_and_rate_limited() {
     }
     let (status, body) = call(&state, loss_report(&revoked, 1, "x")).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    assert_eq!(lost_rows(&state).await, 1);
+    assert_eq!(lost_rows(&dir), 1);
     // The office reads it in pages.
     let (status, rows) = call(&state, get_auth("/v1/lost-records?limit=5000", &office)).await;
     assert_eq!(status, StatusCode::OK);

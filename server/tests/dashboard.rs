@@ -20,7 +20,7 @@ use fieldledger_client::{enroll, sync_enrolled};
 use fieldledger_core::model::unit::profile_id;
 use fieldledger_core::{Edit, FieldValue, Record, RecordKind, Store};
 use fieldledger_server::Role;
-use fieldledger_server::accounts::{AccountStore, DEFAULT_OFFICE_CODE, Issuer, NewUser};
+use fieldledger_server::accounts::{AccountRegistry, DEFAULT_OFFICE_CODE, Issuer, NewUser};
 use fieldledger_server::app::{AppConfig, AppState, app, serve};
 use fieldledger_server::database::Database;
 use fieldledger_server::error::RelayError;
@@ -33,7 +33,7 @@ const PASSWORD: &str = "correct horse battery";
 
 /// A relay database with two units, people of every role, and disputes in both units.
 struct Fixture {
-    _dir: TempDir,
+    dir: TempDir,
     state: AppState,
     /// 张某医疗纠纷 (WJK, 医疗卫生, major).
     wjk_medical: String,
@@ -56,7 +56,7 @@ struct Fixture {
     inspection: String,
 }
 
-fn user(accounts: &mut AccountStore, login: &str, name: &str, unit: &str, role: Role) {
+fn user(accounts: &mut dyn AccountRegistry, login: &str, name: &str, unit: &str, role: Role) {
     accounts
         .add_user(
             "test",
@@ -68,6 +68,14 @@ fn user(accounts: &mut AccountStore, login: &str, name: &str, unit: &str, role: 
             },
         )
         .unwrap();
+}
+
+impl Fixture {
+    /// A connection of the test's own to the relay's SQLite file (the database, or the local
+    /// copy of a PostgreSQL deployment), to look at what the registry stored.
+    fn relay_file(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join("relay.db")).unwrap()
+    }
 }
 
 fn fixture() -> Fixture {
@@ -305,7 +313,7 @@ fn seeded(database: &Database, dir: TempDir, config: AppConfig) -> Fixture {
         jkk_case,
         visit,
         inspection,
-        _dir: dir,
+        dir,
         state,
         wjk_medical,
         wjk_labour,
@@ -514,15 +522,12 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_logout_ends_the_session() {
     let id = cookie_pair(&set)["fl_session=".len()..].to_owned();
     assert_eq!(id.len(), 64, "32 random bytes as hex");
     let stored: Vec<String> = f
-        .state
-        .with_accounts(|a| {
-            let mut stmt = a.conn().prepare("SELECT id_hash FROM acct_sessions")?;
-            let rows = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(rows)
-        })
-        .await
+        .relay_file()
+        .prepare("SELECT id_hash FROM acct_sessions")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
         .unwrap();
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], id, "only a hash of the session id is stored");
@@ -778,15 +783,11 @@ async fn a_unit_head_sees_and_changes_only_the_unit() {
 async fn sessions_expire_when_idle() {
     let f = fixture();
     let s = sign_in(&f.state, "admin").await;
-    f.state
-        .with_accounts(|a| {
-            a.conn().execute(
-                "UPDATE acct_sessions SET last_seen_at = '2000-01-01T00:00:00.000Z'",
-                [],
-            )?;
-            Ok(())
-        })
-        .await
+    f.relay_file()
+        .execute(
+            "UPDATE acct_sessions SET last_seen_at = '2000-01-01T00:00:00.000Z'",
+            [],
+        )
         .unwrap();
     let answer = get(&f.state, "/ui/supervision", &s.cookie).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
@@ -862,15 +863,12 @@ async fn a_unit_head_issues_enrollment_codes_only_for_staff_of_the_unit() {
         .await
         .unwrap();
     let codes_by_boss = || async {
-        f.state
-            .with_accounts(|a| {
-                Ok(a.conn().query_row(
-                    "SELECT count(*) FROM acct_enrollments WHERE created_by = 'boss'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )?)
-            })
-            .await
+        f.relay_file()
+            .query_row(
+                "SELECT count(*) FROM acct_enrollments WHERE created_by = 'boss'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
             .unwrap()
     };
     let head = sign_in(&f.state, "boss").await;

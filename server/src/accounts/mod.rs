@@ -4,6 +4,7 @@
 pub mod directory;
 mod erase;
 mod model;
+mod registry;
 mod schema;
 pub mod secret;
 mod session;
@@ -20,6 +21,7 @@ pub use model::{
     NewUser, Principal, Role, Unit, User, check_name, may_issue_enrollment, normalize_actor_hex,
     normalize_login, normalize_unit_code,
 };
+pub use registry::{AccountRegistry, ReplicatedAccounts};
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use session::{
     NewSession, PasswordOnFile, SESSION_IDLE, SESSION_LIFETIME, Session, SignIn, check_password,
@@ -121,19 +123,15 @@ impl AccountStore {
         self.guesses_per_code = guesses.max(1);
     }
 
-    /// The underlying connection, for reading the core's tables in the same database.
-    pub fn conn(&self) -> &Connection {
+    /// The underlying connection (this crate's tests read tables through it).
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
 
-    /// The underlying connection, mutably, for transactions over the core's tables.
-    pub fn conn_mut(&mut self) -> &mut Connection {
+    /// The underlying connection, mutably: a PostgreSQL deployment's copy instruments it.
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
-    }
-
-    /// Gives the connection back.
-    pub fn into_inner(self) -> Connection {
-        self.conn
     }
 
     fn write(&mut self) -> Result<Transaction<'_>> {
@@ -730,6 +728,17 @@ impl AccountStore {
         audit(&self.conn, actor, action, detail)
     }
 
+    /// Appends several lines of `actor` to the audit log in one transaction, each an action
+    /// and its detail.
+    pub fn log_lines(&mut self, actor: &str, lines: &[(String, String)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for (action, detail) in lines {
+            audit(&tx, actor, action, detail)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Resolves the token of a *revoked* device: the only thing such a device may still do
     /// is report the records it never synced. Unknown tokens are 401, live devices 403.
     pub fn revoked_principal_for_token(&self, token: &str) -> Result<Principal> {
@@ -888,12 +897,6 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| RelayError::Internal(format!("bad timestamp {text:?} in database: {e}")))
-}
-
-/// Appends a line to the audit log inside a transaction the caller holds (several lines,
-/// one commit).
-pub fn audit_in(conn: &Connection, actor: &str, action: &str, detail: &str) -> Result<()> {
-    audit(conn, actor, action, detail)
 }
 
 fn audit(conn: &Connection, actor: &str, action: &str, detail: &str) -> Result<()> {
