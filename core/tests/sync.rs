@@ -482,3 +482,66 @@ fn a_push_checked_before_its_record_left_the_unit_is_checked_again_and_refused()
         "nothing of the refused push was written"
     );
 }
+
+#[test]
+fn a_sign_off_checked_before_the_case_got_another_leader_is_refused_at_commit() {
+    use fieldledger_core::sync::{check_pushes, commit_checked};
+    use fieldledger_core::testing::peer_of;
+    let relay = relay();
+    let mut head = device("wangke", "WJK", Role::UnitHead, "D2");
+    let case = resolved_case(&mut head);
+    sync(&relay, &mut head);
+    let mut leader = device("leader1", "WJK", Role::Leader, "D9");
+    let mut staff = device("zhang", "WJK", Role::Staff, "D1");
+    sync(&relay, &mut leader);
+    sync(&relay, &mut staff);
+    leader.sign_off(&case, "化解到位").unwrap();
+    let req = request_of(&leader);
+    let checked = check_pushes(&relay.borrow(), &peer_of(&leader), &req).unwrap();
+    // Before the leader's round reaches the writer, a staff edit lands (the record moved on,
+    // the leader did not), and the sign-off still stands...
+    staff
+        .edit(&case, &[Edit::text("plan", "回访一次")])
+        .unwrap();
+    assert!(sync(&relay, &mut staff).rejected.is_empty());
+    let (out, events) = relay
+        .borrow_mut()
+        .batch(|s| commit_checked(s, &peer_of(&leader), &req, checked))
+        .unwrap();
+    assert_eq!(out.accepted.len(), 1, "{out:?}");
+    assert!(
+        events.iter().any(|e| e.action == "record.sign_off"),
+        "the audit line of the sign-off is kept: {events:?}"
+    );
+    let fieldledger_core::Record::Petition(p) = relay.borrow().record(&case).unwrap() else {
+        panic!()
+    };
+    assert_eq!((p.signoffs.len(), p.plan.as_str()), (1, "回访一次"));
+
+    // ...but a sign-off checked before the unit head named another leader is refused when
+    // it reaches the writer: it is judged against the leader the relay holds then.
+    let case2 = resolved_case(&mut head);
+    sync(&relay, &mut head);
+    sync(&relay, &mut leader);
+    leader.sign_off(&case2, "化解到位").unwrap();
+    let req = request_of(&leader);
+    let checked = check_pushes(&relay.borrow(), &peer_of(&leader), &req).unwrap();
+    head.edit(&case2, &[Edit::text("leader", "leader2")])
+        .unwrap();
+    assert!(sync(&relay, &mut head).rejected.is_empty());
+    let (out, events) = relay
+        .borrow_mut()
+        .batch(|s| commit_checked(s, &peer_of(&leader), &req, checked))
+        .unwrap();
+    assert!(out.accepted.is_empty(), "{out:?}");
+    assert_eq!(out.rejected.len(), 1, "{out:?}");
+    assert!(out.rejected[0].message.contains("包案领导"), "{out:?}");
+    assert!(!events.iter().any(|e| e.action == "record.sign_off"));
+    let fieldledger_core::Record::Petition(p) = relay.borrow().record(&case2).unwrap() else {
+        panic!()
+    };
+    assert!(
+        p.signoffs.is_empty(),
+        "nothing of the refused push was written"
+    );
+}

@@ -126,46 +126,8 @@ impl Store {
         if !m.changed {
             return Ok(Vec::new());
         }
-        if let Some(b) = &m.before {
-            access::require_record(author, b)?;
-            // A rebuilt generation has one root change; changes of the erased generation
-            // would bring a second `_id` (and the erased values) back.
-            if b.meta().generation > 0
-                && automerge::ReadDoc::get_all(m.doc.automerge(), automerge::ROOT, "_id")?.len() > 1
-            {
-                return Err(Error::PermissionDenied(
-                    "these changes belong to a generation of the record that was erased".into(),
-                ));
-            }
-        }
-        // Who created a record is written once, by the device that sends it first; the meta
-        // keys never change afterwards (only `_unit`, by the office).
-        let reference = match &m.before {
-            Some(b) => b.meta().clone(),
-            None => {
-                let meta = m.after.meta();
-                if meta.created_by != author.user || meta.device != author.device {
-                    return Err(Error::PermissionDenied(format!(
-                        "a new record must be created by the sending user and device, not {} on {}",
-                        meta.created_by, meta.device
-                    )));
-                }
-                meta.clone()
-            }
-        };
-        let check_state = |state: &Record| -> Result<()> {
-            if fixed_meta(state.meta()) != fixed_meta(&reference) {
-                return Err(Error::PermissionDenied(
-                    "a record's id, kind, number, creator and creation time cannot be changed"
-                        .into(),
-                ));
-            }
-            if m.before.is_none() || state.meta().unit != reference.unit {
-                access::require_unit(author, &state.meta().unit)?;
-            }
-            Ok(())
-        };
-        check_state(&m.after)?;
+        let reference = reference_meta(m, author)?;
+        check_state(m, &reference, &m.after, author)?;
         // Each added change is checked in its own causal context — the record as its author
         // saw it, and with the change applied — which is what the author's device checked.
         // Checking only the merged result would refuse honest edits that merely ran
@@ -198,7 +160,7 @@ impl Store {
                 Record::from_json(m.kind, doc.to_json_at(&[*hash])?)
                     .map_err(|e| Error::MalformedDocument(e.to_string()))?
             };
-            check_state(&after)?;
+            check_state(m, &reference, &after, author)?;
             if before.as_ref() != Some(&after) {
                 if let Some(b) = &before {
                     if b.meta().unit != after.meta().unit {
@@ -215,19 +177,37 @@ impl Store {
             }
             states.push((vec![*hash], after));
         }
-        // The sign-off log is judged against the case's leader as this relay knew it before
-        // the push, whatever the pushed changes say the leader was in between.
-        if let (Some(Record::Petition(b)), Record::Petition(a)) = (&m.before, &m.after) {
-            if a.signoffs.len() > b.signoffs.len() && !b.may_sign_off(author) {
-                return Err(Error::PermissionDenied(
-                    "only the case's leader (包案领导) or the bureau office may sign it off or \
-                     reopen it"
-                        .into(),
-                ));
-            }
-        }
-        validate_stored_values(m.kind, &serde_json::to_value(&m.after)?)?;
+        check_merged_result(m, author)?;
         Ok(moves)
+    }
+
+    /// Checks `m` — the very changes of `checked`, which passed [`Store::check_merge`] onto an
+    /// earlier version of the record, prepared again onto the record as it is now (others'
+    /// changes landed in between) — without replaying each change again: a change's own
+    /// causal context is the record at the change's dependencies, which other changes landing
+    /// beside it do not alter, so what depends on the newer version is only the merged
+    /// result, checked here as [`Store::check_merge`] checks it (scope and meta of the record
+    /// before and after, the sign-off rule against the leader as the relay holds it now, the
+    /// stored values). `Ok(false)`: `m` adds other changes than `checked` did (some landed
+    /// meanwhile), so the caller checks it in full.
+    pub fn check_merge_again(
+        &self,
+        m: &PreparedMerge,
+        checked: &PreparedMerge,
+        author: &Author,
+    ) -> Result<bool> {
+        let hashes = |p: &PreparedMerge| {
+            let mut h: Vec<ChangeHash> = p.new_changes.iter().map(|(h, _)| *h).collect();
+            h.sort();
+            h
+        };
+        if !m.changed || !checked.changed || m.before.is_none() || hashes(m) != hashes(checked) {
+            return Ok(false);
+        }
+        let reference = reference_meta(m, author)?;
+        check_state(m, &reference, &m.after, author)?;
+        check_merged_result(m, author)?;
+        Ok(true)
     }
 
     /// Writes a prepared merge.
@@ -311,6 +291,74 @@ fn record_of(doc: &mut RecordDoc, id: &str, kind: RecordKind) -> Result<Record> 
         )));
     }
     Record::from_json(kind, json).map_err(|e| Error::MalformedDocument(e.to_string()))
+}
+
+/// The meta a merge's states are held to: the record's as stored before it, or for a new
+/// record its own, which must name the sending user and device as creator. Also refuses a
+/// merge `author` may not make to the record as stored, and changes of an erased generation.
+fn reference_meta(m: &PreparedMerge, author: &Author) -> Result<RecordMeta> {
+    if let Some(b) = &m.before {
+        access::require_record(author, b)?;
+        // A rebuilt generation has one root change; changes of the erased generation
+        // would bring a second `_id` (and the erased values) back.
+        if b.meta().generation > 0
+            && automerge::ReadDoc::get_all(m.doc.automerge(), automerge::ROOT, "_id")?.len() > 1
+        {
+            return Err(Error::PermissionDenied(
+                "these changes belong to a generation of the record that was erased".into(),
+            ));
+        }
+    }
+    // Who created a record is written once, by the device that sends it first; the meta
+    // keys never change afterwards (only `_unit`, by the office).
+    match &m.before {
+        Some(b) => Ok(b.meta().clone()),
+        None => {
+            let meta = m.after.meta();
+            if meta.created_by != author.user || meta.device != author.device {
+                return Err(Error::PermissionDenied(format!(
+                    "a new record must be created by the sending user and device, not {} on {}",
+                    meta.created_by, meta.device
+                )));
+            }
+            Ok(meta.clone())
+        }
+    }
+}
+
+/// Checks one state of a merge (the result, or what one change produced) against the
+/// reference meta: the fixed meta keys unchanged, and a unit `author` may write.
+fn check_state(
+    m: &PreparedMerge,
+    reference: &RecordMeta,
+    state: &Record,
+    author: &Author,
+) -> Result<()> {
+    if fixed_meta(state.meta()) != fixed_meta(reference) {
+        return Err(Error::PermissionDenied(
+            "a record's id, kind, number, creator and creation time cannot be changed".into(),
+        ));
+    }
+    if m.before.is_none() || state.meta().unit != reference.unit {
+        access::require_unit(author, &state.meta().unit)?;
+    }
+    Ok(())
+}
+
+/// The checks of a merge's result that depend on the record as stored before it: the
+/// sign-off log judged against the case's leader as this relay knew it before the push
+/// (whatever the pushed changes say the leader was in between), and the stored values.
+fn check_merged_result(m: &PreparedMerge, author: &Author) -> Result<()> {
+    if let (Some(Record::Petition(b)), Record::Petition(a)) = (&m.before, &m.after) {
+        if a.signoffs.len() > b.signoffs.len() && !b.may_sign_off(author) {
+            return Err(Error::PermissionDenied(
+                "only the case's leader (包案领导) or the bureau office may sign it off or \
+                 reopen it"
+                    .into(),
+            ));
+        }
+    }
+    validate_stored_values(m.kind, &serde_json::to_value(&m.after)?)
 }
 
 /// The meta keys of a record that never change after it is created (all but `_unit`).

@@ -105,10 +105,55 @@ enum Pushed {
 fn check_push(
     store: &Store,
     peer: &Peer,
-    (id, generation, changes): (&str, u64, &[u8]),
+    push: (&str, u64, &[u8]),
     stored: Option<&StoredVersion>,
     batch: &[String],
 ) -> Result<Pushed> {
+    let m = match prepare_push(store, peer, push, stored)? {
+        Ok(m) => m,
+        Err(answered) => return Ok(answered),
+    };
+    let moves = store.check_merge(&m, &peer.author, batch)?;
+    Ok(accepted(m, moves))
+}
+
+/// Checks again, onto the record as it is now (`stored`), a push that [`check_push`] came to
+/// `checked` for onto an earlier version (other devices' pushes landed in between). An
+/// accepted push whose changes all still add to the record has only its merged result
+/// checked again ([`Store::check_merge_again`]: each change's own causal context is as it
+/// was); anything else is checked in full.
+fn check_push_again(
+    store: &Store,
+    peer: &Peer,
+    push: (&str, u64, &[u8]),
+    stored: Option<&StoredVersion>,
+    checked: Result<Pushed>,
+    batch: &[String],
+) -> Result<Pushed> {
+    let Ok(Pushed::Accepted(earlier, events)) = checked else {
+        return check_push(store, peer, push, stored, batch);
+    };
+    let m = match prepare_push(store, peer, push, stored)? {
+        Ok(m) => m,
+        Err(answered) => return Ok(answered),
+    };
+    if store.check_merge_again(&m, &earlier, &peer.author)? {
+        return Ok(Pushed::Accepted(Box::new(m), events));
+    }
+    let moves = store.check_merge(&m, &peer.author, batch)?;
+    Ok(accepted(m, moves))
+}
+
+/// The part of checking a push that comes before the rules of [`Store::check_merge`]: the
+/// request's own limits, scope and generation against `stored`, the merge prepared, and the
+/// changes' actor and author. `Ok(Err(_))`: the push is answered without a merge (out of
+/// scope or unknown, or of another generation).
+fn prepare_push(
+    store: &Store,
+    peer: &Peer,
+    (id, generation, changes): (&str, u64, &[u8]),
+    stored: Option<&StoredVersion>,
+) -> Result<std::result::Result<PreparedMerge, Pushed>> {
     if !valid_id(id) {
         return Err(Error::MalformedDocument(
             "a record id is 1 to 100 characters".into(),
@@ -124,11 +169,14 @@ fn check_push(
     let existing = stored.map(|v| &v.access);
     match existing {
         // Out of scope answers exactly as unknown: nothing is loaded, merged or compared.
-        Some(s) if !peer.sees(s) => return Ok(Pushed::Refused(unknown(id))),
+        Some(s) if !peer.sees(s) => return Ok(Err(Pushed::Refused(unknown(id)))),
         Some(s) if s.generation != generation => {
-            return Ok(Pushed::Stale(StaleGeneration(s.generation, generation)));
+            return Ok(Err(Pushed::Stale(StaleGeneration(
+                s.generation,
+                generation,
+            ))));
         }
-        None if generation != 0 => return Ok(Pushed::Refused(unknown(id))),
+        None if generation != 0 => return Ok(Err(Pushed::Refused(unknown(id)))),
         _ => {}
     }
     if let Some(size) = store.stored_size(id)? {
@@ -152,7 +200,7 @@ fn check_push(
             | Error::MalformedSync(_)
             | Error::Json(_)
             | Error::InvalidValue { .. },
-        ) if existing.is_none() => return Ok(Pushed::Refused(unknown(id))),
+        ) if existing.is_none() => return Ok(Err(Pushed::Refused(unknown(id)))),
         Err(e) => return Err(e),
     };
     let missing = m.missing_dependencies();
@@ -178,14 +226,19 @@ fn check_push(
             n.user, n.device, peer.author.user, peer.author.device
         )));
     }
-    let moves = store.check_merge(&m, &peer.author, batch)?;
+    Ok(Ok(m))
+}
+
+/// An accepted push, with what the audit log keeps of it: sign-offs and reopenings its
+/// changes note, and the unit `moves` they make.
+fn accepted(m: PreparedMerge, moves: Vec<(String, String)>) -> Pushed {
     let number = m.after.meta().number.clone();
     let mut events = Vec::new();
     for note in &m.new_notes {
         if let Some(action @ ("sign_off" | "reopen")) = note.action.as_deref() {
             events.push(RelayEvent {
                 action: format!("record.{action}"),
-                record_id: id.to_owned(),
+                record_id: m.id.clone(),
                 number: number.clone(),
                 detail: format!("{action} by {} on device {}", note.user, note.device),
             });
@@ -194,12 +247,12 @@ fn check_push(
     for (from, to) in moves {
         events.push(RelayEvent {
             action: "record.unit_move".into(),
-            record_id: id.to_owned(),
+            record_id: m.id.clone(),
             number: number.clone(),
             detail: format!("moved from {from} to {to}"),
         });
     }
-    Ok(Pushed::Accepted(Box::new(m), events))
+    Pushed::Accepted(Box::new(m), events)
 }
 
 /// Answers one sync request: pushes first (each committed before it is acknowledged), then
@@ -297,7 +350,8 @@ pub fn check_pushes(store: &Store, peer: &Peer, req: &SyncRequest) -> Result<Che
 /// transaction (pushes checked for another request are refused as a whole).
 /// A push whose record was written since it was checked (another device's push in between)
 /// is checked again here, against the record as it is now, so both land and nothing is
-/// overwritten. Returns what the round came to and what the audit log keeps of it.
+/// overwritten (its changes' own causal contexts are not replayed again: see
+/// [`Store::check_merge_again`]). Returns what the round came to and what the audit log keeps of it.
 pub fn commit_checked(
     store: &mut Store,
     peer: &Peer,
@@ -321,7 +375,7 @@ pub fn commit_checked(
             item.outcome
         } else {
             let push = (p.id.as_str(), p.generation, p.changes.as_slice());
-            check_push(store, peer, push, now.as_ref(), &batch)
+            check_push_again(store, peer, push, now.as_ref(), item.outcome, &batch)
         };
         match outcome {
             Ok(Pushed::Accepted(merge, found)) => {
