@@ -33,7 +33,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
 use rusqlite::functions::FunctionFlags;
@@ -320,10 +320,23 @@ struct Shared {
     /// Name this relay writes into the log (host and process).
     relay: String,
     deployment: String,
+    /// The writers' connection: the write turn (a session advisory lock) and the appends.
     pg: Mutex<Postgres>,
+    /// The readers' connection: the log's head and floor, and the entries to apply, read
+    /// while a writer of this relay waits on `pg` for the turn another relay holds.
+    reads: Mutex<Postgres>,
+    /// The newest head of the log read on `reads`, and when that read began: a request that
+    /// began before it takes it instead of asking PostgreSQL again (many requests at once
+    /// ask once).
+    head_read: Mutex<Option<(Instant, u64)>>,
     /// The local copy's log position (last entry applied or appended).
     position: AtomicU64,
-    /// One local writer at a time in this process (appliers included).
+    /// One writer of this process at a time takes the deployment's write turn (the advisory
+    /// lock is the connection's: two threads on it would both hold it).
+    writers: Mutex<()>,
+    /// One change of the local copy at a time (a write of this relay, or entries applied):
+    /// taken only once the write turn is held, so catching up never waits for another
+    /// relay's write.
     turn: Mutex<()>,
     /// The connection entries of other relays are applied on.
     applier: Mutex<Connection>,
@@ -707,7 +720,13 @@ impl Replica {
                 relay: format!("{host}:{}", std::process::id()),
                 deployment,
                 pg: Mutex::new(pg),
+                reads: Mutex::new(Postgres {
+                    url: url.to_owned(),
+                    client: None,
+                }),
+                head_read: Mutex::new(None),
                 position: AtomicU64::new(position),
+                writers: Mutex::new(()),
                 turn: Mutex::new(()),
                 applier: Mutex::new(applier),
                 tables,
@@ -830,12 +849,19 @@ impl Replica {
         if WRITE_DEPTH.with(Cell::get) > 0 {
             return Ok(f());
         }
-        let _turn = self
+        let _writer = self
+            .shared
+            .writers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The deployment's turn first, then the copy: while another relay writes, this relay's
+        // readers catch up with what is already logged instead of waiting here too.
+        self.shared.pg_lock()?;
+        let turn = self
             .shared
             .turn
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        self.shared.pg_lock()?;
         /// Gives the turn back however `f` ends.
         struct Leave<'a>(&'a Shared);
         impl Drop for Leave<'_> {
@@ -850,6 +876,8 @@ impl Replica {
         let leave = Leave(&self.shared);
         self.shared.apply_pending()?;
         let out = f();
+        // The copy first (its readers go on), then the deployment's turn.
+        drop(turn);
         drop(leave);
         Ok(out)
     }
@@ -942,6 +970,14 @@ impl Shared {
             .with(f)
     }
 
+    /// Runs `f` on the readers' connection (never held by a writer waiting for the turn).
+    fn read_pg<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        self.reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .with(f)
+    }
+
     fn pg_lock(&self) -> Result<()> {
         self.pg(|c| {
             c.execute("SELECT pg_advisory_lock($1)", &[&WRITE_LOCK])?;
@@ -958,10 +994,26 @@ impl Shared {
 
     /// The newest entry in the log.
     fn head(&self) -> Result<u64> {
-        self.pg(|c| {
+        let asked = Instant::now();
+        let mut reads = self.reads.lock().unwrap_or_else(PoisonError::into_inner);
+        // A read that began after this request did saw every entry committed before it.
+        let newest = *self
+            .head_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, head)) = newest.filter(|(began, _)| *began >= asked) {
+            return Ok(head);
+        }
+        let began = Instant::now();
+        let head = reads.with(|c| {
             let head: i64 = c.query_one(LOG_HEAD_SQL, &[])?.get(0);
             Ok(head as u64)
-        })
+        })?;
+        *self
+            .head_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((began, head));
+        Ok(head)
     }
 
     /// Appends `entry` at the copy's next position (called while SQLite commits).
@@ -999,7 +1051,7 @@ impl Shared {
                 position = self.restore_live(&mut conn)?;
                 continue;
             }
-            let rows = self.pg(|c| {
+            let rows = self.read_pg(|c| {
                 Ok(c.query(
                     "SELECT seq, entry FROM fl_log WHERE seq > $1 ORDER BY seq LIMIT $2",
                     &[&(position as i64), &CATCH_UP_PAGE],
@@ -1031,7 +1083,7 @@ impl Shared {
 
     /// The compaction floor: entries up to it are in the snapshot at it, not in the log.
     fn floor(&self) -> Result<u64> {
-        self.pg(|c| {
+        self.read_pg(|c| {
             let floor: i64 = c.query_one("SELECT floor FROM fl_compaction", &[])?.get(0);
             Ok(floor as u64)
         })
@@ -1042,9 +1094,11 @@ impl Shared {
     fn restore_live(&self, conn: &mut Connection) -> Result<u64> {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("snapshot.db");
-        let position = self.pg(|c| restore_snapshot(c, &file))?.ok_or_else(|| {
-            ReplicaError::Invalid("the log was compacted but has no snapshot".into())
-        })?;
+        let position = self
+            .read_pg(|c| restore_snapshot(c, &file))?
+            .ok_or_else(|| {
+                ReplicaError::Invalid("the log was compacted but has no snapshot".into())
+            })?;
         conn.execute("ATTACH DATABASE ?1 AS snap", [file.to_string_lossy()])?;
         let copied = (|| -> Result<()> {
             let tx = conn.transaction()?;
