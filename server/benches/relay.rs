@@ -102,6 +102,9 @@ fn dispute_edits(i: usize) -> Vec<Edit> {
 struct Relay {
     child: Child,
     url: String,
+    /// Where the relay logs: warnings, and a line for every answered request with the time
+    /// the relay took for it (tower-http's `on_response`).
+    log: PathBuf,
 }
 
 impl Relay {
@@ -129,6 +132,14 @@ impl Relay {
         } else {
             Command::new(program)
         };
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!(
+            "fieldledger-bench-{}-relay{n}.log",
+            std::process::id()
+        ));
+        // A file, not a pipe: a relay never waits for the (low-priority) bench to read it.
+        let log_file = std::fs::File::create(&log).expect("relay log file");
         let mut child = command
             .args(["serve", "--db"])
             .arg(db)
@@ -144,9 +155,14 @@ impl Relay {
                 "--max-connections-per-address",
                 "4096",
             ])
-            .env("RUST_LOG", "warn")
+            // The answers' lines, in the span that names their path.
+            .env(
+                "RUST_LOG",
+                "warn,fieldledger_server::app=info,tower_http::trace::on_response=info",
+            )
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log_file))
             .spawn()
             .expect("start relay");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -160,11 +176,41 @@ impl Relay {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Relay { child, url }
+        Relay { child, url, log }
     }
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// How far the relay's log is written now.
+    fn log_len(&self) -> u64 {
+        std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The time the relay took for each sync request it answered since its log was `from`
+    /// long: from the request's arrival in the router to its answer, queueing for readers and
+    /// the writer included; not the time the simulated device took to be scheduled and read it.
+    fn sync_times_since(&self, from: u64) -> Vec<Duration> {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let text = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default());
+        text.lines()
+            .filter(|l| l.contains(fieldledger_core::wire::SYNC_PATH))
+            .filter(|l| l.contains("finished processing request"))
+            .filter_map(|l| {
+                let rest = &l[l.find("latency=")? + "latency=".len()..];
+                let (value, unit) = rest.split_once(' ')?;
+                let value: f64 = value.parse().ok()?;
+                let seconds = match unit.split_whitespace().next()? {
+                    "s" => value,
+                    "ms" => value / 1e3,
+                    "μs" | "µs" | "us" => value / 1e6,
+                    "ns" => value / 1e9,
+                    _ => return None,
+                };
+                Some(Duration::from_secs_f64(seconds))
+            })
+            .collect()
     }
 }
 
@@ -172,6 +218,7 @@ impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -646,8 +693,8 @@ fn device_counts() -> Vec<usize> {
 }
 
 /// The header of a devices table.
-const DEVICES_HEADER: &str = "| devices | backend | enroll + first sync | concurrent sync to convergence | requests | req/s | p50 | p99 | errors | relay CPU per request | CPU in the rounds: relays / devices | relay peak RSS |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+const DEVICES_HEADER: &str = "| devices | backend | enroll + first sync | concurrent sync to convergence | requests | req/s | p50 | p99 | relay's own p50 / p99 | errors | relay CPU per request | CPU in the rounds: relays / devices | relay peak RSS |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
 
 /// Where the benchmark's relays keep their data.
 #[derive(Clone, Copy)]
@@ -900,6 +947,7 @@ fn devices_row(n: usize, backend: Backend<'_>) -> String {
         let t = Instant::now();
         let relay_cpu_now = || relays.iter().map(|r| cpu_ms(r.pid())).sum::<f64>();
         let cpu_before = relay_cpu_now();
+        let logged_before: Vec<u64> = relays.iter().map(Relay::log_len).collect();
         // The simulated devices run in this process, on the same cores as the relays.
         let devices_cpu_before = cpu_ms(std::process::id());
         // On standard error, for a profiler attached to the relay (its pid) over these rounds.
@@ -953,11 +1001,13 @@ fn devices_row(n: usize, backend: Backend<'_>) -> String {
         );
         let mut l = latencies.lock().expect("lock").clone();
         l.sort();
-        let p = |q: f64| {
-            l.get(((l.len() as f64 - 1.0) * q) as usize)
-                .copied()
-                .unwrap_or_default()
-        };
+        let p = |q: f64| percentile(&l, q);
+        let mut own: Vec<Duration> = relays
+            .iter()
+            .zip(&logged_before)
+            .flat_map(|(r, from)| r.sync_times_since(*from))
+            .collect();
+        own.sort();
         let rss: Vec<String> = relays
             .iter()
             .map(|r| format!("{} MiB", rss_kib(r.pid(), "VmHWM:") / 1024))
@@ -969,7 +1019,7 @@ fn devices_row(n: usize, backend: Backend<'_>) -> String {
             }
         };
         format!(
-            "| {n} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.1} ms | {:.1} s / {:.1} s | {rss} |",
+            "| {n} | {} | {} | {} | {} | {:.0} | {} | {} | {} / {} ({} answers) | {} | {:.1} ms | {:.1} s / {:.1} s | {rss} |",
             backend.label(),
             ms(setup),
             ms(took),
@@ -977,12 +1027,23 @@ fn devices_row(n: usize, backend: Backend<'_>) -> String {
             l.len() as f64 / took.as_secs_f64(),
             ms(p(0.5)),
             ms(p(0.99)),
+            ms(percentile(&own, 0.5)),
+            ms(percentile(&own, 0.99)),
+            own.len(),
             errors.lock().expect("lock"),
             relay_cpu / l.len().max(1) as f64,
             relay_cpu / 1000.0,
             devices_cpu / 1000.0,
         )
     }
+}
+
+/// The `q` quantile of `sorted` (zero when empty).
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q) as usize)
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Sets the niceness of the calling thread (the threads it starts inherit it) and of this
