@@ -316,6 +316,15 @@ fn connect(url: &str) -> Result<Client> {
     Ok(config.connect(NoTls)?)
 }
 
+/// The readers' side of the PostgreSQL connection (see [`Shared::head`]).
+struct Reads {
+    pg: Postgres,
+    /// The newest head of the log read on `pg`, and when that read began: a request that
+    /// began before it takes it instead of asking PostgreSQL again (many requests at once
+    /// ask once).
+    newest_head: Option<(Instant, u64)>,
+}
+
 struct Shared {
     /// Name this relay writes into the log (host and process).
     relay: String,
@@ -324,11 +333,7 @@ struct Shared {
     pg: Mutex<Postgres>,
     /// The readers' connection: the log's head and floor, and the entries to apply, read
     /// while a writer of this relay waits on `pg` for the turn another relay holds.
-    reads: Mutex<Postgres>,
-    /// The newest head of the log read on `reads`, and when that read began: a request that
-    /// began before it takes it instead of asking PostgreSQL again (many requests at once
-    /// ask once).
-    head_read: Mutex<Option<(Instant, u64)>>,
+    reads: Mutex<Reads>,
     /// The local copy's log position (last entry applied or appended).
     position: AtomicU64,
     /// One writer of this process at a time takes the deployment's write turn (the advisory
@@ -720,11 +725,13 @@ impl Replica {
                 relay: format!("{host}:{}", std::process::id()),
                 deployment,
                 pg: Mutex::new(pg),
-                reads: Mutex::new(Postgres {
-                    url: url.to_owned(),
-                    client: None,
+                reads: Mutex::new(Reads {
+                    pg: Postgres {
+                        url: url.to_owned(),
+                        client: None,
+                    },
+                    newest_head: None,
                 }),
-                head_read: Mutex::new(None),
                 position: AtomicU64::new(position),
                 writers: Mutex::new(()),
                 turn: Mutex::new(()),
@@ -975,6 +982,7 @@ impl Shared {
         self.reads
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .pg
             .with(f)
     }
 
@@ -997,22 +1005,15 @@ impl Shared {
         let asked = Instant::now();
         let mut reads = self.reads.lock().unwrap_or_else(PoisonError::into_inner);
         // A read that began after this request did saw every entry committed before it.
-        let newest = *self
-            .head_read
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, head)) = newest.filter(|(began, _)| *began >= asked) {
+        if let Some((_, head)) = reads.newest_head.filter(|(began, _)| *began >= asked) {
             return Ok(head);
         }
         let began = Instant::now();
-        let head = reads.with(|c| {
+        let head = reads.pg.with(|c| {
             let head: i64 = c.query_one(LOG_HEAD_SQL, &[])?.get(0);
             Ok(head as u64)
         })?;
-        *self
-            .head_read
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((began, head));
+        reads.newest_head = Some((began, head));
         Ok(head)
     }
 
