@@ -552,3 +552,68 @@ fn a_dashboard_session_opened_on_one_relay_works_on_the_other_until_signed_out()
         after.html
     );
 }
+
+/// The deployment's write turn, as `replica.rs` takes it (a session advisory lock).
+const WRITE_TURN: i64 = 0x666c_0002;
+
+#[test]
+fn a_relays_reads_are_answered_while_its_writer_waits_for_the_turn_another_relay_holds() {
+    let pg = TestPostgres::start();
+    let url = pg.new_database();
+    let relay = relay_on(&url);
+    people(&relay, &["a", "b"]);
+    let mut a = Device::enroll(&relay, "a");
+    let mut b = Device::enroll(&relay, "b");
+    let id = dispute(&mut a, "纠纷");
+    a.sync_clean();
+    b.sync_clean();
+
+    // Another relay is mid-write: it holds the deployment's write turn.
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    other
+        .execute("SELECT pg_advisory_lock($1)", &[&WRITE_TURN])
+        .unwrap();
+    let waiting_for_turn = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    a.store_mut()
+        .edit(&id, &[Edit::text("name", "纠纷甲")])
+        .unwrap();
+    std::thread::scope(|s| {
+        // A's push makes this relay's writer wait for the turn.
+        let pushed = s.spawn(|| a.sync_clean());
+        while waiting_for_turn(&mut other) == 0 {
+            assert!(!pushed.is_finished(), "the push did not wait for the turn");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // B's sync only reads (its token, the feed): it is answered while the writer waits.
+        let (done, answered) = std::sync::mpsc::channel();
+        let b = &mut b;
+        s.spawn(move || {
+            let report = b.sync_clean();
+            let _ = done.send(report);
+        });
+        let read = answered.recv_timeout(std::time::Duration::from_secs(60));
+        let still_waiting = waiting_for_turn(&mut other);
+        other
+            .execute("SELECT pg_advisory_unlock($1)", &[&WRITE_TURN])
+            .unwrap();
+        assert!(
+            read.is_ok(),
+            "a read waited for the write turn another relay held"
+        );
+        assert_eq!(
+            still_waiting, 1,
+            "the writer was still waiting when B was answered"
+        );
+        assert!(pushed.join().unwrap().rejected.is_empty());
+    });
+    // Once the turn is free the push lands, and B receives it.
+    b.sync_clean();
+    assert_eq!(b.store().dispute(&id).unwrap().name, "纠纷甲");
+}
